@@ -1,0 +1,215 @@
+"""Declarative component configs (attrs) and their resolution from TOML files and ``--set`` overrides.
+
+Each component class names an attrs class as ``config_cls``; :func:`build_config` turns a plain
+mapping into a validated instance, converting strings and ints where the field type asks for it and
+rejecting unknown keys with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from nascore.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def field(default: Any, help: str = "", **kwargs: Any) -> Any:
+    """An attrs field with a help text shown by ``nas config``."""
+    return attrs.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def positive(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """Validator: value > 0."""
+    if value is not None and not value > 0:
+        raise ConfigError(f"{attribute.name} must be positive, got {value!r}")
+
+
+def non_negative(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """Validator: value >= 0."""
+    if value is not None and not value >= 0:
+        raise ConfigError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def one_of(*choices: Any):
+    """Validator: value is one of ``choices``."""
+
+    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ConfigError(
+                f"{attribute.name} must be one of {', '.join(map(str, choices))}; got {value!r}"
+            )
+
+    return check
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [_coerce(v, inner, key) for v in value]
+        return tuple(items) if origin is tuple else items
+    if tp is Any or tp is None:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(float(value)) if float(value).is_integer() else int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, float) and math.isnan(value):
+                raise ConfigError(f"{key} must be a number, got nan")
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def build_config(cls: type[T], data: Mapping[str, Any] | None = None, section: str = "") -> T:
+    """Build and validate an attrs config of type ``cls`` from ``data``.
+
+    Raises :class:`ConfigError` naming the key for unknown keys and invalid values.
+    """
+    data = dict(data or {})
+    attrs.resolve_types(cls)
+    fields = {f.name: f for f in attrs.fields(cls)}
+    prefix = f"{section}." if section else ""
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; valid keys: "
+            + ", ".join(f"{prefix}{k}" for k in fields)
+        )
+    kwargs = {k: _coerce(v, fields[k].type, prefix + k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid {section or 'config'}: {exc}") from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A plain dict of an attrs config (tuples become lists)."""
+    return attrs.asdict(config, retain_collection_types=False)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value as a TOML value, falling back to the raw string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(tree: dict[str, dict[str, Any]], overrides: list[str]) -> None:
+    """Apply ``section.key=value`` overrides to a two-level config tree in place."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"--set expects section.key=value, got {item!r}")
+        if section not in tree:
+            raise ConfigError(
+                f"unknown config section '{section}' in --set {item!r}; sections: "
+                + ", ".join(tree)
+            )
+        tree[section][name] = parse_value(value.strip())
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def dump_toml(tree: Mapping[str, Mapping[str, Any]], helps: Mapping[str, str] | None = None) -> str:
+    """Write a two-level config tree as TOML; ``None`` values become commented-out keys."""
+    helps = helps or {}
+    lines: list[str] = []
+    for section, values in tree.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            text = helps.get(f"{section}.{key}")
+            comment = f"  # {text}" if text else ""
+            if value is None:
+                lines.append(f"# {key} = (unset){comment}")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}{comment}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a TOML config file with a one-line error on failure."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def help_texts(cls: type, section: str) -> dict[str, str]:
+    """Help texts of the fields of an attrs config, keyed ``section.name``."""
+    return {
+        f"{section}.{f.name}": f.metadata.get("help", "")
+        for f in attrs.fields(cls)
+        if f.metadata.get("help")
+    }

@@ -1,0 +1,103 @@
+"""The Constraint interface: ``low <= cost(arch) <= high`` for a resource metric.
+
+Two faces: the exact :meth:`Constraint.measure` of a built network (discrete strategies, final
+checks) and the differentiable :meth:`Constraint.expected` from a space's measured per-candidate
+costs (one-shot strategies such as RC-DARTS).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from nascore.costs import CostTable, count_macs, count_params
+from nascore.errors import ConfigError
+
+_UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "b": 1e9, "B": 1e9}
+_NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGbB]?)\s*$")
+
+
+def parse_quantity(text: str) -> float:
+    """Parse ``"2M"``, ``"600k"``, ``"1.8e5"`` into a number."""
+    match = _NUMBER.match(text)
+    if not match:
+        raise ConfigError(f"cannot read {text!r} as a number (examples: 2M, 600k, 1.8e5)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_bounds(text: str) -> tuple[float | None, float | None]:
+    """Parse ``"LOW..HIGH"`` (either end optional) into ``(low, high)``."""
+    low_text, sep, high_text = text.partition("..")
+    if not sep:
+        raise ConfigError(f"bounds must look like LOW..HIGH (either end optional), got {text!r}")
+    low = parse_quantity(low_text) if low_text.strip() else None
+    high = parse_quantity(high_text) if high_text.strip() else None
+    if low is None and high is None:
+        raise ConfigError(f"bounds {text!r} set neither a lower nor an upper end")
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"bounds {text!r} are empty: lower end above upper end")
+    return low, high
+
+
+class Constraint(ABC):
+    """A bound on one metric. Subclasses set ``name`` and implement :meth:`measure`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, low: float | None = None, high: float | None = None) -> None:
+        if low is None and high is None:
+            raise ConfigError(f"constraint {self.name} needs a lower or an upper bound")
+        self.low, self.high = low, high
+
+    @classmethod
+    def from_spec(cls, bounds: str) -> Constraint:
+        """Build from the ``LOW..HIGH`` part of ``--constraint NAME:LOW..HIGH``."""
+        return cls(*parse_bounds(bounds))
+
+    def spec(self) -> str:
+        """The ``NAME:LOW..HIGH`` text of this constraint."""
+        low = "" if self.low is None else f"{self.low:g}"
+        high = "" if self.high is None else f"{self.high:g}"
+        return f"{self.name}:{low}..{high}"
+
+    @abstractmethod
+    def measure(self, network: nn.Module, example: torch.Tensor) -> float:
+        """The exact cost of a built network on an example input batch of size 1."""
+
+    def satisfied(self, value: float) -> bool:
+        """Whether ``value`` lies within the bounds."""
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def expected(self, costs: CostTable, probs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Differentiable expected cost under per-group candidate probabilities."""
+        return costs.expected(probs)
+
+    def violation(self, value: torch.Tensor) -> torch.Tensor:
+        """``max(low - value, 0) + max(value - high, 0)`` (differentiable)."""
+        zero = torch.zeros_like(value)
+        low = zero if self.low is None else torch.clamp(self.low - value, min=0)
+        high = zero if self.high is None else torch.clamp(value - self.high, min=0)
+        return low + high
+
+
+class ParamsConstraint(Constraint):
+    """Number of parameters (auxiliary heads excluded)."""
+
+    name = "params"
+
+    def measure(self, network: nn.Module, example: torch.Tensor) -> float:
+        return float(count_params(network, exclude=("auxiliary",)))
+
+
+class FlopsConstraint(Constraint):
+    """Multiply-adds of one forward pass at batch size 1."""
+
+    name = "flops"
+
+    def measure(self, network: nn.Module, example: torch.Tensor) -> float:
+        return float(count_macs(network, example))

@@ -1,0 +1,249 @@
+"""Datasets and the seeded search split.
+
+``digits`` (scikit-learn, embedded, 8x8 grey) is the default; ``fashion-mnist``, ``cifar10``,
+``cifar100`` and ``imagefolder`` are read through torchvision from ``data_dir`` and never
+downloaded. The training set is split, seeded, into a *weights* half (supernet weights) and an
+*arch* half (architecture parameters / estimator validation). Batches are drawn in a permutation
+fixed by ``(seed, epoch, split)``, so an interrupted epoch can be resumed at any batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from nascore.config import field, positive
+from nascore.errors import DataError, UnknownNameError
+from nascore.space import DataInfo
+
+DATASETS = ("digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder")
+FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
+
+_STATS = {
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+def _check_fraction(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{attribute.name} must lie strictly between 0 and 1, got {value}")
+
+
+@attrs.frozen
+class DataConfig:
+    """Which data a run uses and how the training set is split for search."""
+
+    dataset: str = field("digits", "digits | fashion-mnist | cifar10 | cifar100 | imagefolder")
+    data_dir: str | None = field(None, "where the dataset lies (never downloaded)")
+    arch_fraction: float = field(
+        0.5, "share of the training set used for architecture steps", validator=_check_fraction
+    )
+    subset: int | None = field(None, "use only the first N training images (quick runs)")
+    image_size: int = field(0, "resize images to this size (0: native; imagefolder: 32)")
+    workers: int = field(0, "DataLoader worker processes")
+
+    def __attrs_post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise UnknownNameError("dataset", self.dataset, list(DATASETS))
+        if self.subset is not None:
+            positive(self, attrs.fields(DataConfig).subset, self.subset)
+
+
+def _digits() -> tuple[TensorDataset, TensorDataset, DataInfo]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = (x - 0.3) / 0.4
+    y = torch.tensor(bunch.target, dtype=torch.long)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    x, y = x[order], y[order]
+    n_train = int(0.8 * len(y))
+    return (
+        TensorDataset(x[:n_train], y[:n_train]),
+        TensorDataset(x[n_train:], y[n_train:]),
+        DataInfo(in_channels=1, image_size=8, num_classes=10),
+    )
+
+
+def _transform(name: str, size: int, train: bool) -> Any:
+    from torchvision import transforms as T
+
+    mean, std = _STATS[name]
+    steps: list[Any] = []
+    if name == "imagefolder":
+        steps += [T.Resize(size), T.CenterCrop(size)] if not train else [
+            T.RandomResizedCrop(size)
+        ]
+    elif size:
+        steps.append(T.Resize(size))
+    if train and name.startswith("cifar"):
+        steps += [T.RandomCrop(size or 32, padding=4), T.RandomHorizontalFlip()]
+    if train and name == "imagefolder":
+        steps.append(T.RandomHorizontalFlip())
+    steps += [T.ToTensor(), T.Normalize(mean, std)]
+    return T.Compose(steps)
+
+
+def _fashion_root(data_dir: str | None) -> str:
+    candidates = [data_dir] if data_dir else []
+    candidates.append(FASHION_MNIST_SYSTEM_DIR)
+    for root in candidates:
+        if root is None:
+            continue
+        base = Path(root)
+        for probe in (base, base / "FashionMNIST" / "raw", base / "raw"):
+            if any(probe.glob("train-images-idx3-ubyte*")):
+                return str(probe)
+    raise DataError(
+        f"Fashion-MNIST not found (looked in {', '.join(str(c) for c in candidates)}); "
+        "run `apt-get install dataset-fashion-mnist` or pass --data-dir with the idx files"
+    )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _fashion(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
+    root = Path(_fashion_root(config.data_dir))
+
+    def load(prefix: str) -> TensorDataset:
+        images = next(iter(sorted(root.glob(f"{prefix}-images-idx3-ubyte*"))))
+        labels = next(iter(sorted(root.glob(f"{prefix}-labels-idx1-ubyte*"))))
+        x = torch.tensor(_read_idx(images).copy(), dtype=torch.float32).unsqueeze(1) / 255.0
+        mean, std = _STATS["fashion-mnist"]
+        x = (x - mean[0]) / std[0]
+        if config.image_size:
+            x = torch.nn.functional.interpolate(x, size=config.image_size, mode="bilinear")
+        return TensorDataset(x, torch.tensor(_read_idx(labels).copy(), dtype=torch.long))
+
+    size = config.image_size or 28
+    return load("train"), load("t10k"), DataInfo(1, size, 10)
+
+
+def _torchvision(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
+    from torchvision import datasets
+
+    name = config.dataset
+    if not config.data_dir:
+        raise DataError(f"dataset {name} needs --data-dir pointing at its local copy")
+    root = os.path.expanduser(config.data_dir)
+    try:
+        if name == "imagefolder":
+            size = config.image_size or 32
+            train = datasets.ImageFolder(os.path.join(root, "train"), _transform(name, size, True))
+            test_dir = next(
+                (os.path.join(root, d) for d in ("val", "test") if os.path.isdir(os.path.join(root, d))),
+                None,
+            )
+            if test_dir is None:
+                raise DataError(f"imagefolder {root} has train/ but no val/ or test/ folder")
+            test = datasets.ImageFolder(test_dir, _transform(name, size, False))
+            return train, test, DataInfo(3, size, len(train.classes))
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        size = config.image_size or 32
+        train = cls(root, train=True, download=False, transform=_transform(name, config.image_size, True))
+        test = cls(root, train=False, download=False, transform=_transform(name, config.image_size, False))
+        return train, test, DataInfo(3, size, 10 if name == "cifar10" else 100)
+    except (RuntimeError, FileNotFoundError) as exc:
+        raise DataError(
+            f"{name} not found under {root} ({str(exc).splitlines()[0]}); download it there "
+            "yourself (nascore never downloads) or fix --data-dir"
+        ) from None
+
+
+def load_datasets(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
+    """``(train, test, info)`` for ``config.dataset``; raises :class:`DataError` if missing."""
+    if config.dataset == "digits":
+        train, test, info = _digits()
+        if config.image_size:
+            def resize(ds: TensorDataset) -> TensorDataset:
+                x, y = ds.tensors
+                x = torch.nn.functional.interpolate(x, size=config.image_size, mode="bilinear")
+                return TensorDataset(x, y)
+
+            train, test = resize(train), resize(test)
+            info = DataInfo(1, config.image_size, 10)
+    elif config.dataset == "fashion-mnist":
+        train, test, info = _fashion(config)
+    else:
+        train, test, info = _torchvision(config)
+    if config.subset is not None:
+        train = Subset(train, range(min(config.subset, len(train))))  # type: ignore[arg-type]
+    return train, test, info
+
+
+class SearchData:
+    """The seeded weights/arch split of a training set, with resumable batch iteration."""
+
+    def __init__(self, config: DataConfig, seed: int) -> None:
+        self.config = config
+        self.seed = seed
+        self.train, self.test, self.info = load_datasets(config)
+        n = len(self.train)  # type: ignore[arg-type]
+        perm = np.random.default_rng(seed).permutation(n)
+        n_arch = max(1, int(round(n * config.arch_fraction)))
+        self.indices = {"arch": perm[:n_arch], "weights": perm[n_arch:]}
+        if len(self.indices["weights"]) == 0:
+            raise DataError(f"dataset {config.dataset} has too few images ({n}) to split")
+
+    def size(self, split: str) -> int:
+        """Number of images in ``split`` (``"weights"`` or ``"arch"``)."""
+        return len(self.indices[split])
+
+    def num_batches(self, split: str, batch_size: int) -> int:
+        """Batches per epoch of ``split`` (the last partial batch is kept)."""
+        return -(-self.size(split) // batch_size)
+
+    def batches(
+        self, split: str, batch_size: int, epoch: int, start: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled batches of ``split`` for ``epoch``, skipping the first ``start`` batches.
+
+        The order depends only on ``(seed, epoch, split)``; the iterator cycles if asked for more
+        batches than an epoch holds.
+        """
+        salt = {"weights": 1, "arch": 2}[split]
+        rng = np.random.default_rng([self.seed, epoch, salt])
+        order = self.indices[split][rng.permutation(self.size(split))]
+        yield from self._iterate(self.train, order, batch_size, start)
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The test set in order."""
+        yield from self._iterate(self.test, np.arange(len(self.test)), batch_size, 0)  # type: ignore[arg-type]
+
+    def _iterate(
+        self, dataset: Dataset, order: np.ndarray, batch_size: int, start: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n_batches = -(-len(order) // batch_size)
+        if isinstance(dataset, TensorDataset):
+            x, y = dataset.tensors
+            for b in range(start, n_batches):
+                idx = torch.as_tensor(order[b * batch_size : (b + 1) * batch_size])
+                yield x[idx], y[idx]
+            return
+        loader = DataLoader(
+            Subset(dataset, order[start * batch_size :].tolist()),
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=self.config.workers,
+        )
+        yield from loader

@@ -1,0 +1,60 @@
+"""Exceptions with one-line, actionable messages.
+
+Every error a user can cause derives from :class:`NascoreError`; the CLI prints its message on one
+line and exits with :attr:`NascoreError.exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class NascoreError(Exception):
+    """Base class of user-facing errors (exit code 1)."""
+
+    exit_code = 1
+
+
+class UsageError(NascoreError):
+    """Bad command-line usage: unknown names, impossible combinations (exit code 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A configuration value is missing, unknown or invalid."""
+
+
+class UnknownNameError(UsageError):
+    """A component name (space, strategy, dataset, ...) is not registered."""
+
+    def __init__(self, kind: str, name: str, available: list[str]) -> None:
+        listing = ", ".join(sorted(available)) or "none installed"
+        super().__init__(f"unknown {kind} '{name}'; available: {listing}")
+        self.kind, self.name, self.available = kind, name, available
+
+
+class IncompatibleError(UsageError):
+    """A strategy and a space (or other components) cannot be combined."""
+
+
+class MalformedArchitecture(NascoreError):
+    """An architecture or genotype string does not describe a valid member of its space."""
+
+
+class DataError(NascoreError):
+    """A dataset is missing or unreadable."""
+
+
+class CheckpointError(NascoreError):
+    """A checkpoint or weights file is missing, corrupt or does not match."""
+
+
+class RunDirError(UsageError):
+    """A run directory cannot be used (exists and is not empty, or is not a run)."""
+
+
+class NonFiniteLossError(NascoreError):
+    """Training produced a NaN or infinite loss."""
+
+
+class InfeasibleError(NascoreError):
+    """No architecture of the space can satisfy the constraints."""

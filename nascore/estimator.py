@@ -1,0 +1,53 @@
+"""The Estimator interface: how good is an architecture?"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from nascore.architecture import Architecture
+
+if TYPE_CHECKING:
+    from nascore.strategy import SearchContext
+
+
+@attrs.frozen
+class Estimate:
+    """The result of one evaluation.
+
+    ``score`` is the search signal (higher is better); ``report`` holds numbers that are shown but
+    never used for selection (e.g. a benchmark's final test accuracy).
+    """
+
+    score: float
+    cost_seconds: float = 0.0
+    params: float | None = None
+    flops: float | None = None
+    report: Mapping[str, float] = attrs.field(factory=dict)
+
+
+class Estimator(ABC):
+    """Scores architectures. Class attributes: ``name``, ``config_cls``, ``requires`` (space
+    capabilities)."""
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+    requires: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: Any, context: SearchContext) -> None:
+        self.config = config
+        self.context = context
+
+    @abstractmethod
+    def estimate(self, arch: Architecture) -> Estimate:
+        """Evaluate ``arch``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Stateless by default."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""

@@ -1,0 +1,132 @@
+"""Plugin discovery (entry points, group ``nascore.plugins``) and the component registry."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pluggy
+
+from nascore import hookspecs
+from nascore.errors import UnknownNameError, UsageError
+
+ENTRY_POINT_GROUP = "nascore.plugins"
+#: Version of the plugin contract (:mod:`nascore.hookspecs`). Plugins set ``NASCORE_PLUGIN_API``.
+PLUGIN_API_VERSION = 1
+
+KINDS = ("space", "strategy", "estimator", "constraint", "budget", "architecture", "command")
+
+
+@attrs.define
+class PluginRecord:
+    """One discovered plugin: where it came from, its version, what it provides or its error."""
+
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    provides: dict[str, list[str]] = attrs.field(factory=dict)
+    error: str | None = None
+
+
+@attrs.define
+class Registry:
+    """Name -> component for every kind, filled from all plugins' hooks."""
+
+    components: dict[str, dict[str, Any]] = attrs.field(
+        factory=lambda: {kind: {} for kind in KINDS}
+    )
+    owners: dict[tuple[str, str], str] = attrs.field(factory=dict)
+    plugins: list[PluginRecord] = attrs.field(factory=list)
+
+    def add(self, kind: str, name: str, component: Any, owner: str) -> None:
+        """Register ``component`` under ``name``; two plugins may not claim the same name."""
+        if name in self.components[kind]:
+            raise UsageError(
+                f"{kind} '{name}' is provided by both plugin '{self.owners[(kind, name)]}' and "
+                f"plugin '{owner}'; uninstall one of them"
+            )
+        self.components[kind][name] = component
+        self.owners[(kind, name)] = owner
+
+    def get(self, kind: str, name: str) -> Any:
+        """The component, or :class:`UnknownNameError` listing the available names."""
+        try:
+            return self.components[kind][name]
+        except KeyError:
+            raise UnknownNameError(kind, name, list(self.components[kind])) from None
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted registered names of one kind."""
+        return sorted(self.components[kind])
+
+
+def _collect(module: Any, registry: Registry, record: PluginRecord) -> None:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(module, name=record.name)
+    hooks: list[tuple[str, Callable[[], Any], Callable[[Any], str]]] = [
+        ("space", pm.hook.nascore_spaces, lambda c: c.name),
+        ("strategy", pm.hook.nascore_strategies, lambda c: c.name),
+        ("estimator", pm.hook.nascore_estimators, lambda c: c.name),
+        ("constraint", pm.hook.nascore_constraints, lambda c: c.name),
+        ("command", pm.hook.nascore_commands, lambda c: c.name),
+    ]
+    staged: list[tuple[str, str, Any]] = []
+    for kind, hook, name_of in hooks:
+        for provided in hook():
+            staged.extend((kind, name_of(c), c) for c in provided)
+    for kind, hook in (("budget", pm.hook.nascore_budgets),
+                       ("architecture", pm.hook.nascore_architectures)):
+        for provided in hook():
+            staged.extend((kind, n, c) for n, c in provided.items())
+    for kind, name, component in staged:
+        registry.add(kind, name, component, record.name)
+        record.provides.setdefault(kind, []).append(name)
+
+
+def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
+    """Load every ``nascore.plugins`` entry point; failures are recorded, not raised."""
+    registry = Registry()
+    eps = entry_points if entry_points is not None else md.entry_points(group=ENTRY_POINT_GROUP)
+    for ep in sorted(eps, key=lambda e: (e.name != "builtin", e.name)):
+        dist = getattr(ep, "dist", None)
+        record = PluginRecord(
+            name=ep.name,
+            module=ep.value,
+            distribution=dist.name if dist else None,
+            version=dist.version if dist else None,
+        )
+        registry.plugins.append(record)
+        try:
+            module = ep.load()
+            api = getattr(module, "NASCORE_PLUGIN_API", None)
+            if api != PLUGIN_API_VERSION:
+                raise UsageError(
+                    f"plugin API {api!r} is not supported (nascore speaks {PLUGIN_API_VERSION}); "
+                    "upgrade the plugin or nascore"
+                )
+            _collect(module, registry, record)
+        except Exception as exc:  # a broken plugin must not take the others down
+            record.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            record.provides.clear()
+    return registry
+
+
+_REGISTRY: Registry | None = None
+
+
+def registry() -> Registry:
+    """The process-wide registry (discovered on first use)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = discover()
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the cached registry (after installing a plugin in-process)."""
+    global _REGISTRY
+    _REGISTRY = None

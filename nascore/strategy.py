@@ -1,0 +1,97 @@
+"""The Strategy interface and the context a run hands to it.
+
+A strategy is driven by the run engine (:mod:`nascore.runner`) epoch by epoch::
+
+    for epoch in range(start, strategy.num_epochs):
+        for metrics in strategy.run_epoch(epoch, start_step):   # one item per step
+            ...   # progress, SIGINT/SIGTERM checkpoints (state_dict + step index)
+        summary = strategy.end_epoch(epoch)                    # logged to events.jsonl
+    arch = strategy.derive()
+
+``run_epoch`` must be resumable at any step: after ``load_state_dict`` a call with
+``start_step=k`` continues exactly where the interrupted call stood after yielding ``k`` times.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import torch
+
+from nascore.architecture import Architecture
+from nascore.space import SearchSpace
+
+if TYPE_CHECKING:
+    from nascore.budget import Budget
+    from nascore.constraint import Constraint
+    from nascore.data import SearchData
+    from nascore.estimator import Estimator
+    from nascore.events import EventLog
+
+
+@attrs.define
+class SearchContext:
+    """Everything a strategy may use, assembled by the run engine."""
+
+    space: SearchSpace
+    seed: int
+    device: torch.device
+    events: EventLog
+    data: SearchData | None = None
+    estimator: Estimator | None = None
+    constraints: list[Constraint] = attrs.field(factory=list)
+    budget: Budget | None = None
+
+
+class Strategy(ABC):
+    """How to search. See the module docstring for the driving loop.
+
+    Class attributes: ``name``; ``config_cls`` (attrs); ``kind`` (``"one-shot"`` or
+    ``"discrete"``); ``requires``, the space capabilities it needs; ``needs_estimator``.
+    """
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+    kind: ClassVar[str] = "one-shot"
+    requires: ClassVar[frozenset[str]] = frozenset()
+    needs_estimator: ClassVar[bool] = False
+
+    def __init__(self, config: Any, context: SearchContext) -> None:
+        self.config = config
+        self.context = context
+
+    @property
+    @abstractmethod
+    def num_epochs(self) -> int:
+        """Number of epochs (units of progress) of the whole search."""
+
+    @abstractmethod
+    def steps_per_epoch(self, epoch: int) -> int:
+        """Number of items :meth:`run_epoch` yields in ``epoch`` (for progress bars)."""
+
+    @abstractmethod
+    def run_epoch(self, epoch: int, start_step: int = 0) -> Iterator[Mapping[str, float]]:
+        """Run the steps of ``epoch`` from ``start_step``, yielding step metrics."""
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        """Finish ``epoch`` (validation, schedules, pruning); return JSON-able metrics."""
+        return {}
+
+    @abstractmethod
+    def derive(self) -> Architecture:
+        """The architecture the search has found so far."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (tensors, numbers, strings, lists, dicts only)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+
+    def plot(self, events: list[dict[str, Any]], path_stem: str) -> list[str]:
+        """Write strategy-specific plots from a run's events; return the written paths."""
+        return []
