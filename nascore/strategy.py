@@ -76,6 +76,10 @@ class Strategy(ABC):
     def run_epoch(self, epoch: int, start_step: int = 0) -> Iterator[Mapping[str, float]]:
         """Run the steps of ``epoch`` from ``start_step``, yielding step metrics."""
 
+    def finished(self) -> bool:
+        """Whether the search ended early (e.g. a time limit); checked after every epoch."""
+        return False
+
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         """Finish ``epoch`` (validation, schedules, pruning); return JSON-able metrics."""
         return {}
