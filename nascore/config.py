@@ -1,4 +1,4 @@
-"""Declarative component configs (attrs) and their resolution from TOML files and ``--set`` overrides.
+"""Declarative component configs (attrs), resolved from TOML files and ``--set`` overrides.
 
 Each component class names an attrs class as ``config_cls``; :func:`build_config` turns a plain
 mapping into a validated instance, converting strings and ints where the field type asks for it and
@@ -8,13 +8,13 @@ rejecting unknown keys with the list of valid ones.
 from __future__ import annotations
 
 import math
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
+import tomllib
 
 from nascore.errors import ConfigError
 

@@ -82,9 +82,7 @@ def _transform(name: str, size: int, train: bool) -> Any:
     mean, std = _STATS[name]
     steps: list[Any] = []
     if name == "imagefolder":
-        steps += [T.Resize(size), T.CenterCrop(size)] if not train else [
-            T.RandomResizedCrop(size)
-        ]
+        steps += [T.Resize(size), T.CenterCrop(size)] if not train else [T.RandomResizedCrop(size)]
     elif size:
         steps.append(T.Resize(size))
     if train and name.startswith("cifar"):
@@ -151,7 +149,11 @@ def _torchvision(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
             size = config.image_size or 32
             train = datasets.ImageFolder(os.path.join(root, "train"), _transform(name, size, True))
             test_dir = next(
-                (os.path.join(root, d) for d in ("val", "test") if os.path.isdir(os.path.join(root, d))),
+                (
+                    os.path.join(root, d)
+                    for d in ("val", "test")
+                    if os.path.isdir(os.path.join(root, d))
+                ),
                 None,
             )
             if test_dir is None:
@@ -160,8 +162,12 @@ def _torchvision(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
             return train, test, DataInfo(3, size, len(train.classes))
         cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
         size = config.image_size or 32
-        train = cls(root, train=True, download=False, transform=_transform(name, config.image_size, True))
-        test = cls(root, train=False, download=False, transform=_transform(name, config.image_size, False))
+        train = cls(
+            root, train=True, download=False, transform=_transform(name, config.image_size, True)
+        )
+        test = cls(
+            root, train=False, download=False, transform=_transform(name, config.image_size, False)
+        )
         return train, test, DataInfo(3, size, 10 if name == "cifar10" else 100)
     except (RuntimeError, FileNotFoundError) as exc:
         raise DataError(
@@ -175,6 +181,7 @@ def load_datasets(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
     if config.dataset == "digits":
         train, test, info = _digits()
         if config.image_size:
+
             def resize(ds: TensorDataset) -> TensorDataset:
                 x, y = ds.tensors
                 x = torch.nn.functional.interpolate(x, size=config.image_size, mode="bilinear")

@@ -42,7 +42,7 @@ class EventLog:
             self._writer = SummaryWriter(str(Path(directory) / "tensorboard"))
 
     def log(self, record: Mapping[str, Any], step: int | None = None) -> None:
-        """Append one record (a ``type`` key says what it is: ``epoch``, ``prune``, ``query``...)."""
+        """Append one record; its ``type`` says what it is (``epoch``, ``prune``, ``query``...)."""
         data = to_jsonable(dict(record))
         self.records.append(data)
         if self.path is not None:
@@ -52,7 +52,11 @@ class EventLog:
             kind = data.get("type", "event")
             x = step if step is not None else data.get("epoch", len(self.records))
             for key, value in data.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "epoch":
+                if (
+                    isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                    and key != "epoch"
+                ):
                     self._writer.add_scalar(f"{kind}/{key}", value, x)
             self._writer.flush()
 

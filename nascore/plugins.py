@@ -78,8 +78,10 @@ def _collect(module: Any, registry: Registry, record: PluginRecord) -> None:
     for kind, hook, name_of in hooks:
         for provided in hook():
             staged.extend((kind, name_of(c), c) for c in provided)
-    for kind, hook in (("budget", pm.hook.nascore_budgets),
-                       ("architecture", pm.hook.nascore_architectures)):
+    for kind, hook in (
+        ("budget", pm.hook.nascore_budgets),
+        ("architecture", pm.hook.nascore_architectures),
+    ):
         for provided in hook():
             staged.extend((kind, n, c) for n, c in provided.items())
     for kind, name, component in staged:

@@ -3,7 +3,8 @@
 A space exposes its choices twice:
 
 * **decision groups** for one-shot search: a group is a matrix of categorical choices, one row per
-  edge, one column per candidate (e.g. the op on each of the 14 edges of the normal cell). A strategy
+  edge, one column per candidate (e.g. the op on each of the 14 edges of the normal cell). A
+  strategy
   owns one architecture-parameter tensor per group and, on every forward pass, hands the supernet an
   :class:`EdgeWeights` per group that says *how* to mix: dense weights, one sampled candidate per
   edge (only that one runs), a mask of pruned candidates (never run) and optional per-edge scales.
@@ -14,7 +15,7 @@ A space exposes its choices twice:
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Mapping
 from typing import Any, ClassVar
 

@@ -96,6 +96,10 @@ class Strategy(ABC):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Inverse of :meth:`state_dict`."""
 
-    def plot(self, events: list[dict[str, Any]], path_stem: str) -> list[str]:
-        """Write strategy-specific plots from a run's events; return the written paths."""
+    @classmethod
+    def plot(cls, events: list[dict[str, Any]], path_stem: str) -> list[str]:
+        """Write strategy-specific plots from a run's events; return the written paths.
+
+        A classmethod: ``nas show`` calls it on a finished run without rebuilding the strategy.
+        """
         return []

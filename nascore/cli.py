@@ -1,0 +1,203 @@
+"""The ``nas`` command line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from nascore.errors import NascoreError
+
+_RUN_OPTIONS = [
+    click.option("--strategy", help="Search strategy (see `nas plugins`)."),
+    click.option("--space", help="Search space (see `nas plugins`)."),
+    click.option(
+        "--dataset", help="digits (default), fashion-mnist, cifar10, cifar100, imagefolder."
+    ),
+    click.option("--data-dir", help="Local folder of the dataset (never downloaded)."),
+    click.option("--epochs", type=int, help="Search epochs (strategy.epochs)."),
+    click.option("--batch-size", type=int, help="Batch size (strategy.batch_size)."),
+    click.option("--channels", type=int, help="Initial channels of the supernet (space.channels)."),
+    click.option("--layers", type=int, help="Number of cells (space.layers)."),
+    click.option("--seed", type=int, help="Seed (run.seed)."),
+    click.option("--estimator", help="Estimator for discrete strategies (train, nb201, ...)."),
+    click.option("--budget", help="Named budget preset (see `nas plugins`)."),
+    click.option(
+        "--constraint",
+        "constraints",
+        multiple=True,
+        help="Resource bound NAME:LOW..HIGH, e.g. params:1M..2M (repeatable).",
+    ),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        help="TOML file with [run]/[data]/[space]/[strategy]/... sections.",
+    ),
+    click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="SECTION.KEY=VALUE",
+        help="Override one config value (repeatable).",
+    ),
+]
+
+
+def _run_options(func: Any) -> Any:
+    for option in reversed(_RUN_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _resolve(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from nascore.config import load_toml
+    from nascore.runner import resolve_config
+
+    file_tree = load_toml(options.pop("config_file")) if options.get("config_file") else None
+    overrides = list(options.pop("overrides", ()))
+    strategy, space = options.pop("strategy"), options.pop("space")
+    constraints = options.pop("constraints", ())
+    if constraints:
+        overrides.append("run.constraints=" + repr(list(constraints)).replace("'", '"'))
+    options.pop("config_file", None)
+    return resolve_config(strategy, space, options, file_tree, overrides)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nascore")
+def main() -> None:
+    """nascore: neural architecture search with pluggable spaces, strategies and estimators."""
+
+
+@main.command()
+@_run_options
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(out: str | None, quiet: bool, **options: Any) -> None:
+    """Search an architecture and write a run directory."""
+    from nascore.runner import start_run
+
+    tree = _resolve(options)
+    run_dir, _arch = start_run(tree, out, progress=not quiet)
+    _print_result(run_dir.path)
+
+
+def _print_result(path: Any) -> None:
+    import json
+    from pathlib import Path
+
+    result = json.loads((Path(path) / "result.json").read_text())
+    click.echo(result["text"])
+    for spec, check in result.get("constraints", {}).items():
+        verdict = "met" if check["satisfied"] else "NOT met"
+        click.echo(f"constraint {spec}: {check['value']:.6g} ({verdict})")
+    click.echo(f"wrote {Path(path) / 'architecture.json'}", err=True)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Change a setting before continuing (recorded in run.json).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
+    """Continue an interrupted search (or training) run from its last checkpoint."""
+    from nascore.rundir import RunDir
+
+    kind = RunDir.open(run_dir).meta.get("kind")
+    if kind == "train":
+        from nascore.train import resume_training
+
+        resume_training(RunDir.open(run_dir))
+        return
+    from nascore.runner import resume_run
+
+    resume_run(run_dir, list(overrides), progress=not quiet)
+    _print_result(run_dir)
+
+
+@main.command()
+@_run_options
+def config(**options: Any) -> None:
+    """Print the full resolved config (every default) as TOML."""
+    from nascore.config import dump_toml
+    from nascore.runner import config_help
+
+    tree = _resolve(options)
+    click.echo(dump_toml(tree, config_help(tree)))
+
+
+@main.command()
+def plugins() -> None:
+    """List installed plugins, their versions and what they provide."""
+    from nascore.plugins import registry
+
+    for record in registry().plugins:
+        origin = f"{record.distribution} {record.version}" if record.distribution else "?"
+        click.echo(f"{record.name}  ({origin}, module {record.module})")
+        if record.error:
+            click.echo(f"    FAILED TO LOAD: {record.error}")
+            continue
+        for kind, names in sorted(record.provides.items()):
+            click.echo(f"    {kind}: {', '.join(sorted(names))}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def show(run_dir: str) -> None:
+    """Print a run's architecture, costs and results; write cell diagrams and curves."""
+    from nascore.show import show_run
+
+    show_run(run_dir)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures (speed, memory, search quality)."""
+
+
+def _attach_commands() -> None:
+    """Attach optional built-in commands and every plugin's commands."""
+    import importlib
+
+    for module, attr, group in (
+        ("nascore.commands.train", "train_command", main),
+        ("nascore.commands.export", "export_command", main),
+        ("nascore.commands.bench", "supernet_command", bench),
+        ("nascore.bench.nb201", "bench_nb201_command", bench),
+    ):
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        group.add_command(command)
+    from nascore.plugins import registry
+
+    for name, command in registry().components["command"].items():
+        target = bench if getattr(command, "nascore_group", None) == "bench" else main
+        if name not in target.commands:
+            target.add_command(command, name)
+
+
+def entry(args: list[str] | None = None) -> None:
+    """Run the CLI, turning nascore errors into one-line messages and exit codes."""
+    try:
+        _attach_commands()
+        main.main(args=args, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except NascoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)

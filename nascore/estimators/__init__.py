@@ -1,0 +1,1 @@
+"""Estimators shipped with the core: how good is an architecture?"""
