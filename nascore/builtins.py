@@ -5,25 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from nascore.constraint import FlopsConstraint, ParamsConstraint
+from nascore.estimators.nb201 import NB201Estimator
 from nascore.hookspecs import hookimpl
 from nascore.plugins import PLUGIN_API_VERSION
+from nascore.spaces.nb201 import NB201Space
+from nascore.strategies.evolution import Evolution
+from nascore.strategies.random_search import RandomSearch
+from nascore.strategies.reinforce import Reinforce
 
 NASCORE_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl
 def nascore_spaces() -> list[type]:
-    return []
+    return [NB201Space]
 
 
 @hookimpl
 def nascore_strategies() -> list[type]:
-    return []
+    return [RandomSearch, Evolution, Reinforce]
 
 
 @hookimpl
 def nascore_estimators() -> list[type]:
-    return []
+    return [NB201Estimator]
 
 
 @hookimpl

@@ -4,10 +4,10 @@ A space exposes its choices twice:
 
 * **decision groups** for one-shot search: a group is a matrix of categorical choices, one row per
   edge, one column per candidate (e.g. the op on each of the 14 edges of the normal cell). A
-  strategy
-  owns one architecture-parameter tensor per group and, on every forward pass, hands the supernet an
-  :class:`EdgeWeights` per group that says *how* to mix: dense weights, one sampled candidate per
-  edge (only that one runs), a mask of pruned candidates (never run) and optional per-edge scales.
+  strategy owns one architecture-parameter tensor per group and, on every forward pass, hands the
+  supernet an :class:`EdgeWeights` per group that says *how* to mix: dense weights, one sampled
+  candidate per edge (only that one runs), a mask of pruned candidates (never run) and optional
+  per-edge scales.
 * **decisions** for discrete search: a flat list of categorical choices (:class:`Decision`) with
   ``encode``/``decode`` between architectures and choice indices; ``sample`` and ``mutate`` have
   generic defaults built on them.

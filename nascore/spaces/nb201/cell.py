@@ -19,7 +19,9 @@ NUM_NODES = 4
 EDGES = tuple((j, i) for j in range(1, NUM_NODES) for i in range(j))
 EDGE_NAMES = tuple(f"n{j}<-{i}" for j, i in EDGES)
 
-_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+_EXAMPLE = (
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+)
 
 
 def check_ops(ops: Sequence[str]) -> tuple[str, ...]:
@@ -29,9 +31,7 @@ def check_ops(ops: Sequence[str]) -> tuple[str, ...]:
         raise MalformedArchitecture(f"an nb201 cell has {len(EDGES)} edge ops, got {len(ops)}")
     for op in ops:
         if op not in OPS:
-            raise MalformedArchitecture(
-                f"unknown nb201 op {op!r}; ops: {', '.join(OPS)}"
-            )
+            raise MalformedArchitecture(f"unknown nb201 op {op!r}; ops: {', '.join(OPS)}")
     return ops
 
 

@@ -56,7 +56,7 @@ class Cell(nn.Module):
     def __init__(self, ops: Sequence[str], channels: int) -> None:
         super().__init__()
         self.edges = nn.ModuleDict()
-        for (j, i), op in zip(EDGES, ops):
+        for (j, i), op in zip(EDGES, ops, strict=True):
             if op != "none":
                 self.edges[f"{j}_{i}"] = make_op(op, channels)
 

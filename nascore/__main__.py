@@ -1,0 +1,5 @@
+"""``python -m nascore`` is the ``nas`` command."""
+
+from nascore.cli import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""Benchmarks of strategies (``nas bench``)."""

@@ -1,0 +1,193 @@
+"""The DARTS operations and the small building blocks around them.
+
+Every op constructor in :data:`OPS` takes ``(C, stride, affine, act)``: channels (in = out), stride,
+whether BatchNorm has affine parameters (``False`` in supernets) and ``act``, a factory of the
+activation placed where DARTS has a ReLU in front of a *parameterized* op (sep/dil convs, both
+ReLUs of a sep conv). Pools, skip and none never call ``act`` (A-DARTS replaces exactly these
+activations by a per-edge mixture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Builds the activation in front of a parameterized op.
+ActFactory = Callable[[], nn.Module]
+#: ``(C, stride, affine, act) -> module``.
+OpConstructor = Callable[[int, int, bool, ActFactory], nn.Module]
+
+
+class Zero(nn.Module):
+    """Zeros of the op's output shape (``none``). Mixed edges never run it; kept for completeness."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class ReLUConvBN(nn.Sequential):
+    """Activation, convolution, BatchNorm (the cell preprocessing uses it with a 1x1 kernel)."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+        act: ActFactory = nn.ReLU,
+    ) -> None:
+        super().__init__(
+            act(),
+            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """Activation, depthwise ``k x k`` conv (stride, dilation), pointwise 1x1 conv, BatchNorm."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        dilation: int,
+        affine: bool = True,
+        act: ActFactory = nn.ReLU,
+    ) -> None:
+        super().__init__(
+            act(),
+            nn.Conv2d(
+                C_in, C_in, kernel_size, stride, padding, dilation, groups=C_in, bias=False
+            ),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two stacked depthwise-separable blocks; only the first is strided."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+        act: ActFactory = nn.ReLU,
+    ) -> None:
+        super().__init__(
+            DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine, act),
+            DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine, act),
+        )
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the spatial size: ReLU, two 1x1 stride-2 convs (the second on the input shifted by one
+    pixel), concatenated, BatchNorm.
+
+    The shifted branch pads one row/column at the bottom/right, so both branches produce
+    ``ceil(H / 2)`` for odd sizes too (for even sizes the padding is never read). An odd ``C_out``
+    gives the second branch the extra channel.
+    """
+
+    def __init__(self, C_in: int, C_out: int, affine: bool = True) -> None:
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out - C_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+def _none(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+    return Zero(stride)
+
+
+def _max_pool(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+    return nn.MaxPool2d(3, stride=stride, padding=1)
+
+
+def _avg_pool(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+    return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+
+
+def _skip(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+    return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine)
+
+
+def _sep_conv(kernel_size: int) -> OpConstructor:
+    def build(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+        return SepConv(C, C, kernel_size, stride, kernel_size // 2, affine, act)
+
+    return build
+
+
+def _dil_conv(kernel_size: int) -> OpConstructor:
+    def build(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+        return DilConv(C, C, kernel_size, stride, kernel_size - 1, 2, affine, act)
+
+    return build
+
+
+#: Op name -> constructor ``(C, stride, affine, act)``, in the DARTS order.
+OPS: dict[str, OpConstructor] = {
+    "none": _none,
+    "max_pool_3x3": _max_pool,
+    "avg_pool_3x3": _avg_pool,
+    "skip_connect": _skip,
+    "sep_conv_3x3": _sep_conv(3),
+    "sep_conv_5x5": _sep_conv(5),
+    "dil_conv_3x3": _dil_conv(3),
+    "dil_conv_5x5": _dil_conv(5),
+}
+
+#: The 8 DARTS candidate names, in the published order.
+PRIMITIVES: tuple[str, ...] = tuple(OPS)
+
+#: Ops with weights behind an activation (the ones ``act`` applies to).
+PARAMETERIZED: frozenset[str] = frozenset(
+    {"sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"}
+)
+
+
+def supernet_op(name: str, C: int, stride: int, act: ActFactory = nn.ReLU) -> nn.Module:
+    """An op as the DARTS/PC-DARTS supernet builds it: BatchNorm without affine parameters, and
+    pools followed by a BatchNorm."""
+    op = OPS[name](C, stride, False, act)
+    if "pool" in name:
+        return nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+    return op
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave the channels of ``groups`` equal groups (ShuffleNet, PC-DARTS)."""
+    batch, channels, height, width = x.shape
+    x = x.view(batch, groups, channels // groups, height, width).transpose(1, 2)
+    return x.reshape(batch, channels, height, width)
+
+
+def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """Zero whole samples with probability ``prob``, scaling the kept ones by ``1 / (1 - prob)``."""
+    if prob <= 0.0:
+        return x
+    keep = 1.0 - prob
+    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x * mask / keep

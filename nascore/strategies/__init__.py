@@ -1,0 +1,1 @@
+"""Search strategies shipped with the core."""

@@ -1,0 +1,229 @@
+"""The shared base of discrete strategies: propose architectures, query an estimator, keep the best.
+
+A discrete search spends a budget of estimator *queries* (every call counts, repeats included),
+optionally cut short by a wall-clock ``time_limit``. Each query is one step of the engine loop (one
+yielded item), ``queries_per_epoch`` steps make an epoch. Constraints act as filters: only
+architectures whose built network satisfies every bound are proposed (measured once per
+architecture); a proposal loop that finds nothing feasible in ``max_tries`` raises
+:class:`~nascore.errors.InfeasibleError`. All randomness comes from one seeded numpy Generator whose
+state is part of :meth:`DiscreteStrategy.state_dict`, so a search resumes exactly at any query.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from nascore.architecture import Architecture
+from nascore.config import field, positive
+from nascore.errors import IncompatibleError, InfeasibleError, MalformedArchitecture, NascoreError
+from nascore.strategy import SearchContext, Strategy
+
+
+@attrs.frozen
+class DiscreteConfig:
+    """Budget and constraint handling common to all discrete strategies."""
+
+    queries: int = field(
+        100, "estimator queries (repeated architectures count)", validator=positive
+    )
+    time_limit: float | None = field(
+        None,
+        "stop after this many seconds of search (None: only the query budget)",
+        validator=positive,
+    )
+    queries_per_epoch: int = field(
+        10, "queries per epoch (progress/summary unit)", validator=positive
+    )
+    max_tries: int = field(
+        200,
+        "proposals tried per query before the constraints are declared infeasible",
+        validator=positive,
+    )
+
+
+@attrs.frozen
+class Query:
+    """One evaluated architecture."""
+
+    arch: Architecture
+    score: float
+    report: Mapping[str, float] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for state dicts)."""
+        return {"arch": self.arch.to_dict(), "score": self.score, "report": dict(self.report)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Query:
+        """Inverse of :meth:`to_dict`."""
+        return cls(Architecture.from_dict(data["arch"]), float(data["score"]), data["report"])
+
+
+class DiscreteStrategy(Strategy):
+    """Base of ``random``, ``evolution`` and ``reinforce``.
+
+    Subclasses implement :meth:`propose` (the next architecture, usually through
+    :meth:`first_feasible`) and may override :meth:`observe` (learn from the query just made) and
+    extend :meth:`state_dict` / :meth:`load_state_dict`.
+    """
+
+    kind = "discrete"
+    needs_estimator = True
+    config_cls = DiscreteConfig
+
+    def __init__(self, config: DiscreteConfig, context: SearchContext) -> None:
+        super().__init__(config, context)
+        if context.estimator is None:
+            raise IncompatibleError(f"strategy {self.name} needs an estimator; pass --estimator")
+        if context.constraints and "network" not in context.space.capabilities:
+            raise IncompatibleError(
+                f"space {context.space.name} cannot build networks, so strategy {self.name} "
+                "cannot check constraints; drop --constraint"
+            )
+        self.space = context.space
+        self.rng = np.random.default_rng(context.seed)
+        self.history: list[Query] = []
+        self.best: int | None = None
+        self.elapsed = 0.0
+        self._costs: dict[str, dict[str, float]] = {}
+
+    # -- engine interface -------------------------------------------------------------------
+    @property
+    def num_epochs(self) -> int:
+        return math.ceil(self.config.queries / self.config.queries_per_epoch)
+
+    def steps_per_epoch(self, epoch: int) -> int:
+        per_epoch = self.config.queries_per_epoch
+        return max(0, min(per_epoch, self.config.queries - epoch * per_epoch))
+
+    def run_epoch(self, epoch: int, start_step: int = 0) -> Iterator[Mapping[str, float]]:
+        for _ in range(start_step, self.steps_per_epoch(epoch)):
+            if self.finished():
+                return
+            started = time.monotonic()
+            arch = self.propose()
+            index = self.evaluate(arch)
+            self.observe(index)
+            self.elapsed += time.monotonic() - started
+            yield {"score": self.history[index].score, "best": self.best_score}
+
+    def finished(self) -> bool:
+        limit = self.config.time_limit
+        return limit is not None and self.elapsed >= limit
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        summary: dict[str, Any] = {"queries": len(self.history)}
+        if self.best is not None:
+            summary.update(best_score=self.best_score, best=self.space.format(self.derive()))
+        return summary
+
+    def derive(self) -> Architecture:
+        """The best-scoring architecture queried so far (the first one on ties)."""
+        if self.best is None:
+            raise NascoreError(f"strategy {self.name} has not evaluated any architecture yet")
+        return self.history[self.best].arch
+
+    @property
+    def best_score(self) -> float:
+        """Score of :meth:`derive` (``-inf`` before the first query)."""
+        return -math.inf if self.best is None else self.history[self.best].score
+
+    # -- for subclasses ---------------------------------------------------------------------
+    @abstractmethod
+    def propose(self) -> Architecture:
+        """The next architecture to query."""
+
+    def observe(self, index: int) -> None:
+        """Learn from ``self.history[index]``, the query just made (default: nothing)."""
+
+    def first_feasible(self, make: Callable[[], Architecture]) -> Architecture:
+        """Call ``make`` until it returns a valid architecture meeting every constraint."""
+        for _ in range(self.config.max_tries):
+            try:
+                arch = make()
+            except MalformedArchitecture:
+                continue
+            if self.feasible(arch):
+                return arch
+        bounds = ", ".join(c.spec() for c in self.context.constraints) or "validity"
+        raise InfeasibleError(
+            f"strategy {self.name} found no architecture meeting {bounds} in "
+            f"{self.config.max_tries} tries; loosen the bound or raise max_tries"
+        )
+
+    def feasible(self, arch: Architecture) -> bool:
+        """Whether the built network of ``arch`` meets every constraint (measured once)."""
+        return all(c.satisfied(self.costs(arch)[c.name]) for c in self.context.constraints)
+
+    def costs(self, arch: Architecture) -> dict[str, float]:
+        """Measured value of every constrained metric for ``arch`` (cached per architecture)."""
+        if not self.context.constraints:
+            return {}
+        key = arch.key()
+        if key not in self._costs:
+            info = self.space.data
+            example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
+            network = self.space.build_network(arch)
+            self._costs[key] = {
+                c.name: c.measure(network, example) for c in self.context.constraints
+            }
+        return self._costs[key]
+
+    def evaluate(self, arch: Architecture) -> int:
+        """Query the estimator, record and log the result; return its history index."""
+        estimate = self.context.estimator.estimate(arch)
+        index = self._record(Query(arch, float(estimate.score), dict(estimate.report)))
+        self.context.events.log(
+            {
+                "type": "query",
+                "query": index,
+                "arch": self.space.format(arch),
+                "score": estimate.score,
+                "best": self.best_score,
+                **estimate.report,
+                **self.costs(arch),
+            },
+            step=index,
+        )
+        return index
+
+    def _record(self, query: Query) -> int:
+        self.history.append(query)
+        index = len(self.history) - 1
+        if self.best is None or query.score > self.best_score:
+            self.best = index
+        return index
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "history": [q.to_dict() for q in self.history],
+            "rng": self.rng.bit_generator.state,
+            "elapsed": self.elapsed,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.history, self.best = [], None
+        for q in state["history"]:
+            self._record(Query.from_dict(q))
+        self.rng.bit_generator.state = dict(state["rng"])
+        self.elapsed = float(state["elapsed"])
+
+
+def run_search(strategy: Strategy) -> Architecture:
+    """Drive ``strategy`` through the engine loop to the end, in memory (no checkpoints)."""
+    for epoch in range(strategy.num_epochs):
+        for _ in strategy.run_epoch(epoch):
+            pass
+        strategy.end_epoch(epoch)
+        if strategy.finished():
+            break
+    return strategy.derive()
