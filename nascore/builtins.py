@@ -8,22 +8,27 @@ from nascore.constraint import FlopsConstraint, ParamsConstraint
 from nascore.estimators.nb201 import NB201Estimator
 from nascore.hookspecs import hookimpl
 from nascore.plugins import PLUGIN_API_VERSION
+from nascore.spaces.darts import DartsSpace
 from nascore.spaces.nb201 import NB201Space
+from nascore.strategies.darts import DartsStrategy
 from nascore.strategies.evolution import Evolution
+from nascore.strategies.gdas import GDASStrategy
+from nascore.strategies.pcdarts import PCDartsStrategy
 from nascore.strategies.random_search import RandomSearch
 from nascore.strategies.reinforce import Reinforce
+from nascore.zoo import ZOO
 
 NASCORE_PLUGIN_API = PLUGIN_API_VERSION
 
 
 @hookimpl
 def nascore_spaces() -> list[type]:
-    return [NB201Space]
+    return [DartsSpace, NB201Space]
 
 
 @hookimpl
 def nascore_strategies() -> list[type]:
-    return [RandomSearch, Evolution, Reinforce]
+    return [RandomSearch, Evolution, Reinforce, DartsStrategy, PCDartsStrategy, GDASStrategy]
 
 
 @hookimpl
@@ -43,4 +48,4 @@ def nascore_budgets() -> dict[str, Any]:
 
 @hookimpl
 def nascore_architectures() -> dict[str, Any]:
-    return {}
+    return dict(ZOO)

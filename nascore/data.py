@@ -27,6 +27,7 @@ DATASETS = ("digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder")
 FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 
 _STATS = {
+    "digits": ((0.3,), (0.4,)),
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
@@ -64,7 +65,8 @@ def _digits() -> tuple[TensorDataset, TensorDataset, DataInfo]:
 
     bunch = load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    x = (x - 0.3) / 0.4
+    mean, std = _STATS["digits"]
+    x = (x - mean[0]) / std[0]
     y = torch.tensor(bunch.target, dtype=torch.long)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
     x, y = x[order], y[order]
@@ -176,6 +178,11 @@ def _torchvision(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
         ) from None
 
 
+def normalization(dataset: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel ``(mean, std)`` the images of ``dataset`` are normalised with (0..1 scale)."""
+    return _STATS[dataset]
+
+
 def load_datasets(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
     """``(train, test, info)`` for ``config.dataset``; raises :class:`DataError` if missing."""
     if config.dataset == "digits":
@@ -240,17 +247,28 @@ class SearchData:
     def _iterate(
         self, dataset: Dataset, order: np.ndarray, batch_size: int, start: int
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n_batches = -(-len(order) // batch_size)
-        if isinstance(dataset, TensorDataset):
-            x, y = dataset.tensors
-            for b in range(start, n_batches):
-                idx = torch.as_tensor(order[b * batch_size : (b + 1) * batch_size])
-                yield x[idx], y[idx]
-            return
-        loader = DataLoader(
-            Subset(dataset, order[start * batch_size :].tolist()),
-            batch_size=batch_size,
-            shuffle=False,
-            num_workers=self.config.workers,
-        )
-        yield from loader
+        yield from iterate_batches(dataset, order, batch_size, start, self.config.workers)
+
+
+def iterate_batches(
+    dataset: Dataset, order: np.ndarray, batch_size: int, start: int = 0, workers: int = 0
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of ``dataset`` taken in ``order``, skipping the first ``start`` batches.
+
+    Tensor datasets are indexed directly; others go through a :class:`DataLoader` with
+    ``workers`` processes.
+    """
+    n_batches = -(-len(order) // batch_size)
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors
+        for b in range(start, n_batches):
+            idx = torch.as_tensor(order[b * batch_size : (b + 1) * batch_size])
+            yield x[idx], y[idx]
+        return
+    loader = DataLoader(
+        Subset(dataset, order[start * batch_size :].tolist()),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+    )
+    yield from loader

@@ -325,6 +325,8 @@ def _loop(
     strategy = session.strategy
     stop = _StopFlag()
     total = strategy.num_epochs
+    if start_epoch == 0 and start_step == 0:
+        _checkpoint(run, session, 0, 0, events)  # a NaN in epoch 1 still leaves a start point
     with stop.installed():
         epoch = start_epoch
         while epoch < total and not strategy.finished():

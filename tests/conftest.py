@@ -29,7 +29,13 @@ def run_nas(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | Non
     return proc
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def nas():
     """The ``run_nas`` helper as a fixture."""
     return run_nas
+
+
+@pytest.fixture(scope="session")
+def tiny() -> list[str]:
+    """CLI flags of a search that takes seconds."""
+    return list(TINY)

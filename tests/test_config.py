@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
-
 import attrs
 import pytest
+import tomllib
 
 from nascore.config import apply_overrides, build_config, dump_toml, field, positive
 from nascore.errors import ConfigError

@@ -74,7 +74,8 @@ def test_guide_plugin_runs_through_nas_run(site: Path, nas, tmp_path: Path) -> N
         env_extra={"PYTHONPATH": str(site)}, check=True,
     )
     assert re.search(r"\|[a-z_0-9]+~0\|\+", proc.stdout), proc.stdout
-    records = [line for line in (out / "events.jsonl").read_text().splitlines() if '"query"' in line]
+    lines = (out / "events.jsonl").read_text().splitlines()
+    records = [line for line in lines if '"query"' in line]
     assert len(records) == 12
     assert (out / "architecture.json").exists()
 

@@ -22,7 +22,7 @@ OpConstructor = Callable[[int, int, bool, ActFactory], nn.Module]
 
 
 class Zero(nn.Module):
-    """Zeros of the op's output shape (``none``). Mixed edges never run it; kept for completeness."""
+    """Zeros of the op's output shape (``none``); mixed edges never run it."""
 
     def __init__(self, stride: int) -> None:
         super().__init__()

@@ -403,7 +403,7 @@ class OneShotStrategy(Strategy):
         nn.utils.clip_grad_norm_(self.supernet.parameters(), self.hyper.grad_clip)
         self.weights_optimizer.step()
         return StepRecord(
-            self.epoch, step, "weights", None, float(loss), _accuracy(logits, y), selections
+            self.epoch, step, "weights", None, float(loss.detach()), _accuracy(logits, y), selections
         )
 
     def arch_step(self, stage: int, arch_batch: Batch, train_batch: Batch, step: int) -> StepRecord:

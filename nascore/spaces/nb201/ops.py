@@ -5,46 +5,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-class ReLUConvBN(nn.Sequential):
-    """ReLU, convolution (no bias), batch norm: the ``nor_conv`` op."""
-
-    def __init__(
-        self, c_in: int, c_out: int, kernel: int, stride: int = 1, affine: bool = True
-    ) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
-        )
-
-
-class Zero(nn.Module):
-    """The ``none`` op (only used where a caller insists on a module; cells skip it)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.zeros_like(x)
+from nascore.nn.ops import ReLUConvBN
 
 
 def make_op(name: str, channels: int, stride: int = 1, affine: bool = True) -> nn.Module:
-    """The module of candidate ``name`` on ``channels`` channels.
+    """The module of candidate ``name`` on ``channels`` channels (``nor_conv`` = ReLU-conv-BN).
 
-    NB201 cells keep the resolution; ``stride`` is accepted for op factories shared with
-    supernet edges and must be 1.
+    NB201 cells keep the resolution, so ``stride`` (part of the op-factory signature shared with
+    supernet edges) must be 1. ``none`` has no module: cells and mixed edges leave it out.
     """
     if stride != 1:
         raise ValueError(f"nb201 cell ops have stride 1, got {stride}")
-    if name == "none":
-        return Zero()
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, affine=affine)
+        return ReLUConvBN(channels, channels, 1, 1, 0, affine=affine)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, affine=affine)
+        return ReLUConvBN(channels, channels, 3, 1, 1, affine=affine)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ValueError(f"unknown nb201 op {name!r}")
+    raise ValueError(f"nb201 op {name!r} has no module")
 
 
 class ResidualReduction(nn.Module):
@@ -55,8 +35,8 @@ class ResidualReduction(nn.Module):
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3)
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
         self.shortcut = nn.Sequential(
             nn.AvgPool2d(2, stride=2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1, bias=False)
         )

@@ -1,0 +1,208 @@
+"""DARTS cell specs: checking, the derivation rule and the published ``Genotype(...)`` strings.
+
+A spec is a dict ``{"normal": [[op, input], ...], "normal_concat": [2, 3, 4, 5], "reduce": [...],
+"reduce_concat": [...]}``: two ``[op, input]`` pairs per intermediate node, node ``i`` (numbered
+from 2; 0 and 1 are the cell inputs) reading from two distinct earlier states ``0 .. i - 1``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from nascore.errors import MalformedArchitecture
+from nascore.nn.ops import PRIMITIVES
+
+CELL_TYPES = ("normal", "reduce")
+ZERO = "none"
+#: The ops a derived cell may use (everything but the zero op).
+OP_CHOICES: tuple[str, ...] = tuple(p for p in PRIMITIVES if p != ZERO)
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+def cell_edges(nodes: int) -> list[tuple[int, int]]:
+    """``(node, input)`` of every supernet edge in order; nodes numbered from 2."""
+    return [(node, source) for node in range(2, nodes + 2) for source in range(node)]
+
+
+def edge_names(nodes: int) -> list[str]:
+    """Edge names ``"n<node><-<input>"`` in supernet order (14 for 4 nodes)."""
+    return [f"n{node}<-{source}" for node, source in cell_edges(nodes)]
+
+
+def _check_cell(cell: str, pairs: Any, nodes: int) -> list[list[Any]]:
+    if not isinstance(pairs, (list, tuple)):
+        raise MalformedArchitecture(f"darts {cell} cell must be a list of (op, input) pairs")
+    if len(pairs) != 2 * nodes:
+        raise MalformedArchitecture(
+            f"darts {cell} cell has {len(pairs)} (op, input) pairs; "
+            f"{nodes} nodes need {2 * nodes}"
+        )
+    checked: list[list[Any]] = []
+    for position, pair in enumerate(pairs):
+        node = position // 2 + 2
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise MalformedArchitecture(f"darts {cell} cell: {pair!r} is not an (op, input) pair")
+        op, source = pair
+        if op not in OP_CHOICES:
+            raise MalformedArchitecture(
+                f"darts {cell} cell: unknown op {op!r}; choose from {', '.join(OP_CHOICES)}"
+            )
+        if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < node:
+            raise MalformedArchitecture(
+                f"darts {cell} cell: node {node} reads input {source!r}, "
+                f"but only inputs 0..{node - 1} exist"
+            )
+        checked.append([op, source])
+    for node in range(nodes):
+        if checked[2 * node][1] == checked[2 * node + 1][1]:
+            raise MalformedArchitecture(
+                f"darts {cell} cell: node {node + 2} reads input {checked[2 * node][1]} twice; "
+                "its two inputs must differ"
+            )
+    return checked
+
+
+def check_spec(spec: Mapping[str, Any], nodes: int) -> dict[str, Any]:
+    """The normalised spec, or :class:`MalformedArchitecture` naming the first problem."""
+    unknown = sorted(set(spec) - set(_FIELDS))
+    if unknown:
+        raise MalformedArchitecture(
+            f"darts architecture has unknown key {unknown[0]!r}; keys: {', '.join(_FIELDS)}"
+        )
+    full = list(range(2, nodes + 2))
+    out: dict[str, Any] = {}
+    for cell in CELL_TYPES:
+        if cell not in spec:
+            raise MalformedArchitecture(f"darts architecture lacks the {cell!r} cell")
+        out[cell] = _check_cell(cell, spec[cell], nodes)
+        concat = spec.get(f"{cell}_concat", full)
+        if list(concat) != full:
+            raise MalformedArchitecture(
+                f"darts {cell}_concat must be {full} (all intermediate nodes), got {concat!r}"
+            )
+        out[f"{cell}_concat"] = full
+    return out
+
+
+def derive_cell(scores: torch.Tensor, nodes: int, zero_index: int | None) -> list[list[Any]]:
+    """The DARTS rule on one cell's ``[edges, candidates]`` scores over :data:`PRIMITIVES`.
+
+    Per node keep the 2 incoming edges with the largest best non-zero score (earlier edges win
+    ties), each with its argmax non-zero op; ``-inf`` marks pruned candidates, which are never
+    chosen.
+    """
+    scores = scores.detach().to("cpu", torch.float64).clone()
+    if zero_index is not None:
+        scores[:, zero_index] = -math.inf
+    pairs: list[list[Any]] = []
+    edge = 0
+    for node in range(2, nodes + 2):
+        rows = scores[edge : edge + node]
+        best, ops = rows.max(dim=1)
+        usable = [source for source in range(node) if math.isfinite(float(best[source]))]
+        if len(usable) < 2:
+            raise MalformedArchitecture(
+                f"cannot derive node {node}: fewer than 2 of its incoming edges keep an "
+                "unpruned op other than 'none'"
+            )
+        chosen = sorted(usable, key=lambda source: -float(best[source]))[:2]
+        pairs += [[PRIMITIVES[int(ops[source])], source] for source in chosen]
+        edge += node
+    return pairs
+
+
+def format_genotype(spec: Mapping[str, Any]) -> str:
+    """The published ``Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6),
+    ...)`` form."""
+    parts = []
+    for cell in CELL_TYPES:
+        pairs = ", ".join(f"({op!r}, {source})" for op, source in spec[cell])
+        concat = list(spec[f"{cell}_concat"])
+        parts.append(f"{cell}=[{pairs}]")
+        parts.append(f"{cell}_concat=range({concat[0]}, {concat[-1] + 1})")
+    return f"Genotype({', '.join(parts)})"
+
+
+def _literal(node: ast.expr, what: str) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise MalformedArchitecture(f"genotype {what} must be a literal list") from None
+
+
+def _concat(node: ast.expr, what: str) -> list[int]:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
+        bounds = [_literal(arg, what) for arg in node.args]
+        if node.keywords or not 1 <= len(bounds) <= 2 or not all(
+            isinstance(b, int) for b in bounds
+        ):
+            raise MalformedArchitecture(f"genotype {what} must be range(a, b) or a list of ints")
+        return list(range(*bounds))
+    value = _literal(node, what)
+    if not isinstance(value, (list, tuple)):
+        raise MalformedArchitecture(f"genotype {what} must be range(a, b) or a list of ints")
+    return list(value)
+
+
+def _pairs(node: ast.expr, what: str) -> list[Any]:
+    """A flat pair list from the flat form or the nested per-node form ``[[(op, in), (op, in)],
+    ...]``."""
+    value = _literal(node, what)
+    if not isinstance(value, (list, tuple)):
+        raise MalformedArchitecture(f"genotype {what} must be a list of (op, input) pairs")
+    nested = bool(value) and all(
+        isinstance(item, (list, tuple)) and item and isinstance(item[0], (list, tuple))
+        for item in value
+    )
+    if not nested:
+        return list(value)
+    if any(len(item) != 2 for item in value):
+        raise MalformedArchitecture(f"genotype {what}: each node needs exactly 2 (op, input) pairs")
+    return [pair for item in value for pair in item]
+
+
+def _genotype_call(text: str) -> ast.Call:
+    try:
+        module = ast.parse(text.strip())
+    except SyntaxError as exc:
+        raise MalformedArchitecture(f"genotype string is not valid Python: {exc.msg}") from None
+    if len(module.body) == 1 and isinstance(module.body[0], (ast.Expr, ast.Assign)):
+        call = module.body[0].value
+        func = getattr(call, "func", None)
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if isinstance(call, ast.Call) and name == "Genotype":
+            return call
+    raise MalformedArchitecture(
+        "expected one Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)"
+    )
+
+
+def parse_genotype(text: str, nodes: int = 4) -> dict[str, Any]:
+    """Read a ``Genotype(...)`` string (flat or nested cells, ``range`` or list concats, an
+    optional ``NAME = `` prefix) into a checked spec. Uses :mod:`ast`, never ``eval``."""
+    call = _genotype_call(text)
+    if len(call.args) > len(_FIELDS):
+        raise MalformedArchitecture(f"Genotype takes at most {len(_FIELDS)} fields")
+    given: dict[str, ast.expr] = dict(zip(_FIELDS, call.args, strict=False))
+    for keyword in call.keywords:
+        if keyword.arg not in _FIELDS:
+            raise MalformedArchitecture(
+                f"Genotype has unknown field {keyword.arg!r}; fields: {', '.join(_FIELDS)}"
+            )
+        if keyword.arg in given:
+            raise MalformedArchitecture(f"Genotype field {keyword.arg!r} is given twice")
+        given[keyword.arg] = keyword.value
+    spec: dict[str, Any] = {}
+    for field, node in given.items():
+        spec[field] = _concat(node, field) if field.endswith("_concat") else _pairs(node, field)
+    return check_spec(spec, nodes)
+
+
+def pairs_by_node(pairs: Sequence[Sequence[Any]]) -> list[tuple[Sequence[Any], Sequence[Any]]]:
+    """The two ``(op, input)`` pairs of each node, nodes in order."""
+    return [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]

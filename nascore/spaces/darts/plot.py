@@ -1,0 +1,61 @@
+"""Cell diagrams with matplotlib (no graphviz): inputs c_{k-2}, c_{k-1}, nodes 0.., output c_{k}."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+_BOX = {"boxstyle": "round,pad=0.35", "linewidth": 1.0}
+_COLOURS = {"input": "#a8d5a2", "node": "#9ecae1", "output": "#fdd0a2"}
+
+
+def _positions(nodes: int) -> dict[str, tuple[float, float]]:
+    """Inputs on the left, intermediate nodes on a staggered middle column, output on the right."""
+    height = max(nodes - 1, 1)
+    pos = {"c_{k-2}": (0.0, height * 0.75), "c_{k-1}": (0.0, height * 0.25)}
+    for i in range(nodes):
+        pos[str(i)] = (1.6 + 0.9 * i, height - i * height / max(nodes - 1, 1))
+    pos["c_{k}"] = (1.6 + 0.9 * nodes + 0.9, height * 0.5)
+    return pos
+
+
+def _state_name(source: int) -> str:
+    return ("c_{k-2}", "c_{k-1}")[source] if source < 2 else str(source - 2)
+
+
+def plot_cell(pairs: Sequence[Sequence[Any]], title: str, path_stem: str) -> list[str]:
+    """Draw one cell (``[op, input]`` pairs, two per node) to ``path_stem`` + ``.png``/``.pdf``."""
+    nodes = len(pairs) // 2
+    pos = _positions(nodes)
+    figure = Figure(figsize=(2.2 + 1.3 * nodes, 1.2 + 0.9 * nodes))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title)
+    edges = [(_state_name(source), str(position // 2), op) for position, (op, source) in
+             enumerate(pairs)]
+    edges += [(str(i), "c_{k}", "") for i in range(nodes)]
+    for start, end, label in edges:
+        (x0, y0), (x1, y1) = pos[start], pos[end]
+        ax.annotate(
+            "", xy=(x1, y1), xytext=(x0, y0),
+            arrowprops={"arrowstyle": "-|>", "color": "0.35", "shrinkA": 14, "shrinkB": 14},
+        )
+        if label:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, label, fontsize=7, ha="center", va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+    for name, (x, y) in pos.items():
+        kind = "input" if name.startswith("c_{k-") else "output" if name == "c_{k}" else "node"
+        ax.text(x, y, f"${name}$" if name.startswith("c_") else name, ha="center", va="center",
+                bbox={**_BOX, "fc": _COLOURS[kind]})
+    xs = [x for x, _ in pos.values()]
+    ys = [y for _, y in pos.values()]
+    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
+    paths = [f"{path_stem}.png", f"{path_stem}.pdf"]
+    for path in paths:
+        figure.savefig(path, bbox_inches="tight", dpi=150)
+    return paths

@@ -1,0 +1,85 @@
+"""Retraining recipes: the DARTS CIFAR evaluation setting and the DARTS ImageNet setting.
+
+:class:`TrainConfig` defaults are the CIFAR recipe (600 epochs, batch 96, SGD lr 0.025 with a
+cosine schedule to 0, momentum 0.9, weight decay 3e-4, cutout 16, drop path 0.2 ramped linearly,
+auxiliary weight 0.4, gradient clip 5, C=36, 20 cells). :data:`IMAGENET_RECIPE` holds what the
+ImageNet recipe changes (250 epochs, batch 128, lr 0.1 decayed by 0.97 every epoch, weight decay
+3e-5, label smoothing 0.1, C=48, 14 cells, the ImageNet stem, no cutout or drop path).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from nascore.config import field, non_negative, one_of, positive
+
+
+@attrs.frozen
+class TrainConfig:
+    """How a derived network is retrained (section ``[train]`` of a train run)."""
+
+    epochs: int = field(600, "training epochs", validator=positive)
+    batch_size: int = field(96, "batch size (also used for evaluation)", validator=positive)
+    lr: float = field(0.025, "initial SGD learning rate", validator=positive)
+    schedule: str = field(
+        "cosine", "cosine (to lr_min) or step (times lr_decay every epoch)",
+        validator=one_of("cosine", "step"),
+    )
+    lr_min: float = field(0.0, "final learning rate of the cosine schedule", validator=non_negative)
+    lr_decay: float = field(0.97, "per-epoch factor of the step schedule", validator=positive)
+    momentum: float = field(0.9, "SGD momentum", validator=non_negative)
+    weight_decay: float = field(3e-4, "SGD weight decay", validator=non_negative)
+    grad_clip: float = field(5.0, "gradient norm clip (0: off)", validator=non_negative)
+    cutout: int = field(16, "cutout length in pixels (0: off; clamped to the image)",
+                        validator=non_negative)
+    drop_path: float = field(0.2, "final drop-path probability (ramped linearly from 0)",
+                             validator=non_negative)
+    auxiliary_weight: float = field(0.4, "weight of the auxiliary head's loss (0: no head)",
+                                    validator=non_negative)
+    label_smoothing: float = field(0.0, "label smoothing of the cross-entropy",
+                                   validator=non_negative)
+    channels: int = field(36, "initial channels C of the network", validator=positive)
+    layers: int = field(20, "number of cells", validator=positive)
+    variant: str = field("cifar", "network stem: cifar or imagenet",
+                         validator=one_of("cifar", "imagenet"))
+    seed: int = field(0, "seed of initialisation, data order, cutout and drop path")
+    device: str = field("cpu", "cpu, cuda or auto")
+
+
+#: What the ImageNet recipe changes relative to the :class:`TrainConfig` defaults.
+IMAGENET_RECIPE: dict[str, Any] = {
+    "epochs": 250,
+    "batch_size": 128,
+    "lr": 0.1,
+    "schedule": "step",
+    "lr_decay": 0.97,
+    "weight_decay": 3e-5,
+    "label_smoothing": 0.1,
+    "cutout": 0,
+    "drop_path": 0.0,
+    "channels": 48,
+    "layers": 14,
+    "variant": "imagenet",
+}
+
+#: Datasets trained with :data:`IMAGENET_RECIPE` by default.
+IMAGENET_STYLE_DATASETS = ("imagefolder",)
+
+
+def recipe_defaults(dataset: str) -> dict[str, Any]:
+    """The recipe's values that differ from the :class:`TrainConfig` defaults for ``dataset``."""
+    return dict(IMAGENET_RECIPE) if dataset in IMAGENET_STYLE_DATASETS else {}
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based): cosine from ``lr`` to ``lr_min``, or step decay.
+
+    The schedule is a function of the epoch alone, so a resumed run needs no scheduler state.
+    """
+    if config.schedule == "step":
+        return config.lr * config.lr_decay**epoch
+    progress = epoch / config.epochs
+    return config.lr_min + (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress)) / 2

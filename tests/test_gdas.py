@@ -1,0 +1,86 @@
+"""GDAS: Gumbel straight-through sampling, temperature schedules and the one-op-per-edge cost."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nascore.errors import ConfigError, NonFiniteLossError
+from nascore.strategies.sampling import gumbel_noise, gumbel_straight_through
+from nascore.strategies.schedules import tau_schedule
+
+
+def test_gumbel_forward_is_one_hot_of_the_perturbed_argmax():
+    alpha = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
+    weights, index = gumbel_straight_through(alpha, 0.7, generator=torch.Generator().manual_seed(3))
+    noise = gumbel_noise(alpha.shape, torch.Generator().manual_seed(3))
+    expected_index = (torch.log_softmax(alpha, -1) + noise).argmax(-1)
+    assert torch.equal(index, expected_index)
+    one_hot = torch.nn.functional.one_hot(expected_index, 6).float()
+    assert torch.allclose(weights, one_hot, atol=1e-6)
+
+
+def test_gumbel_gradient_equals_the_gradient_of_the_relaxed_softmax():
+    tau = 0.7
+    alpha = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    upstream = torch.randn(4, 6, generator=torch.Generator().manual_seed(1))
+    weights, _ = gumbel_straight_through(alpha, tau, generator=torch.Generator().manual_seed(3))
+    (weights * upstream).sum().backward()
+
+    ref_alpha = alpha.detach().clone().requires_grad_()
+    noise = gumbel_noise(alpha.shape, torch.Generator().manual_seed(3))
+    probs = torch.softmax((torch.log_softmax(ref_alpha, -1) + noise) / tau, -1)
+    (probs * upstream).sum().backward()
+    assert alpha.grad is not None and alpha.grad.abs().sum() > 0
+    assert torch.allclose(alpha.grad, ref_alpha.grad, atol=1e-6)
+
+
+def test_gumbel_samples_follow_the_softmax_of_alpha():
+    probs = torch.tensor([0.5, 0.3, 0.2])
+    alpha = probs.log().expand(4000, 3)
+    _, index = gumbel_straight_through(alpha, 1.0, generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(index, minlength=3).float() / 4000
+    assert torch.allclose(freq, probs, atol=0.03)
+
+
+def test_masked_candidates_are_never_sampled_and_get_no_gradient():
+    alpha = torch.zeros(3, 4, requires_grad=True)
+    mask = torch.tensor([[True, False, True, True]] * 3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        weights, index = gumbel_straight_through(alpha, 1.0, mask, gen)
+        assert not (index == 1).any()
+        weights.sum().backward()
+        assert torch.all(alpha.grad[:, 1] == 0)
+        assert torch.all(weights[:, 1] == 0)
+
+
+def test_gumbel_raises_when_alphas_are_not_finite():
+    alpha = torch.tensor([[0.0, math.nan, 1.0]])
+    with pytest.raises(NonFiniteLossError, match="arch learning rate"):
+        gumbel_straight_through(alpha, 1.0, generator=torch.Generator().manual_seed(0))
+
+
+def test_linear_tau_schedule_hits_both_endpoints():
+    assert tau_schedule(0, 50, 10.0, 0.1) == pytest.approx(10.0)
+    assert tau_schedule(49, 50, 10.0, 0.1) == pytest.approx(0.1)
+    assert tau_schedule(1, 3, 10.0, 0.1) == pytest.approx(5.05)
+    assert tau_schedule(0, 1, 10.0, 0.1) == pytest.approx(10.0)
+
+
+def test_exponential_tau_schedule_is_geometric():
+    assert tau_schedule(0, 5, 5.0, 0.05, "exponential") == pytest.approx(5.0)
+    assert tau_schedule(4, 5, 5.0, 0.05, "exponential") == pytest.approx(0.05)
+    assert tau_schedule(2, 5, 5.0, 0.05, "exponential") == pytest.approx(0.5)
+
+
+def test_gdas_config_rejects_a_non_positive_tau_min():
+    from nascore.config import build_config
+    from nascore.strategies.gdas import GDASConfig
+
+    with pytest.raises(ConfigError, match="tau_min"):
+        build_config(GDASConfig, {"tau_min": 0})
+    with pytest.raises(ConfigError, match="swap"):
+        build_config(GDASConfig, {"tau_min": 2, "tau_max": 1})
