@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nascore.config import build_config
+from nascore.config import build_config, config_to_dict
 from nascore.plugins import registry
 from nascore.space import DataInfo, SearchSpace
 
@@ -23,7 +23,5 @@ def make_space(name: str, options: Mapping[str, Any] | None, info: DataInfo) -> 
 
 def default_config(kind: str, name: str) -> dict[str, Any]:
     """The default config of a component as a plain dict."""
-    import attrs
-
     cls = component_class(kind, name)
-    return attrs.asdict(build_config(cls.config_cls, {}), retain_collection_types=False)
+    return config_to_dict(build_config(cls.config_cls, {}))

@@ -138,7 +138,15 @@ def build_config(cls: type[T], data: Mapping[str, Any] | None = None, section: s
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A plain dict of an attrs config (tuples become lists)."""
-    return attrs.asdict(config, retain_collection_types=False)
+    return _plain(attrs.asdict(config))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def parse_value(text: str) -> Any:

@@ -53,11 +53,12 @@ class CostTable:
         """Differentiable expected cost: ``constant + sum_g sum(probs[g] * per_group[g])``.
 
         Groups missing from ``probs`` contribute nothing (their cost is in ``constant`` or they
-        are not chosen by the caller).
+        are not chosen by the caller). Computed in float64: FLOP counts exceed float32's exact
+        integer range.
         """
-        total = torch.tensor(float(self.constant))
+        total = torch.tensor(float(self.constant), dtype=torch.float64)
         for name, table in self.per_group.items():
             if name in probs:
                 p = probs[name]
-                total = total + (p * table.to(p.device, p.dtype)).sum()
+                total = total + (p.double() * table.to(p.device, torch.float64)).sum()
         return total

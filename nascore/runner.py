@@ -357,8 +357,8 @@ def _loop(
                         )
             except NonFiniteLossError as exc:
                 raise NonFiniteLossError(
-                    f"{exc}; the last good checkpoint (start of epoch {epoch + 1}) is kept: "
-                    f"lower the learning rate (`nas resume {run.path} --set strategy.KEY=VALUE`)"
+                    f"{exc}; the checkpoint from the start of epoch {epoch + 1} is kept: "
+                    f"continue with `nas resume {run.path} --set strategy.KEY=VALUE`"
                 ) from None
             finally:
                 bar.close()

@@ -38,7 +38,9 @@ def test_run_directory_holds_everything(gdas_run: Path) -> None:
     epochs = _epochs(gdas_run)
     assert [e["epoch"] for e in epochs] == [0, 1]
     assert all(isinstance(e["train_loss"], float) for e in epochs)
-    assert any(isinstance(v, list) for v in epochs[-1].values())  # architecture parameters
+    weights = epochs[-1]["arch_weights"]  # architecture parameters, softmax per edge
+    assert set(weights) == {"normal", "reduce"}
+    assert len(weights["normal"]) == 14 and len(weights["normal"][0]) == 8
     assert any((gdas_run / "tensorboard").iterdir())
     assert (gdas_run / "checkpoints" / "last.pt").stat().st_size > 0
     arch = json.loads((gdas_run / "architecture.json").read_text())
@@ -93,8 +95,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, nas) -> Path:
 
 
 def _final(run: Path) -> tuple[dict, dict]:
-    last = _epochs(run)[-1]
-    weights = {k: v for k, v in last.items() if isinstance(v, list)}
+    weights = _epochs(run)[-1]["arch_weights"]
     return json.loads((run / "architecture.json").read_text()), weights
 
 

@@ -12,13 +12,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import click
 import numpy as np
 import torch
 
 from nascore.components import component_class
-from nascore.config import build_config, parse_value
+from nascore.config import build_config, config_to_dict, parse_value
 from nascore.errors import ConfigError, IncompatibleError
 from nascore.estimators.nb201 import DATASETS, NB201Estimator, NB201EstimatorConfig
 from nascore.events import EventLog
@@ -84,7 +83,7 @@ def bench_nb201(
         "signal_std": float(np.std(signals)),
         "optimum_test": float(estimator.test.max()),
         "seconds": time.perf_counter() - started,
-        "config": attrs.asdict(config),
+        "config": config_to_dict(config),
     }
 
 

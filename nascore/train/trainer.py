@@ -312,6 +312,21 @@ def start_training(
     return run, Trainer(run, session, progress, callbacks).train()
 
 
+#: Settings that shape the network or its input: fixed once a train run has started.
+FIXED_ON_RESUME = (("train", "channels"), ("train", "layers"), ("train", "variant"),
+                   ("data", "dataset"), ("data", "image_size"))
+
+
+def _check_network_unchanged(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    fixed = [*FIXED_ON_RESUME, *(("space", k) for k in new["space"])]
+    for section, key in fixed:
+        if old[section].get(key) != new[section].get(key):
+            raise ConfigError(
+                f"{section}.{key} cannot change when resuming (the checkpoint's network depends "
+                "on it); start a new train run instead"
+            )
+
+
 def resume_training(
     run: RunDir,
     overrides: list[str] | None = None,
@@ -328,6 +343,7 @@ def resume_training(
     state = run.load_checkpoint()
     if overrides:
         tree = resolve_tree(meta["config"], arch.space, overrides=overrides)
+        _check_network_unchanged(meta["config"], tree)
         meta = {**meta, "config": tree, "overrides": meta.get("overrides", []) + overrides}
         run.write_json("run.json", meta)
         run.write_text("config.toml", dump_toml(tree, tree_help(arch.space)))

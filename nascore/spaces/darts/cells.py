@@ -30,7 +30,6 @@ class CellPlan:
     """Channels and role of one cell in a stack: inputs ``C_prev_prev``/``C_prev`` channels, node
     channels ``C``, whether it (and the previous cell) reduce."""
 
-    index: int
     reduction: bool
     reduction_prev: bool
     C_prev_prev: int
@@ -69,7 +68,7 @@ def plan_cells(
         reduction = index in reductions
         if reduction:
             C_curr *= 2
-        plans.append(CellPlan(index, reduction, reduction_prev, C_prev_prev, C_prev, C_curr))
+        plans.append(CellPlan(reduction, reduction_prev, C_prev_prev, C_prev, C_curr))
         C_prev_prev, C_prev, reduction_prev = C_prev, nodes * C_curr, reduction
     return plans
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -49,8 +49,9 @@ def _check_cell(cell: str, pairs: Any, nodes: int) -> list[list[Any]]:
             raise MalformedArchitecture(f"darts {cell} cell: {pair!r} is not an (op, input) pair")
         op, source = pair
         if op not in OP_CHOICES:
+            problem = "a derived cell cannot keep op" if op == ZERO else "unknown op"
             raise MalformedArchitecture(
-                f"darts {cell} cell: unknown op {op!r}; choose from {', '.join(OP_CHOICES)}"
+                f"darts {cell} cell: {problem} {op!r}; choose from {', '.join(OP_CHOICES)}"
             )
         if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < node:
             raise MalformedArchitecture(
@@ -104,7 +105,7 @@ def derive_cell(scores: torch.Tensor, nodes: int, zero_index: int | None) -> lis
     for node in range(2, nodes + 2):
         rows = scores[edge : edge + node]
         best, ops = rows.max(dim=1)
-        usable = [source for source in range(node) if math.isfinite(float(best[source]))]
+        usable = [source for source in range(node) if float(best[source]) > -math.inf]
         if len(usable) < 2:
             raise MalformedArchitecture(
                 f"cannot derive node {node}: fewer than 2 of its incoming edges keep an "
@@ -202,7 +203,3 @@ def parse_genotype(text: str, nodes: int = 4) -> dict[str, Any]:
         spec[field] = _concat(node, field) if field.endswith("_concat") else _pairs(node, field)
     return check_spec(spec, nodes)
 
-
-def pairs_by_node(pairs: Sequence[Sequence[Any]]) -> list[tuple[Sequence[Any], Sequence[Any]]]:
-    """The two ``(op, input)`` pairs of each node, nodes in order."""
-    return [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]

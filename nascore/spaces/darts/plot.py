@@ -9,16 +9,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 _BOX = {"boxstyle": "round,pad=0.35", "linewidth": 1.0}
+_BEND = 0.2  # curvature of op edges, so edges that skip a node do not cross it
+_LABEL_AT = 0.35  # where along its edge an op label sits (crossings are mid-edge)
 _COLOURS = {"input": "#a8d5a2", "node": "#9ecae1", "output": "#fdd0a2"}
 
 
 def _positions(nodes: int) -> dict[str, tuple[float, float]]:
-    """Inputs on the left, intermediate nodes on a staggered middle column, output on the right."""
-    height = max(nodes - 1, 1)
-    pos = {"c_{k-2}": (0.0, height * 0.75), "c_{k-1}": (0.0, height * 0.25)}
+    """Inputs on the left, intermediate nodes on a descending diagonal, output on the right."""
+    height = 1.2 * max(nodes - 1, 1)
+    pos = {"c_{k-2}": (0.0, height * 0.7), "c_{k-1}": (0.0, height * 0.3)}
     for i in range(nodes):
-        pos[str(i)] = (1.6 + 0.9 * i, height - i * height / max(nodes - 1, 1))
-    pos["c_{k}"] = (1.6 + 0.9 * nodes + 0.9, height * 0.5)
+        pos[str(i)] = (2.0 + 1.5 * i, height * (1 - i / max(nodes - 1, 1)))
+    pos["c_{k}"] = (1.5 + 1.5 * nodes + 1.0, height * 0.5)
     return pos
 
 
@@ -30,7 +32,7 @@ def plot_cell(pairs: Sequence[Sequence[Any]], title: str, path_stem: str) -> lis
     """Draw one cell (``[op, input]`` pairs, two per node) to ``path_stem`` + ``.png``/``.pdf``."""
     nodes = len(pairs) // 2
     pos = _positions(nodes)
-    figure = Figure(figsize=(2.2 + 1.3 * nodes, 1.2 + 0.9 * nodes))
+    figure = Figure(figsize=(3.0 + 1.8 * nodes, 1.5 + 1.2 * nodes))
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     ax.set_axis_off()
@@ -40,12 +42,18 @@ def plot_cell(pairs: Sequence[Sequence[Any]], title: str, path_stem: str) -> lis
     edges += [(str(i), "c_{k}", "") for i in range(nodes)]
     for start, end, label in edges:
         (x0, y0), (x1, y1) = pos[start], pos[end]
+        bend = _BEND if label else 0.0
         ax.annotate(
             "", xy=(x1, y1), xytext=(x0, y0),
-            arrowprops={"arrowstyle": "-|>", "color": "0.35", "shrinkA": 14, "shrinkB": 14},
+            arrowprops={"arrowstyle": "-|>", "color": "0.35", "shrinkA": 14, "shrinkB": 14,
+                        "connectionstyle": f"arc3,rad={bend}"},
         )
-        if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, label, fontsize=7, ha="center", va="center",
+        if label:  # a point of matplotlib's arc3 curve (a quadratic Bezier), near the start
+            cx, cy = (x0 + x1) / 2 + bend * (y1 - y0), (y0 + y1) / 2 - bend * (x1 - x0)
+            t = _LABEL_AT
+            x = (1 - t) ** 2 * x0 + 2 * t * (1 - t) * cx + t**2 * x1
+            y = (1 - t) ** 2 * y0 + 2 * t * (1 - t) * cy + t**2 * y1
+            ax.text(x, y, label, fontsize=7, ha="center", va="center",
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
     for name, (x, y) in pos.items():
         kind = "input" if name.startswith("c_{k-") else "output" if name == "c_{k}" else "node"

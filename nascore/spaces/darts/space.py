@@ -31,7 +31,7 @@ from nascore.space import (
     Supernet,
     SupernetOptions,
 )
-from nascore.spaces.darts.cells import EdgeSite, edge_sites, plan_cells
+from nascore.spaces.darts.cells import EdgeSite, OpBuilder, edge_sites, plan_cells
 from nascore.spaces.darts.genotype import (
     CELL_TYPES,
     OP_CHOICES,
@@ -222,12 +222,28 @@ class DartsSpace(SearchSpace):
         def op_builder(cell_type: str, position: int, C: int, stride: int) -> nn.Module:
             return self.network_op(arch, cell_type, position, C, stride, act)
 
+        inputs = {c: [source for _, source in arch.spec[c]] for c in CELL_TYPES}
+        return self._network(
+            inputs, op_builder, channels, layers, num_classes, auxiliary, variant, in_channels
+        )
+
+    def _network(
+        self,
+        cell_inputs: Mapping[str, list[int]],
+        op_builder: OpBuilder,
+        channels: int | None = None,
+        layers: int | None = None,
+        num_classes: int | None = None,
+        auxiliary: bool = False,
+        variant: str = "cifar",
+        in_channels: int | None = None,
+    ) -> DartsNetwork:
         common = {
             "C": channels or self.config.channels,
             "layers": layers or self.config.layers,
             "num_classes": num_classes or self.data.num_classes,
             "in_channels": in_channels or self.data.in_channels,
-            "cell_inputs": {c: [source for _, source in arch.spec[c]] for c in CELL_TYPES},
+            "cell_inputs": cell_inputs,
             "op_builder": op_builder,
             "auxiliary": auxiliary,
         }
@@ -255,17 +271,19 @@ class DartsSpace(SearchSpace):
             raise ConfigError(
                 f"unknown cost metric {metric!r}; darts measures {', '.join(COST_METRICS)}"
             )
+
+        def measure(module: nn.Module, channels: int, size: int) -> float:
+            if metric == "params":
+                return float(count_params(module))
+            return float(count_macs(module, torch.zeros(1, channels, size, size)))
+
         cache: dict[tuple[str, int, int, int], float] = {}
 
         def cost(name: str, site: EdgeSite) -> float:
             key = (name, site.C, site.stride, site.size)
             if key not in cache:
                 op = OPS[name](site.C, site.stride, True, nn.ReLU)
-                cache[key] = float(
-                    count_params(op)
-                    if metric == "params"
-                    else count_macs(op, torch.zeros(1, site.C, site.size, site.size))
-                )
+                cache[key] = measure(op, site.C, site.size)
             return cache[key]
 
         shape = (len(cell_edges(self.nodes)), len(PRIMITIVES))
@@ -274,15 +292,18 @@ class DartsSpace(SearchSpace):
             for k, name in enumerate(PRIMITIVES):
                 if name != ZERO:
                     tables[site.cell_type][site.edge_index, k] += cost(name, site)
-        reference = self._pooling_architecture()
-        network = self.build_network(reference)
-        if metric == "params":
-            total = count_params(network)
-        else:
-            size = self.data.image_size
-            total = count_macs(network, torch.zeros(1, self.data.in_channels, size, size))
-        chosen = CostTable(metric, 0.0, tables).expected(self.one_hot(reference))
-        return CostTable(metric, float(total) - float(chosen), tables)
+        # constant: a network whose nodes max-pool both cell inputs, minus those pools
+        pool = "max_pool_3x3"
+        network = self._network(
+            {c: [0, 1] * self.nodes for c in CELL_TYPES},
+            lambda _cell_type, _position, C, stride: OPS[pool](C, stride, True, nn.ReLU),
+        )
+        total = measure(network, self.data.in_channels, self.data.image_size)
+        edges = cell_edges(self.nodes)
+        pooled = [edges.index((node, source)) for node in range(2, self.nodes + 2)
+                  for source in (0, 1)]
+        chosen = sum(float(tables[c][pooled, PRIMITIVES.index(pool)].sum()) for c in CELL_TYPES)
+        return CostTable(metric, total - chosen, tables)
 
     def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
         """Per cell type, the ``[edges, candidates]`` 0/1 matrix of the ops ``arch`` keeps."""
@@ -295,11 +316,6 @@ class DartsSpace(SearchSpace):
                 matrix[edges.index((position // 2 + 2, source)), PRIMITIVES.index(op)] = 1.0
             out[cell_type] = matrix
         return out
-
-    def _pooling_architecture(self) -> Architecture:
-        """Every node max-pools the two cell inputs (the reference for the constant cost)."""
-        cell = [["max_pool_3x3", source] for _ in range(self.nodes) for source in (0, 1)]
-        return Architecture(self.name, check_spec({c: cell for c in CELL_TYPES}, self.nodes))
 
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:
         """Normal and reduction cell diagrams as PNG and PDF: ``<stem>_normal.png`` etc."""

@@ -20,9 +20,11 @@ from nascore.errors import ConfigError, MalformedArchitecture
 from nascore.space import Decision, DecisionGroup, SearchSpace, Supernet, SupernetOptions
 from nascore.spaces.nb201.cell import EDGE_NAMES, OPS, check_ops, format_cell, parse_cell
 from nascore.spaces.nb201.network import NB201Network
+from nascore.spaces.nb201.supernet import NB201Supernet
 
 _DECISIONS = tuple(Decision(name, OPS) for name in EDGE_NAMES)
-_NETWORK_OPTIONS = ("channels", "cells_per_stage", "layers", "num_classes", "in_channels")
+_PROXY_OPTIONS = ("channels", "cells_per_stage", "layers")
+_NETWORK_OPTIONS = (*_PROXY_OPTIONS, "num_classes", "in_channels")
 
 
 @attrs.frozen
@@ -78,25 +80,32 @@ class NB201Space(SearchSpace):
             )
         return Architecture(self.name, {"ops": [OPS[c] for c in choices]})
 
+    def sizes(self, overrides: Mapping[str, Any], allowed: tuple[str, ...]) -> tuple[int, int]:
+        """``(channels, cells_per_stage)`` from the config and ``overrides`` (``channels``,
+        ``cells_per_stage`` or ``layers``, the total number of cells: N = layers // 3)."""
+        unknown = sorted(set(overrides) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"space nb201 does not understand option {unknown[0]!r}; options: "
+                + ", ".join(allowed)
+            )
+        cells = self.config.cells_per_stage
+        if overrides.get("layers") is not None:
+            cells = max(1, int(overrides["layers"]) // 3)
+        if overrides.get("cells_per_stage") is not None:
+            cells = int(overrides["cells_per_stage"])
+        return int(overrides.get("channels") or self.config.channels), cells
+
     def build_network(self, arch: Architecture, **options: Any) -> nn.Module:
         """The discrete NB201 network of ``arch``.
 
         Options: ``channels`` (C), ``cells_per_stage`` (N) or ``layers`` (total cells, N =
         layers // 3), ``num_classes``, ``in_channels``; defaults from the space config and data.
         """
-        unknown = sorted(set(options) - set(_NETWORK_OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"unknown nb201 network option {unknown[0]}; options: {', '.join(_NETWORK_OPTIONS)}"
-            )
-        cells = self.config.cells_per_stage
-        if options.get("layers") is not None:
-            cells = max(1, int(options["layers"]) // 3)
-        if options.get("cells_per_stage") is not None:
-            cells = int(options["cells_per_stage"])
+        channels, cells = self.sizes(options, _NETWORK_OPTIONS)
         return NB201Network(
             self.ops(arch),
-            channels=int(options.get("channels") or self.config.channels),
+            channels=channels,
             cells_per_stage=cells,
             num_classes=int(options.get("num_classes") or self.data.num_classes),
             in_channels=int(options.get("in_channels") or self.data.in_channels),
@@ -107,7 +116,17 @@ class NB201Space(SearchSpace):
         return [DecisionGroup("cell", EDGE_NAMES, OPS, zero="none")]
 
     def build_supernet(self, options: SupernetOptions) -> Supernet:
-        raise NotImplementedError
+        """The weight-sharing NB201 network; ``options.proxy`` may set ``channels`` and
+        ``layers``/``cells_per_stage``."""
+        channels, cells = self.sizes(options.proxy, _PROXY_OPTIONS)
+        return NB201Supernet(
+            self.decision_groups()[0],
+            channels=channels,
+            cells_per_stage=cells,
+            num_classes=self.data.num_classes,
+            in_channels=self.data.in_channels,
+            partial_channels=options.partial_channels,
+        )
 
     def derive(self, scores: Mapping[str, torch.Tensor]) -> Architecture:
         """The argmax op of every edge (NB201 keeps all 6 edges)."""

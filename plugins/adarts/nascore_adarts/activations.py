@@ -48,11 +48,13 @@ DEFAULT_ACTIVATIONS: tuple[str, ...] = tuple(ACTIVATIONS)
 DEFAULT_ACTIVATION = "relu"
 
 
-def check_activation(name: str) -> str:
-    """Return ``name`` if it is a known activation, else raise a one-line :class:`ConfigError`."""
+def check_activation(name: str, where: str = "") -> str:
+    """Return ``name`` if it is a known activation, else raise a one-line :class:`ConfigError`
+    (prefixed by ``where``, e.g. the config key)."""
     if name not in ACTIVATIONS:
+        prefix = f"{where}: " if where else ""
         raise ConfigError(
-            f"unknown activation '{name}'; choose from: {', '.join(ACTIVATIONS)}"
+            f"{prefix}unknown activation {name!r}; choose from: {', '.join(ACTIVATIONS)}"
         )
     return name
 
@@ -65,9 +67,10 @@ def make_activation(name: str) -> nn.Module:
 class MixedActivation(nn.Module):
     """The beta-weighted mixture of candidate activations of one edge.
 
-    The owner sets :attr:`selection` (one row of the activation group's :class:`nascore.EdgeWeights`)
-    before each forward pass; with ``selection.index`` set only the sampled activation runs,
-    scaled by its (straight-through) weight, and masked candidates never run.
+    The owner sets :attr:`selection` (one row of the activation group's
+    :class:`nascore.EdgeWeights`) before each forward pass; with ``selection.index`` set only the
+    sampled activation runs, scaled by its (straight-through) weight, and masked candidates never
+    run.
     """
 
     def __init__(self, names: Sequence[str]) -> None:

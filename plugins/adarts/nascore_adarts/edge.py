@@ -9,69 +9,77 @@ from torch import nn
 
 from nascore import Selection
 from nascore.nn.mixed import MixedEdge
-from nascore.nn.ops import PRIMITIVES, ActFactory, supernet_op
-
+from nascore.nn.ops import PRIMITIVES, supernet_op
 from nascore_adarts.activations import MixedActivation, make_activation
 
 
-class SharedActivation(MixedActivation):
-    """A :class:`MixedActivation` shared by every parameterized op of one edge.
+class EdgeActivation(nn.Module):
+    """The one activation module shared by every parameterized op of an edge.
 
-    Within one forward pass of the edge, the mixture of the edge input is computed once and reused
-    by all ops reading it (the paper's Figure 2); other inputs (the inner activation of a sep conv)
-    are computed afresh.
+    Within one forward pass of the edge (between two :meth:`reset` calls) the activation of the
+    first input it sees -- the edge input, read by every parameterized op -- is computed once and
+    reused (the paper's Figure 2); other inputs (the inner activation of a sep conv) are computed
+    afresh.
     """
 
-    def __init__(self, names: Sequence[str]) -> None:
-        super().__init__(names)
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
         self._memo: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def select(self, selection: Selection | None) -> None:
-        """Set the selection of the next forward pass (``None`` after it) and forget the memo."""
-        self.selection = selection
+    def reset(self) -> None:
+        """Forget the memoised input (call before and after each edge forward)."""
         self._memo = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._memo is not None and self._memo[0] is x:
             return self._memo[1]
-        out = super().forward(x)
-        self._memo = (x, out)
+        out = self.inner(x)
+        if self._memo is None:
+            self._memo = (x, out)
         return out
 
 
 class FactorizedEdge(nn.Module):
     """One supernet edge of the ``adarts`` space, called as ``edge(x, selections)``.
 
-    ``selections["op"]`` mixes the DARTS ops (alpha). With ``activations`` set, one
-    :class:`SharedActivation` driven by ``selections["activation"]`` (beta) replaces every ReLU of
-    the parameterized ops; pools, skip and none see ``x`` unchanged. With ``fixed`` set instead,
-    those ReLUs are that fixed activation and only alpha is searched.
+    ``selections["op"]`` mixes the DARTS ops (alpha). Every ReLU of the parameterized ops is
+    replaced by one shared :class:`EdgeActivation`: with ``searched`` true a
+    :class:`MixedActivation` over ``activations`` driven by ``selections["activation"]`` (beta),
+    otherwise the single activation ``activations[0]`` (fixed; only alpha is searched). Pools,
+    skip and none see ``x`` unchanged.
     """
 
     def __init__(
         self,
         C: int,
         stride: int,
-        activations: Sequence[str] | None = None,
-        fixed: str | None = None,
+        activations: Sequence[str],
+        searched: bool = True,
         partial_channels: int = 1,
     ) -> None:
         super().__init__()
-        if (activations is None) == (fixed is None):
-            raise ValueError("FactorizedEdge needs exactly one of activations and fixed")
-        self.act = SharedActivation(activations) if activations is not None else None
-        act: ActFactory = (lambda: self.act) if self.act is not None else (
-            lambda: make_activation(fixed)
+        if not searched and len(activations) != 1:
+            raise ValueError(f"a fixed edge activation needs one name, got {list(activations)}")
+        self.searched = searched
+        self.act = EdgeActivation(
+            MixedActivation(activations) if searched else make_activation(activations[0])
         )
         self.mixed = MixedEdge(
-            PRIMITIVES, C, stride, lambda name, c, s: supernet_op(name, c, s, act), partial_channels
+            PRIMITIVES,
+            C,
+            stride,
+            lambda name, c, s: supernet_op(name, c, s, lambda: self.act),
+            partial_channels,
         )
 
     def forward(self, x: torch.Tensor, selections: Mapping[str, Selection]) -> torch.Tensor | None:
-        if self.act is None:
-            return self.mixed(x, selections["op"])
-        self.act.select(selections["activation"])
+        if self.searched:
+            self.act.inner.selection = selections["activation"]
+        self.act.reset()
         try:
             return self.mixed(x, selections["op"])
         finally:
-            self.act.select(None)
+            self.act.reset()
+            if self.searched:
+                self.act.inner.selection = None

@@ -1,0 +1,425 @@
+"""The ``adarts`` search space (Wang et al., A-DARTS): DARTS cells whose operator set is factorized
+into working ops (alpha) x activation functions (beta).
+
+Each edge has an op group row (``"normal"``/``"reduce"``, role ``"op"``, stage 0) over the 8 DARTS
+ops and an activation group row (``"normal.act"``/``"reduce.act"``, role ``"activation"``, stage 1)
+over the candidate activations; the beta-mixed activation replaces the ReLUs of the parameterized
+ops. Any one-shot strategy working through decision groups works on it; the stage numbers give
+the tri-level scheme (weights, then alpha, then beta) of strategies that step one optimiser per
+stage. With ``fixed_activation`` or ``activation_config`` the activation groups disappear and only
+alpha is searched (the paper's ablations).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+from torch import nn
+
+from nascore import (
+    Architecture,
+    ConfigError,
+    CostTable,
+    Decision,
+    DecisionGroup,
+    InfeasibleError,
+    MalformedArchitecture,
+    SupernetOptions,
+    count_macs,
+    count_params,
+)
+from nascore.config import field
+from nascore.nn.ops import OPS, PARAMETERIZED, PRIMITIVES, ActFactory
+from nascore.spaces.darts import CELL_TYPES, DartsSpace, DartsSpaceConfig, EdgeSite, edge_names
+from nascore.spaces.darts.plot import plot_cell
+from nascore_adarts.activations import DEFAULT_ACTIVATIONS, check_activation, make_activation
+from nascore_adarts.edge import FactorizedEdge
+from nascore_adarts.genotype import (
+    act_key,
+    check_activations,
+    format_adarts_genotype,
+    parse_adarts_genotype,
+    split_spec,
+)
+
+#: Suffix of the activation decision groups: ``"normal.act"``, ``"reduce.act"``.
+ACT_GROUP_SUFFIX = ".act"
+
+
+def _check_candidates(_inst: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    if not value:
+        raise ConfigError(f"{attribute.name} must name at least one activation")
+    for name in value:
+        check_activation(name, attribute.name)
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{attribute.name} lists a name twice: {list(value)}")
+
+
+def _check_fixed(_inst: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None:
+        check_activation(value, attribute.name)
+
+
+@attrs.frozen
+class ADartsSpaceConfig(DartsSpaceConfig):
+    """The ``darts`` settings plus the activation factor."""
+
+    activations: tuple[str, ...] = field(
+        DEFAULT_ACTIVATIONS, "candidate activations O2 (beta) on every edge",
+        validator=_check_candidates,
+    )
+    fixed_activation: str | None = field(
+        None, "fix every edge to this activation: no beta, only alpha is searched",
+        validator=_check_fixed,
+    )
+    activation_config: str | dict[str, list[str]] | None = field(
+        None, "fix one activation per edge: {normal = [14 names], reduce = [14 names]} in edge "
+        "order, or a JSON file holding that mapping; no beta, only alpha is searched",
+    )
+    require_skip_in_normal: bool = field(
+        False, "derive raises InfeasibleError when the derived normal cell has no skip_connect "
+        "(the paper discards such cells and searches again)",
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.fixed_activation is not None and self.activation_config is not None:
+            raise ConfigError(
+                "fixed_activation and activation_config exclude each other; set only one"
+            )
+
+
+_KEY = "space.activation_config"
+
+
+def _load_activation_config(value: str | Mapping[str, Any], edges: int) -> dict[str, list[str]]:
+    """The per-edge activations of ``activation_config`` (a mapping or a JSON file of one)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(Path(value).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{_KEY} file {value} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{_KEY} file {value} is not JSON: {exc}") from None
+    if not isinstance(value, Mapping) or set(value) != set(CELL_TYPES):
+        raise ConfigError(
+            f"{_KEY} must map exactly 'normal' and 'reduce' to lists of activations"
+        )
+    out = {}
+    for cell_type in CELL_TYPES:
+        names = value[cell_type]
+        if not isinstance(names, (list, tuple)) or len(names) != edges:
+            raise ConfigError(f"{_KEY}.{cell_type} must list {edges} activations (one per edge)")
+        out[cell_type] = [check_activation(name, f"{_KEY}.{cell_type}") for name in names]
+    return out
+
+
+def single_instance(name: str) -> ActFactory:
+    """An activation factory returning one shared module of ``name`` on every call (one per op)."""
+    module = make_activation(name)
+    return lambda: module
+
+
+class ADartsSpace(DartsSpace):
+    """DARTS cells with a factorized operator set: ops (alpha) x activations (beta) per edge.
+
+    Architectures are ``darts`` specs plus the activation of every parameterized op (see
+    :mod:`nascore_adarts.genotype`).
+    """
+
+    name = "adarts"
+    config_cls = ADartsSpaceConfig
+
+    def __init__(self, config: ADartsSpaceConfig, data: Any) -> None:
+        super().__init__(config, data)
+        edges = len(edge_names(config.nodes))
+        #: Per cell type, the fixed activation of every supernet edge, or ``None`` when searched.
+        self.edge_activations: dict[str, list[str]] | None = None
+        if config.fixed_activation is not None:
+            self.edge_activations = {c: [config.fixed_activation] * edges for c in CELL_TYPES}
+        elif config.activation_config is not None:
+            self.edge_activations = _load_activation_config(config.activation_config, edges)
+        self._darts = DartsSpace(
+            DartsSpaceConfig(
+                channels=config.channels,
+                layers=config.layers,
+                nodes=config.nodes,
+                stem_multiplier=config.stem_multiplier,
+            ),
+            data,
+        )
+
+    @property
+    def searches_activations(self) -> bool:
+        """Whether beta is searched (no fixed activations)."""
+        return self.edge_activations is None
+
+    def edge_of(self, position: int, source: int) -> int:
+        """The supernet edge (row of a decision group) of the pair at ``position`` of a derived
+        cell reading state ``source``."""
+        return edge_names(self.nodes).index(f"n{position // 2 + 2}<-{source}")
+
+    def final_operators(self) -> list[str]:
+        """The operators an edge can end up with: ``"op+activation"`` for the parameterized ops,
+        the plain name for the others (``none`` included): 9 * 4 + 4 = 40 by default."""
+        acts = self.config.activations if self.searches_activations else ["fixed"]
+        return [
+            f"{op}+{act}" if op in PARAMETERIZED else op
+            for op in PRIMITIVES
+            for act in (acts if op in PARAMETERIZED else [None])
+        ]
+
+    # -- one-shot ---------------------------------------------------------------------------
+    def decision_groups(self) -> list[DecisionGroup]:
+        """The ``darts`` op groups (stage 0) and, unless fixed, ``"<cell>.act"`` (role
+        ``"activation"``, stage 1, no zero candidate)."""
+        groups = super().decision_groups()
+        if self.searches_activations:
+            names = edge_names(self.nodes)
+            groups += [
+                DecisionGroup(
+                    cell_type + ACT_GROUP_SUFFIX,
+                    names,
+                    self.config.activations,
+                    role="activation",
+                    stage=1,
+                )
+                for cell_type in CELL_TYPES
+            ]
+        return groups
+
+    def search_edge(
+        self, C: int, stride: int, cell_type: str, edge_index: int, options: SupernetOptions
+    ) -> nn.Module:
+        """A :class:`FactorizedEdge`: mixed activation, or the edge's fixed one."""
+        if self.searches_activations:
+            return FactorizedEdge(
+                C, stride, self.config.activations, True, options.partial_channels
+            )
+        fixed = [self.edge_activations[cell_type][edge_index]]
+        return FactorizedEdge(C, stride, fixed, False, options.partial_channels)
+
+    def derive(self, scores: Mapping[str, torch.Tensor]) -> Architecture:
+        """The DARTS rule on the op groups; each kept parameterized op takes the argmax activation
+        of its edge (or the edge's fixed one).
+
+        With ``require_skip_in_normal`` a normal cell without ``skip_connect`` raises
+        :class:`InfeasibleError`.
+        """
+        spec = dict(super().derive(scores).spec)
+        for cell_type in CELL_TYPES:
+            spec[act_key(cell_type)] = [
+                self._edge_activation(scores, cell_type, self.edge_of(position, source))
+                if op in PARAMETERIZED
+                else None
+                for position, (op, source) in enumerate(spec[cell_type])
+            ]
+        if self.config.require_skip_in_normal and all(
+            op != "skip_connect" for op, _ in spec["normal"]
+        ):
+            raise InfeasibleError(
+                "the derived normal cell has no skip_connect (space.require_skip_in_normal); "
+                "discard it and search again with another seed"
+            )
+        return Architecture(self.name, spec)
+
+    def _edge_activation(
+        self, scores: Mapping[str, torch.Tensor], cell_type: str, edge: int
+    ) -> str:
+        if not self.searches_activations:
+            return self.edge_activations[cell_type][edge]
+        row = scores[cell_type + ACT_GROUP_SUFFIX][edge]
+        return self.config.activations[int(torch.argmax(row))]
+
+    # -- discrete ---------------------------------------------------------------------------
+    def decisions(self) -> list[Decision]:
+        """The ``darts`` decisions, then (if searched) ``<cell>.n<node>.act_a``/``act_b``: the
+        activation of each op (ignored where the op is not parameterized)."""
+        out = self._darts.decisions()
+        if self.searches_activations:
+            for cell_type in CELL_TYPES:
+                for node in range(2, self.nodes + 2):
+                    out += [
+                        Decision(f"{cell_type}.n{node}.{part}", self.config.activations)
+                        for part in ("act_a", "act_b")
+                    ]
+        return out
+
+    def encode(self, arch: Architecture) -> list[int]:
+        spec = self.validate(arch).spec
+        darts, acts = split_spec(spec)
+        choices = self._darts.encode(Architecture(self._darts.name, darts))
+        if self.searches_activations:
+            for cell_type in CELL_TYPES:
+                choices += [0 if act is None else self._candidate(act) for act in acts[cell_type]]
+        return choices
+
+    def decode(self, choices: list[int]) -> Architecture:
+        decisions = self.decisions()
+        if len(choices) != len(decisions):
+            raise MalformedArchitecture(
+                f"adarts needs {len(decisions)} choices, got {len(choices)}"
+            )
+        n_darts = len(self._darts.decisions())
+        spec = dict(self._darts.decode(list(choices[:n_darts])).spec)
+        rest = list(choices[n_darts:])
+        for cell_type in CELL_TYPES:
+            acts = []
+            for position, (op, _source) in enumerate(spec[cell_type]):
+                if not self.searches_activations:
+                    acts.append(self._fixed_for_position(spec, cell_type, position))
+                    continue
+                choice = rest.pop(0)
+                if not 0 <= choice < len(self.config.activations):
+                    raise MalformedArchitecture(
+                        f"activation choice {choice} is out of range "
+                        f"({len(self.config.activations)} candidates)"
+                    )
+                acts.append(self.config.activations[choice] if op in PARAMETERIZED else None)
+            spec[act_key(cell_type)] = acts
+        return Architecture(self.name, spec)
+
+    def _fixed_for_position(self, spec: Mapping[str, Any], cell_type: str, position: int) -> Any:
+        op, source = spec[cell_type][position]
+        if op not in PARAMETERIZED:
+            return None
+        return self.edge_activations[cell_type][self.edge_of(position, source)]
+
+    def _candidate(self, act: str) -> int:
+        """Column of ``act`` in the activation groups."""
+        if act not in self.config.activations:
+            raise MalformedArchitecture(
+                f"activation {act!r} is not among the candidates "
+                f"{', '.join(self.config.activations)}"
+            )
+        return self.config.activations.index(act)
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        """One changed decision that changes the architecture (activation decisions of
+        non-parameterized ops change nothing, so those draws are repeated)."""
+        arch = self.validate(arch)
+        for _ in range(100):
+            child = super().mutate(arch, rng)
+            if child != arch:
+                return child
+        raise MalformedArchitecture(f"space {self.name}: could not mutate {arch.key()}")
+
+    # -- architectures ----------------------------------------------------------------------
+    def validate(self, arch: Architecture) -> Architecture:
+        """The ``darts`` checks plus the activations; missing ``*_act`` lists mean ReLU."""
+        darts, acts = split_spec(arch.spec)
+        spec = dict(super().validate(Architecture(arch.space, darts)).spec)
+        for cell_type in CELL_TYPES:
+            spec[act_key(cell_type)] = check_activations(
+                cell_type, spec[cell_type], acts[cell_type]
+            )
+        return Architecture(self.name, spec)
+
+    def format(self, arch: Architecture) -> str:
+        """``Genotype(normal=[('sep_conv_3x3', 0, 'selu'), ('skip_connect', 1), ...], ...)``."""
+        return format_adarts_genotype(self.validate(arch).spec)
+
+    def parse(self, text: str) -> Architecture:
+        """Read :meth:`format`'s string, or a plain DARTS genotype (ReLU everywhere)."""
+        return Architecture(self.name, parse_adarts_genotype(text, self.nodes))
+
+    def network_op(
+        self,
+        arch: Architecture,
+        cell_type: str,
+        position: int,
+        C: int,
+        stride: int,
+        act: ActFactory,
+    ) -> nn.Module:
+        """The op of ``arch`` with its own activation (one module per op, shared by the op's
+        activation sites, as the edge shares one in the supernet); ``act`` is not used."""
+        name = arch.spec[act_key(cell_type)][position]
+        if name is None:
+            return super().network_op(arch, cell_type, position, C, stride, act)
+        return super().network_op(arch, cell_type, position, C, stride, single_instance(name))
+
+    def plot(self, arch: Architecture, path_stem: str) -> list[str]:
+        """Cell diagrams whose edges read ``op`` or ``op (activation)``."""
+        spec = self.validate(arch).spec
+        paths = []
+        for cell_type in CELL_TYPES:
+            pairs = [
+                [op if act is None else f"{op} ({act})", source]
+                for (op, source), act in zip(
+                    spec[cell_type], spec[act_key(cell_type)], strict=True
+                )
+            ]
+            paths += plot_cell(pairs, f"{cell_type} cell", f"{path_stem}_{cell_type}")
+        return paths
+
+    # -- costs --------------------------------------------------------------------------------
+    def candidate_costs(self, metric: str) -> CostTable:
+        """The ``darts`` op costs (with ReLU) plus what each activation adds, measured on the
+        real modules as the mean over the parameterized ops of ``cost(op with activation) -
+        cost(op with ReLU)``: the ``"<cell>.act"`` tables, or, with fixed activations, added to
+        the parameterized ops' columns.
+
+        ``constant`` plus the costs :meth:`one_hot` selects equals the measured cost of the
+        evaluation network (the activation cost of an edge counts whatever its op in the
+        differentiable expectation).
+        """
+        base = super().candidate_costs(metric)
+        names = self.config.activations if self.searches_activations else sorted(
+            {n for names in self.edge_activations.values() for n in names}
+        )
+        edges = len(edge_names(self.nodes))
+        extra = {c: torch.zeros(edges, len(names), dtype=torch.float64) for c in CELL_TYPES}
+        cache: dict[tuple[str, int, int, int], float] = {}
+        for site in self.edge_sites():
+            for k, name in enumerate(names):
+                key = (name, site.C, site.stride, site.size)
+                if key not in cache:
+                    cache[key] = self._activation_cost(metric, name, site)
+                extra[site.cell_type][site.edge_index, k] += cache[key]
+        if self.searches_activations:
+            tables = {**base.per_group, **{c + ACT_GROUP_SUFFIX: extra[c] for c in CELL_TYPES}}
+            return CostTable(metric, base.constant, tables)
+        tables = {}
+        for cell_type in CELL_TYPES:
+            table = base.per_group[cell_type].clone()
+            for edge, name in enumerate(self.edge_activations[cell_type]):
+                for k, op in enumerate(PRIMITIVES):
+                    if op in PARAMETERIZED:
+                        table[edge, k] += extra[cell_type][edge, names.index(name)]
+            tables[cell_type] = table
+        return CostTable(metric, base.constant, tables)
+
+    @staticmethod
+    def _activation_cost(metric: str, name: str, site: EdgeSite) -> float:
+        x = torch.zeros(1, site.C, site.size, site.size)
+
+        def cost(op: str, act: ActFactory) -> float:
+            module = OPS[op](site.C, site.stride, True, act)
+            return float(count_params(module) if metric == "params" else count_macs(module, x))
+
+        deltas = [cost(op, single_instance(name)) - cost(op, nn.ReLU) for op in PARAMETERIZED]
+        return sum(deltas) / len(deltas)
+
+    def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
+        """The ``darts`` op one-hots plus, when searched, ``"<cell>.act"``: a 1 at the activation
+        of every edge that keeps a parameterized op."""
+        arch = self.validate(arch)
+        out = super().one_hot(arch)
+        if not self.searches_activations:
+            return out
+        edges = len(edge_names(self.nodes))
+        for cell_type in CELL_TYPES:
+            matrix = torch.zeros(edges, len(self.config.activations), dtype=torch.float64)
+            for position, ((_op, source), act) in enumerate(
+                zip(arch.spec[cell_type], arch.spec[act_key(cell_type)], strict=True)
+            ):
+                if act is not None:
+                    matrix[self.edge_of(position, source), self._candidate(act)] = 1.0
+            out[cell_type + ACT_GROUP_SUFFIX] = matrix
+        return out

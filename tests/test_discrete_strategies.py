@@ -1,0 +1,283 @@
+"""Discrete strategies (random, evolution, reinforce) on the tabular nb201 estimator."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nascore.config import build_config
+from nascore.constraint import ParamsConstraint
+from nascore.costs import count_params
+from nascore.errors import ConfigError, IncompatibleError, InfeasibleError
+from nascore.estimators.nb201 import NB201Estimator, NB201EstimatorConfig
+from nascore.events import EventLog
+from nascore.plugins import registry
+from nascore.space import DataInfo, SearchSpace
+from nascore.spaces.nb201 import NB201Config, NB201Space
+from nascore.strategies.discrete import DiscreteStrategy, run_search
+from nascore.strategies.evolution import Evolution, EvolutionConfig
+from nascore.strategies.random_search import RandomSearch
+from nascore.strategies.reinforce import CategoricalPolicy, Reinforce, ReinforceConfig
+from nascore.strategy import SearchContext
+
+STRATEGIES = [RandomSearch, Evolution, Reinforce]
+SMALL = {Evolution: {"population": 5, "sample_size": 3}}
+
+
+def bench_space() -> NB201Space:
+    return NB201Space(NB201Config(), DataInfo(3, 32, 10))
+
+
+def tiny_space() -> NB201Space:
+    """Networks of a few thousand parameters, for constraint checks."""
+    return NB201Space(NB201Config(channels=4, cells_per_stage=1), DataInfo(1, 8, 10))
+
+
+def make(
+    cls: type[DiscreteStrategy],
+    seed: int = 0,
+    space: SearchSpace | None = None,
+    constraints: tuple = (),
+    **options,
+) -> DiscreteStrategy:
+    context = SearchContext(
+        space=space or bench_space(),
+        seed=seed,
+        device=torch.device("cpu"),
+        events=EventLog(None),
+        constraints=list(constraints),
+    )
+    context.estimator = NB201Estimator(NB201EstimatorConfig(), context)
+    return cls(build_config(cls.config_cls, {**SMALL.get(cls, {}), **options}), context)
+
+
+def visited(strategy: DiscreteStrategy) -> list[str]:
+    return [strategy.space.format(q.arch) for q in strategy.history]
+
+
+def queries(strategy: DiscreteStrategy) -> list[dict]:
+    return [r for r in strategy.context.events.records if r["type"] == "query"]
+
+
+def test_registered_as_discrete() -> None:
+    reg = registry()
+    for cls in STRATEGIES:
+        assert reg.get("strategy", cls.name) is cls
+        assert cls.kind == "discrete" and cls.needs_estimator
+    assert RandomSearch.requires == {"sample"}
+    assert Evolution.requires == {"sample", "mutate"}
+    assert Reinforce.requires == {"encode"}
+
+
+def test_needs_an_estimator() -> None:
+    context = SearchContext(
+        space=bench_space(), seed=0, device=torch.device("cpu"), events=EventLog(None)
+    )
+    with pytest.raises(IncompatibleError, match="estimator"):
+        RandomSearch(build_config(RandomSearch.config_cls, {}), context)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError, match="sample_size"):
+        build_config(EvolutionConfig, {"population": 3, "sample_size": 5})
+    with pytest.raises(ConfigError, match="baseline_momentum"):
+        build_config(ReinforceConfig, {"baseline_momentum": 1.0})
+    with pytest.raises(ConfigError, match="optimizer"):
+        build_config(ReinforceConfig, {"optimizer": "rmsprop"})
+
+
+# -- searches --------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", STRATEGIES)
+def test_short_search_returns_best_seen(cls: type[DiscreteStrategy]) -> None:
+    strategy = make(cls, queries=20, queries_per_epoch=7)
+    assert strategy.num_epochs == 3
+    assert [strategy.steps_per_epoch(e) for e in range(3)] == [7, 7, 6]
+    arch = run_search(strategy)
+    records = queries(strategy)
+    assert [r["query"] for r in records] == list(range(20))
+    assert strategy.context.estimator.queries == 20
+    best = max(records, key=lambda r: r["score"])
+    assert strategy.space.format(arch) == best["arch"]
+    assert strategy.best_score == best["score"]
+    # the search signal is the 12-epoch validation accuracy, the report the 200-epoch test one
+    table = strategy.context.estimator.table
+    for r in records:
+        assert r["score"] == pytest.approx(table.value(r["arch"], "cifar10_val_12"))
+        assert r["test_200"] == pytest.approx(table.value(r["arch"], "cifar10_test_200"))
+    summary = strategy.end_epoch(2)
+    assert summary == {"queries": 20, "best_score": best["score"], "best": best["arch"]}
+
+
+def test_random_search_is_deterministic_per_seed() -> None:
+    a, b, c = (make(RandomSearch, seed, queries=15) for seed in (0, 0, 1))
+    for strategy in (a, b, c):
+        run_search(strategy)
+    assert visited(a) == visited(b)
+    assert visited(a) != visited(c)
+
+
+def test_repeated_architectures_count_as_queries() -> None:
+    """A collapsing policy proposes the same cells again; every proposal is still a query."""
+    strategy = make(Reinforce, queries=40, lr=5.0)
+    run_search(strategy)
+    assert len(strategy.history) == 40 and strategy.context.estimator.queries == 40
+    assert len(set(visited(strategy))) < 40
+
+
+def test_time_limit_ends_the_search() -> None:
+    strategy = make(RandomSearch, queries=50, time_limit=1e-9)
+    run_search(strategy)
+    assert len(strategy.history) == 1 and strategy.finished()
+
+
+# -- evolution mechanics ---------------------------------------------------------------------
+def test_aging_removes_the_oldest_not_the_worst() -> None:
+    strategy = make(Evolution, population=3, sample_size=3, queries=10)
+    space, table = strategy.space, strategy.context.estimator.table
+    cells = sorted(table.rows, key=lambda c: table.value(c, "cifar10_val_12"))
+    best, mid, low, worst = cells[-1], cells[len(cells) // 2], cells[100], cells[0]
+    for cell in (best, low, mid):  # the oldest member is the best one
+        strategy.observe(strategy.evaluate(space.parse(cell)))
+    assert strategy.population == [0, 1, 2]
+    strategy.observe(strategy.evaluate(space.parse(worst)))
+    assert strategy.population == [1, 2, 3]  # the best (oldest) left, the worst stayed
+    assert {space.format(strategy.history[i].arch) for i in strategy.population} == {
+        low, mid, worst
+    }
+    assert strategy.derive() == space.parse(best)  # the best seen is still the result
+
+
+def test_population_is_the_latest_members_after_a_run() -> None:
+    strategy = make(Evolution, population=5, sample_size=3, queries=23)
+    run_search(strategy)
+    assert strategy.population == list(range(18, 23))
+
+
+def test_tournament_returns_best_of_the_draws() -> None:
+    strategy = make(Evolution, population=6, sample_size=3, queries=6)
+    run_search(strategy)
+    for _ in range(20):
+        replay = np.random.default_rng()
+        replay.bit_generator.state = strategy.rng.bit_generator.state
+        draws = replay.integers(6, size=3)
+        expected = max(
+            (strategy.population[i] for i in draws), key=lambda h: strategy.history[h].score
+        )
+        assert strategy.tournament() == expected
+
+
+def test_children_are_one_mutation_from_a_member() -> None:
+    strategy = make(Evolution, population=4, sample_size=2, queries=16, queries_per_epoch=16)
+    steps = strategy.run_epoch(0)
+    for n in range(16):
+        members = [strategy.space.encode(strategy.history[i].arch) for i in strategy.population]
+        next(steps)
+        if n < 4:
+            continue
+        child = strategy.space.encode(strategy.history[-1].arch)
+        distances = [sum(a != b for a, b in zip(child, m, strict=True)) for m in members]
+        assert min(distances) == 1
+
+
+# -- REINFORCE mechanics ---------------------------------------------------------------------
+def test_policy_sgd_step_hand_computed() -> None:
+    """grad log p(c) = onehot(c) - softmax(z); at z = 0 with 3 candidates, c = 1, advantage 2 and
+    lr 0.1 the step is 0.2 * [-1/3, 2/3, -1/3]."""
+    policy = CategoricalPolicy([3], lr=0.1, optimizer="sgd")
+    policy.update([1], advantage=2.0)
+    assert np.allclose(policy.logits[0], [-0.2 / 3, 0.4 / 3, -0.2 / 3])
+    p = policy.probs()[0]
+    assert p[1] == pytest.approx(math.exp(0.4 / 3) / (math.exp(0.4 / 3) + 2 * math.exp(-0.2 / 3)))
+    assert p[1] > 1 / 3  # the rewarded choice gained probability
+    policy.update([1], advantage=-4.0)  # a punished choice loses it again
+    assert policy.probs()[0][1] < 1 / 3
+
+
+def test_policy_adam_first_step_is_lr_times_sign() -> None:
+    """Adam's bias-corrected first step is lr * g / |g| per coordinate."""
+    policy = CategoricalPolicy([2, 3], lr=0.05, optimizer="adam")
+    policy.update([0, 2], advantage=1.5)
+    assert np.allclose(policy.logits[0], [0.05, -0.05], atol=1e-6)
+    assert np.allclose(policy.logits[1], [-0.05, -0.05, 0.05], atol=1e-6)
+
+
+def test_reinforce_baseline_and_update_direction() -> None:
+    strategy = make(Reinforce, queries=2, queries_per_epoch=1, optimizer="sgd", lr=0.01)
+    run_search(strategy)
+    s1, s2 = (q.score for q in strategy.history)
+    # the first reward only starts the baseline; the second moves the policy by s2 - s1
+    assert strategy.baseline == pytest.approx(0.9 * s1 + 0.1 * s2)
+    choices = strategy.space.encode(strategy.history[1].arch)
+    for logits, c in zip(strategy.policy.logits, choices, strict=True):
+        expected = -0.01 * (s2 - s1) * np.full(5, 0.2)
+        expected[c] += 0.01 * (s2 - s1)
+        assert np.allclose(logits, expected)
+
+
+# -- resumability ----------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", STRATEGIES)
+def test_resume_mid_epoch_continues_identically(cls: type[DiscreteStrategy]) -> None:
+    options = {"queries": 25, "queries_per_epoch": 10}
+    reference = make(cls, 3, **options)
+    run_search(reference)
+
+    first = make(cls, 3, **options)
+    for _ in first.run_epoch(0):
+        pass
+    first.end_epoch(0)
+    steps = first.run_epoch(1)
+    for _ in range(3):
+        next(steps)
+    state = json.loads(json.dumps(first.state_dict()))
+    estimator_state = first.context.estimator.state_dict()
+
+    resumed = make(cls, 3, **options)
+    resumed.load_state_dict(state)
+    resumed.context.estimator.load_state_dict(estimator_state)
+    for _ in resumed.run_epoch(1, start_step=3):
+        pass
+    resumed.end_epoch(1)
+    for _ in resumed.run_epoch(2):
+        pass
+    assert visited(resumed) == visited(reference)
+    assert resumed.derive() == reference.derive()
+    assert resumed.context.estimator.queries == 25
+    ends = [json.loads(json.dumps(s.state_dict())) for s in (resumed, reference)]
+    for end in ends:
+        end.pop("elapsed")
+    assert ends[0] == ends[1]
+
+
+# -- constraints -----------------------------------------------------------------------------
+def params_of(space: NB201Space, ops: list[int]) -> int:
+    return count_params(space.build_network(space.decode(ops)))
+
+
+@pytest.mark.parametrize("cls", STRATEGIES)
+def test_constraint_filter_proposes_only_feasible(cls: type[DiscreteStrategy]) -> None:
+    space = tiny_space()
+    # at most one nor_conv_3x3-sized edge (all-3x3 cells are far above)
+    high = params_of(space, [3, 1, 1, 1, 1, 1])
+    bound = ParamsConstraint(high=float(high))
+    strategy = make(cls, space=space, constraints=(bound,), queries=12)
+    run_search(strategy)
+    for q in strategy.history:
+        assert count_params(space.build_network(q.arch)) <= high
+    assert all(r["params"] <= high for r in queries(strategy))
+    # the bound binds: the same search without it proposes infeasible cells
+    free = make(cls, space=space, queries=12)
+    run_search(free)
+    assert any(count_params(space.build_network(q.arch)) > high for q in free.history)
+
+
+def test_impossible_bound_raises_infeasible() -> None:
+    strategy = make(
+        RandomSearch, space=tiny_space(), constraints=(ParamsConstraint(high=1.0),), max_tries=5
+    )
+    with pytest.raises(InfeasibleError, match="params") as info:
+        run_search(strategy)
+    assert "\n" not in str(info.value)
