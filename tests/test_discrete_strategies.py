@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
+from nascore.bench.nb201 import bench_nb201, bench_nb201_command
 from nascore.config import build_config
 from nascore.constraint import ParamsConstraint
 from nascore.costs import count_params
@@ -281,3 +283,34 @@ def test_impossible_bound_raises_infeasible() -> None:
     with pytest.raises(InfeasibleError, match="params") as info:
         run_search(strategy)
     assert "\n" not in str(info.value)
+
+
+# -- nas bench nb201 -------------------------------------------------------------------------
+def test_bench_reports_the_selected_architectures() -> None:
+    result = bench_nb201(
+        "evolution", queries=12, repeats=3, seed=5, options={"population": 4, "sample_size": 3}
+    )
+    tests, signals = [], []
+    for seed in (5, 6, 7):
+        strategy = make(Evolution, seed, queries=12, population=4, sample_size=3)
+        cell = strategy.space.format(run_search(strategy))
+        tests.append(strategy.context.estimator.table.value(cell, "cifar10_test_200"))
+        signals.append(strategy.context.estimator.table.value(cell, "cifar10_val_12"))
+    assert result["test_mean"] == pytest.approx(np.mean(tests))
+    assert result["test_std"] == pytest.approx(np.std(tests))
+    assert result["signal_mean"] == pytest.approx(np.mean(signals))
+    assert result["optimum_test"] == pytest.approx(94.3733)
+    with pytest.raises(IncompatibleError, match="discrete"):
+        bench_nb201("darts", repeats=1)
+
+
+def test_bench_command_prints_table_and_json() -> None:
+    runner = CliRunner()
+    args = ["--strategy", "random", "--queries", "5", "--repeats", "2", "--dataset", "cifar100"]
+    table = runner.invoke(bench_nb201_command, args)
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[1].split()[:4] == ["random", "cifar100", "5", "2"]
+    as_json = runner.invoke(bench_nb201_command, [*args, "--json", "--set", "queries_per_epoch=2"])
+    data = json.loads(as_json.output)
+    assert data["repeats"] == 2 and data["config"]["queries_per_epoch"] == 2
+    assert 0 < data["test_mean"] < 100

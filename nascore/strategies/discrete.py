@@ -156,7 +156,7 @@ class DiscreteStrategy(Strategy):
         bounds = ", ".join(c.spec() for c in self.context.constraints) or "validity"
         raise InfeasibleError(
             f"strategy {self.name} found no architecture meeting {bounds} in "
-            f"{self.config.max_tries} tries; loosen the bound or raise max_tries"
+            f"{self.config.max_tries} tries; loosen the bound or raise strategy.max_tries"
         )
 
     def feasible(self, arch: Architecture) -> bool:

@@ -26,6 +26,7 @@ from nascore import (
     Architecture,
     ConfigError,
     CostTable,
+    DataInfo,
     Decision,
     DecisionGroup,
     InfeasibleError,
@@ -135,7 +136,7 @@ class ADartsSpace(DartsSpace):
     name = "adarts"
     config_cls = ADartsSpaceConfig
 
-    def __init__(self, config: ADartsSpaceConfig, data: Any) -> None:
+    def __init__(self, config: ADartsSpaceConfig, data: DataInfo) -> None:
         super().__init__(config, data)
         edges = len(edge_names(config.nodes))
         #: Per cell type, the fixed activation of every supernet edge, or ``None`` when searched.
@@ -166,12 +167,14 @@ class ADartsSpace(DartsSpace):
 
     def final_operators(self) -> list[str]:
         """The operators an edge can end up with: ``"op+activation"`` for the parameterized ops,
-        the plain name for the others (``none`` included): 9 * 4 + 4 = 40 by default."""
-        acts = self.config.activations if self.searches_activations else ["fixed"]
+        the plain name for the others (``none`` included): 9 * 4 + 4 = 40 by default, the 8
+        DARTS ops when the activations are fixed."""
+        if not self.searches_activations:
+            return list(PRIMITIVES)
         return [
             f"{op}+{act}" if op in PARAMETERIZED else op
             for op in PRIMITIVES
-            for act in (acts if op in PARAMETERIZED else [None])
+            for act in (self.config.activations if op in PARAMETERIZED else [None])
         ]
 
     # -- one-shot ---------------------------------------------------------------------------
@@ -267,28 +270,24 @@ class ADartsSpace(DartsSpace):
             )
         n_darts = len(self._darts.decisions())
         spec = dict(self._darts.decode(list(choices[:n_darts])).spec)
-        rest = list(choices[n_darts:])
+        candidates = self.config.activations
+        act_choices = iter(choices[n_darts:])
         for cell_type in CELL_TYPES:
             acts = []
-            for position, (op, _source) in enumerate(spec[cell_type]):
-                if not self.searches_activations:
-                    acts.append(self._fixed_for_position(spec, cell_type, position))
-                    continue
-                choice = rest.pop(0)
-                if not 0 <= choice < len(self.config.activations):
-                    raise MalformedArchitecture(
-                        f"activation choice {choice} is out of range "
-                        f"({len(self.config.activations)} candidates)"
-                    )
-                acts.append(self.config.activations[choice] if op in PARAMETERIZED else None)
+            for position, (op, source) in enumerate(spec[cell_type]):
+                if self.searches_activations:
+                    choice = next(act_choices)
+                    if not 0 <= choice < len(candidates):
+                        raise MalformedArchitecture(
+                            f"activation choice {choice} is out of range "
+                            f"({len(candidates)} candidates)"
+                        )
+                    act = candidates[choice]
+                else:
+                    act = self.edge_activations[cell_type][self.edge_of(position, source)]
+                acts.append(act if op in PARAMETERIZED else None)
             spec[act_key(cell_type)] = acts
         return Architecture(self.name, spec)
-
-    def _fixed_for_position(self, spec: Mapping[str, Any], cell_type: str, position: int) -> Any:
-        op, source = spec[cell_type][position]
-        if op not in PARAMETERIZED:
-            return None
-        return self.edge_activations[cell_type][self.edge_of(position, source)]
 
     def _candidate(self, act: str) -> int:
         """Column of ``act`` in the activation groups."""

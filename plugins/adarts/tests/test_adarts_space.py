@@ -223,6 +223,10 @@ def test_encode_decode_sample_and_mutate(make_space) -> None:
         assert space.validate(arch) == arch
         child = space.mutate(arch, rng)
         assert child != arch and space.validate(child) == child
+    choices = space.encode(ARCH)
+    choices[-1] = 9
+    with pytest.raises(MalformedArchitecture, match="activation choice 9 is out of range"):
+        space.decode(choices)
     with pytest.raises(MalformedArchitecture, match="not among the candidates"):
         make_space(activations="relu,selu").encode(ARCH)
     fixed = make_space(fixed_activation="elu")
