@@ -19,6 +19,7 @@ from nascore.spaces.darts.genotype import (
     parse_genotype,
 )
 from nascore.spaces.darts.network import DartsNetwork, NetworkCIFAR, NetworkImageNet
+from nascore.spaces.darts.plot import plot_cell
 from nascore.spaces.darts.space import DartsSpace, DartsSpaceConfig
 from nascore.spaces.darts.supernet import DartsSupernet, OpEdge
 
@@ -42,6 +43,7 @@ __all__ = [
     "edge_names",
     "format_genotype",
     "parse_genotype",
+    "plot_cell",
     "plan_cells",
     "reduction_layers",
 ]

@@ -37,8 +37,14 @@ from nascore import (
 )
 from nascore.config import field
 from nascore.nn.ops import OPS, PARAMETERIZED, PRIMITIVES, ActFactory
-from nascore.spaces.darts import CELL_TYPES, DartsSpace, DartsSpaceConfig, EdgeSite, edge_names
-from nascore.spaces.darts.plot import plot_cell
+from nascore.spaces.darts import (
+    CELL_TYPES,
+    DartsSpace,
+    DartsSpaceConfig,
+    EdgeSite,
+    edge_names,
+    plot_cell,
+)
 from nascore_adarts.activations import DEFAULT_ACTIVATIONS, check_activation, make_activation
 from nascore_adarts.edge import FactorizedEdge
 from nascore_adarts.genotype import (
