@@ -71,3 +71,5 @@ __all__ = [
     "hookimpl",
     "registry",
 ]
+
+from nascore import timm_models as _timm_models  # noqa: E402,F401  (registers timm models lazily)

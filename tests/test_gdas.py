@@ -8,8 +8,12 @@ import pytest
 import torch
 
 from nascore.errors import ConfigError, NonFiniteLossError
+from nascore.strategies.gdas import GDASStrategy
+from nascore.strategies.oneshot import StepRecord
 from nascore.strategies.sampling import gumbel_noise, gumbel_straight_through
 from nascore.strategies.schedules import tau_schedule
+from nascore.strategies.testing import count_op_calls, make_strategy, tiny_data
+from nascore.strategies.testing import drive as run
 
 
 def test_gumbel_forward_is_one_hot_of_the_perturbed_argmax():
@@ -84,3 +88,61 @@ def test_gdas_config_rejects_a_non_positive_tau_min():
         build_config(GDASConfig, {"tau_min": 0})
     with pytest.raises(ConfigError, match="swap"):
         build_config(GDASConfig, {"tau_min": 2, "tau_max": 1})
+
+
+# -- gdas strategy on a tiny darts space
+
+
+def test_a_gdas_step_runs_at_most_one_op_per_edge():
+    strategy = make_strategy("gdas")
+    counts = count_op_calls(strategy)
+    batch = next(tiny_data().batches("weights", 16, 0))
+    strategy.search_step(batch, batch, 0)
+    # Two forward passes (weights and arch step) over 3 cells x 14 edges; a sampled `none` runs
+    # nothing, every other sample exactly one op (darts runs seven: see test_oneshot).
+    assert counts["edges"] == 2 * 3 * 14
+    assert 0.8 * counts["edges"] <= counts["ops"] <= counts["edges"]
+
+
+class Recording(GDASStrategy):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.records: list[StepRecord] = []
+
+    def after_weights_step(self, record):
+        self.records.append(record)
+
+    def after_arch_step(self, record):
+        self.records.append(record)
+
+
+def test_hooks_see_the_sampled_candidates_and_pruned_ones_are_never_sampled():
+    strategy = make_strategy("gdas", cls=Recording)
+    keep = [0, 4, 6]  # none, sep_conv_3x3, dil_conv_3x3
+    mask = torch.zeros(14, 8, dtype=torch.bool)
+    mask[:, keep] = True
+    strategy.set_mask("normal", mask)
+    run(strategy, range(2))
+    assert [r.split for r in strategy.records[:2]] == ["weights", "arch"]
+    assert len(strategy.records) == 2 * 2 * 3
+    seen = torch.cat([r.selections["normal"].index for r in strategy.records])
+    assert set(seen.tolist()) <= set(keep) and len(set(seen.tolist())) > 1
+    for r in strategy.records:
+        index = r.selections["normal"].index
+        assert torch.equal(r.selections["normal"].weights.argmax(1), index)
+
+
+def test_gdas_is_deterministic_for_a_seed_and_reports_tau():
+    first, second, other = (make_strategy("gdas", seed=s) for s in (0, 0, 1))
+    summaries = [run(s, range(2)) for s in (first, second, other)]
+    assert torch.equal(first.alphas["normal"], second.alphas["normal"])
+    assert not torch.equal(first.alphas["normal"], other.alphas["normal"])
+    assert [s["tau"] for s in summaries[0]] == pytest.approx([10.0, 0.1])
+    assert first.context.space.validate(first.derive()) == first.derive()
+
+
+def test_tau_follows_the_configured_schedule():
+    strategy = make_strategy(
+        "gdas", epochs=3, tau_max=5.0, tau_min=0.05, tau_schedule="exponential"
+    )
+    assert [strategy.tau(e) for e in range(3)] == pytest.approx([5.0, 0.5, 0.05])

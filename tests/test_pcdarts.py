@@ -7,7 +7,11 @@ import math
 import pytest
 import torch
 
+from nascore.errors import ConfigError
 from nascore.strategies.edgenorm import edge_softmax, node_groups
+from nascore.strategies.sampling import masked_softmax
+from nascore.strategies.testing import drive as run
+from nascore.strategies.testing import make_strategy
 
 EDGES = ("n2<-0", "n2<-1", "n3<-0", "n3<-1", "n3<-2")
 
@@ -30,3 +34,64 @@ def test_edge_softmax_is_differentiable_per_node():
     scale[0].backward()
     # d softmax_0 / d beta over node 2's two edges: p(1-p) and -p*q; node 3's edges untouched.
     assert torch.allclose(betas.grad, torch.tensor([0.25, -0.25, 0.0, 0.0, 0.0]))
+
+
+# -- pcdarts strategy on a tiny darts space
+
+
+def test_pcdarts_warms_up_then_searches_and_derives_from_op_times_edge_weights():
+    strategy = make_strategy("pcdarts", partial_channels=2, warmup_epochs=1)
+    start = {n: p.detach().clone() for n, p in strategy.arch_parameters.items()}
+    assert set(start) == {"normal", "reduce", "normal.edges", "reduce.edges"}
+    metrics = list(strategy.run_epoch(0))
+    assert metrics and all("arch_loss" not in m for m in metrics)
+    summary = strategy.end_epoch(0)
+    assert summary["warmup"] is True and "arch_loss" not in summary
+    assert all(torch.equal(start[n], p) for n, p in strategy.arch_parameters.items())
+
+    summary = run(strategy, range(1, 2))[0]
+    assert summary["warmup"] is False and summary["arch_loss"] > 0
+    assert all(not torch.equal(start[n], p) for n, p in strategy.arch_parameters.items())
+    node_sums = torch.tensor(summary["edge_weights"]["normal"])
+    assert torch.allclose(
+        torch.stack([node_sums[g].sum() for g in node_groups(strategy.groups[0].edges)]),
+        torch.ones(4),
+    )
+
+    group = strategy.groups[0]
+    expected = (
+        masked_softmax(strategy.alphas["normal"])
+        * edge_softmax(strategy.edge_betas["normal"], node_groups(group.edges))[:, None]
+    )
+    assert torch.allclose(strategy.scores()["normal"], expected.detach())
+    assert torch.equal(
+        strategy.edge_weights(group).edge_scale,
+        edge_softmax(strategy.edge_betas["normal"], node_groups(group.edges)),
+    )
+    arch = strategy.derive()
+    assert strategy.context.space.validate(arch) == arch
+
+
+def test_pcdarts_builds_a_partial_channel_supernet():
+    strategy = make_strategy("pcdarts", partial_channels=2, warmup_epochs=0)
+    edges = [m for m in strategy.supernet.modules() if type(m).__name__ == "MixedEdge"]
+    assert edges and all(e.partial_channels == 2 for e in edges)
+
+
+def test_partial_channels_must_divide_the_channels():
+    with pytest.raises(ConfigError, match="partial_channels=3 does not divide .*channels=4"):
+        make_strategy("pcdarts", partial_channels=3, warmup_epochs=0)
+
+
+def test_pcdarts_defaults_follow_the_paper():
+    from nascore.config import build_config
+    from nascore.strategies.pcdarts import PCDartsConfig
+
+    c = build_config(PCDartsConfig, {})
+    assert (c.partial_channels, c.warmup_epochs, c.batch_size, c.lr, c.arch_lr) == (
+        4,
+        15,
+        256,
+        0.1,
+        6e-4,
+    )

@@ -20,8 +20,9 @@ class GDASConfig(OneShotConfig):
 
     tau_max: float = field(10.0, "Gumbel temperature of the first epoch", validator=positive)
     tau_min: float = field(0.1, "Gumbel temperature of the last epoch (> 0)", validator=positive)
-    tau_schedule: str = field("linear", "linear | exponential decay of the temperature",
-                              validator=one_of(*TAU_SCHEDULES))
+    tau_schedule: str = field(
+        "linear", "linear | exponential decay of the temperature", validator=one_of(*TAU_SCHEDULES)
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

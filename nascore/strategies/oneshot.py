@@ -26,6 +26,7 @@ Extension points for plugins (override in a subclass, call ``super()`` where it 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -57,26 +58,34 @@ class OneShotConfig:
 
     epochs: int = field(50, "search epochs", validator=positive)
     batch_size: int = field(64, "batch size of weights and arch steps", validator=positive)
-    lr: float = field(0.025, "initial SGD learning rate of the supernet weights", validator=positive)
-    lr_min: float = field(0.001, "final learning rate of the cosine schedule", validator=non_negative)
+    lr: float = field(
+        0.025, "initial SGD learning rate of the supernet weights", validator=positive
+    )
+    lr_min: float = field(
+        0.001, "final learning rate of the cosine schedule", validator=non_negative
+    )
     momentum: float = field(0.9, "SGD momentum", validator=non_negative)
     weight_decay: float = field(3e-4, "SGD weight decay", validator=non_negative)
     grad_clip: float = field(5.0, "gradient norm clip of the weights step", validator=positive)
-    arch_lr: float = field(3e-4, "Adam learning rate of the architecture parameters",
-                           validator=positive)
-    arch_betas: tuple[float, float] = field((0.5, 0.999), "Adam betas of the architecture step",
-                                            validator=_betas)
-    arch_weight_decay: float = field(1e-3, "Adam weight decay of the architecture parameters",
-                                     validator=non_negative)
-    warmup_epochs: int = field(0, "first epochs without architecture steps",
-                               validator=non_negative)
+    arch_lr: float = field(
+        3e-4, "Adam learning rate of the architecture parameters", validator=positive
+    )
+    arch_betas: tuple[float, float] = field(
+        (0.5, 0.999), "Adam betas of the architecture step", validator=_betas
+    )
+    arch_weight_decay: float = field(
+        1e-3, "Adam weight decay of the architecture parameters", validator=non_negative
+    )
+    warmup_epochs: int = field(0, "first epochs without architecture steps", validator=non_negative)
     second_order: bool = field(False, "unrolled (second-order) architecture gradient")
     valid_batches: int | None = field(
-        None, "arch batches evaluated at the end of each epoch (None: the whole split)",
+        None,
+        "arch batches evaluated at the end of each epoch (None: the whole split)",
         validator=positive,
     )
     budget_schedule: bool = field(
-        True, "with --budget, take epochs, batch size, lr, momentum, weight decay and grad clip "
+        True,
+        "with --budget, take epochs, batch size, lr, momentum, weight decay and grad clip "
         "from it (its layers and channels always size the proxy supernet)",
     )
 
@@ -201,7 +210,9 @@ class OneShotStrategy(Strategy):
 
     def _check_partial_channels(self, options: SupernetOptions) -> None:
         k = options.partial_channels
-        channels = options.proxy.get("channels", getattr(self.context.space.config, "channels", None))
+        channels = options.proxy.get(
+            "channels", getattr(self.context.space.config, "channels", None)
+        )
         if k > 1 and isinstance(channels, int) and channels % k:
             raise ConfigError(
                 f"partial_channels={k} does not divide the supernet's channels={channels}; "
@@ -263,7 +274,9 @@ class OneShotStrategy(Strategy):
 
     def probabilities(self) -> dict[str, torch.Tensor]:
         """Differentiable softmax of each group's alphas over its unpruned candidates."""
-        return {g.name: masked_softmax(self.alphas[g.name], self.masks[g.name]) for g in self.groups}
+        return {
+            g.name: masked_softmax(self.alphas[g.name], self.masks[g.name]) for g in self.groups
+        }
 
     def scores(self) -> dict[str, torch.Tensor]:
         """Per-group ``[edges, candidates]`` scores for ``space.derive`` (pruned: ``-inf``).
@@ -302,7 +315,9 @@ class OneShotStrategy(Strategy):
         for group in self.groups:
             if group.name == name:
                 return group
-        raise KeyError(f"no decision group {name!r}; groups: {', '.join(g.name for g in self.groups)}")
+        raise KeyError(
+            f"no decision group {name!r}; groups: {', '.join(g.name for g in self.groups)}"
+        )
 
     def prune(self, group: str, edge: int | str, candidate: int | str) -> None:
         """Remove one candidate from one edge (by index or name); it never runs again."""
@@ -350,7 +365,9 @@ class OneShotStrategy(Strategy):
         """Search steps of ``epoch`` from ``start_step``; yields ``{"loss", "arch_loss"}`` per step
         (``arch_loss`` is absent in warm-up epochs)."""
         self.epoch = epoch
-        weights_batches = self.data.batches("weights", self.hyper.batch_size, epoch, start=start_step)
+        weights_batches = self.data.batches(
+            "weights", self.hyper.batch_size, epoch, start=start_step
+        )
         arch_batches = None if self.in_warmup(epoch) else self._arch_batches(epoch, start_step)
         for step in range(start_step, self.steps_per_epoch(epoch)):
             batch = next(weights_batches)
@@ -385,7 +402,7 @@ class OneShotStrategy(Strategy):
     def _check_finite(self, loss: torch.Tensor, which: str, step: int) -> None:
         if not bool(torch.isfinite(loss)):
             raise NonFiniteLossError(
-                f"{which} loss is {float(loss)} at epoch {self.epoch} step {step}; "
+                f"{which} loss is {float(loss.detach())} at epoch {self.epoch} step {step}; "
                 "lower the learning rates or check the data"
             )
 
@@ -403,8 +420,27 @@ class OneShotStrategy(Strategy):
         nn.utils.clip_grad_norm_(self.supernet.parameters(), self.hyper.grad_clip)
         self.weights_optimizer.step()
         return StepRecord(
-            self.epoch, step, "weights", None, float(loss.detach()), _accuracy(logits, y), selections
+            self.epoch,
+            step,
+            "weights",
+            None,
+            float(loss.detach()),
+            _accuracy(logits, y),
+            selections,
         )
+
+    @contextlib.contextmanager
+    def _frozen_weights(self) -> Iterator[None]:
+        """Supernet parameters without ``requires_grad``: autograd then keeps only what input
+        gradients need (e.g. no convolution inputs), about 15% less memory in an arch step."""
+        trainable = [p for p in self.supernet.parameters() if p.requires_grad]
+        for p in trainable:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in trainable:
+                p.requires_grad_(True)
 
     def arch_step(self, stage: int, arch_batch: Batch, train_batch: Batch, step: int) -> StepRecord:
         """One Adam step of the architecture parameters of ``stage`` on ``arch_batch``."""
@@ -423,11 +459,14 @@ class OneShotStrategy(Strategy):
                 check=lambda value, which: self._check_finite(value, which, step),
             )
         else:
-            logits = self.supernet(arch_batch[0], selections)
+            with self._frozen_weights():
+                logits = self.supernet(arch_batch[0], selections)
             loss = self.compute_loss(logits, arch_batch[1])
             self._check_finite(loss, "arch", step)
             found = torch.autograd.grad(loss, params, allow_unused=True)
-            grads = [torch.zeros_like(p) if g is None else g for g, p in zip(found, params)]
+            grads = [
+                torch.zeros_like(p) if g is None else g for g, p in zip(found, params, strict=True)
+            ]
         for p, g in zip(params, grads, strict=True):
             p.grad = g.detach()
         self.arch_optimizers[stage].step()
@@ -438,7 +477,7 @@ class OneShotStrategy(Strategy):
             step,
             "arch",
             stage,
-            float(loss),
+            float(loss.detach()),
             _accuracy(logits, arch_batch[1]),
             detach_selections(selections),
         )

@@ -20,10 +20,12 @@ class PCDartsConfig(OneShotConfig):
 
     batch_size: int = field(256, "batch size of weights and arch steps", validator=positive)
     lr: float = field(0.1, "initial SGD learning rate of the supernet weights", validator=positive)
-    arch_lr: float = field(6e-4, "Adam learning rate of the architecture parameters",
-                           validator=positive)
-    warmup_epochs: int = field(15, "first epochs without architecture steps",
-                               validator=non_negative)
+    arch_lr: float = field(
+        6e-4, "Adam learning rate of the architecture parameters", validator=positive
+    )
+    warmup_epochs: int = field(
+        15, "first epochs without architecture steps", validator=non_negative
+    )
     partial_channels: int = field(4, "K: candidates run on 1/K of the channels", validator=positive)
     edge_normalization: bool = field(True, "learn a softmax-normalised weight per incoming edge")
 

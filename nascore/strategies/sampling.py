@@ -1,8 +1,8 @@
-"""Sampling policies over a decision group's candidates: masked softmax and Gumbel straight-through.
+"""Sampling policies over a decision group's candidates: masked softmax, Gumbel straight-through.
 
-Both take a ``[edges, candidates]`` tensor of architecture logits and an optional boolean mask of the
-same shape (``False`` = pruned). Pruned candidates get weight 0, receive no gradient and are never
-sampled.
+Both take a ``[edges, candidates]`` tensor of architecture logits and an optional boolean mask of
+the same shape (``False`` = pruned). Pruned candidates get weight 0, receive no gradient and are
+never sampled.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ from __future__ import annotations
 TAU_SCHEDULES = ("linear", "exponential")
 
 
-def tau_schedule(epoch: int, epochs: int, tau_max: float, tau_min: float, kind: str = "linear") -> float:
+def tau_schedule(
+    epoch: int, epochs: int, tau_max: float, tau_min: float, kind: str = "linear"
+) -> float:
     """Temperature of ``epoch`` (0-based): ``tau_max`` at the first epoch, ``tau_min`` at the last.
 
     ``linear`` interpolates linearly (GDAS); ``exponential`` geometrically

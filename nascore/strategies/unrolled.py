@@ -74,7 +74,9 @@ def unrolled_arch_gradients(
 
     def loss_at(params: Sequence[torch.Tensor], batch: Batch, sel: Mapping[str, EdgeWeights]):
         x, y = batch
-        logits = functional_call(supernet, {**dict(zip(names, params)), **buffers}, (x, sel))
+        logits = functional_call(
+            supernet, {**dict(zip(names, params, strict=True)), **buffers}, (x, sel)
+        )
         return loss_fn(logits, y), logits
 
     leaves = [w.clone().requires_grad_() for w in weights]
@@ -82,7 +84,8 @@ def unrolled_arch_gradients(
     check(train_loss, "unrolled weights")
     grads = torch.autograd.grad(train_loss, leaves, allow_unused=True)
     virtual = [
-        (w - xi * g).requires_grad_() for w, g in zip(weights, _zeros_for_none(grads, weights))
+        (w - xi * g).requires_grad_()
+        for w, g in zip(weights, _zeros_for_none(grads, weights), strict=True)
     ]
 
     sel_tensors = differentiable_tensors(selections)
@@ -97,7 +100,7 @@ def unrolled_arch_gradients(
         eps = 0.01 / norm
         sides = []
         for sign in (1.0, -1.0):
-            shifted = [w + sign * eps * g for w, g in zip(weights, v)]
+            shifted = [w + sign * eps * g for w, g in zip(weights, v, strict=True)]
             side_loss, _ = loss_at(shifted, train_batch, selections)
             check(side_loss, "unrolled weights")
             side = torch.autograd.grad(side_loss, sel_tensors, allow_unused=True)

@@ -113,7 +113,9 @@ def from_file(path: str, space: str | None = None) -> ArchSource:
     try:
         content = file.read_text()
     except OSError as exc:
-        raise MalformedArchitecture(f"cannot read architecture file {path}: {exc.strerror}") from None
+        raise MalformedArchitecture(
+            f"cannot read architecture file {path}: {exc.strerror}"
+        ) from None
     if content.lstrip().startswith("{"):
         arch = Architecture.load(file)
         _check_space(arch, space, f"architecture file {path}")

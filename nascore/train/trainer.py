@@ -133,7 +133,9 @@ class Trainer:
         self.progress = progress
         self.callbacks = list(callbacks)
         self.device = device_of(self.config.device)
-        self.network = session.network.to(self.device)
+        self.network = session.network
+        if next(self.network.parameters()).device != self.device:
+            self.network.to(self.device)
         self.optimizer = torch.optim.SGD(
             self.network.parameters(), lr=self.config.lr, momentum=self.config.momentum,
             weight_decay=self.config.weight_decay,
@@ -142,10 +144,12 @@ class Trainer:
         self.best_accuracy, self.best_epoch = -1.0, -1
 
     def _restore(self, state: Mapping[str, Any]) -> int:
-        load_state_checked(self.network, state["model"], f"in checkpoint {self.run.checkpoint_path}")
+        source = f"in checkpoint {self.run.checkpoint_path}"
+        load_state_checked(self.network, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
-        self.best_accuracy, self.best_epoch = float(state["best_accuracy"]), int(state["best_epoch"])
+        self.best_accuracy = float(state["best_accuracy"])
+        self.best_epoch = int(state["best_epoch"])
         return int(state["epoch"])
 
     def train(self, state: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -214,7 +218,7 @@ class Trainer:
                 loss = self.criterion(logits, y)
                 if aux is not None and config.auxiliary_weight > 0:
                     loss = loss + config.auxiliary_weight * self.criterion(aux, y)
-                value = float(loss)
+                value = loss.item()
                 if not np.isfinite(value):
                     raise NonFiniteLossError(
                         f"training loss became {value} in epoch {epoch + 1}, step {step + 1}; "

@@ -1,0 +1,1 @@
+"""Exporting trained networks: safetensors weights, timm folders and ONNX files."""

@@ -1,0 +1,71 @@
+"""A trained network read back from a train run directory (for export)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+from torch import nn
+
+from nascore.architecture import Architecture
+from nascore.components import make_space
+from nascore.errors import CheckpointError, RunDirError
+from nascore.export.weights import load_state_checked, load_weights
+from nascore.rundir import RunDir
+from nascore.space import DataInfo, SearchSpace
+from nascore.train.network import AUXILIARY_PREFIX, build_network
+from nascore.train.trainer import BEST_WEIGHTS, LAST_WEIGHTS, RESULTS
+
+WEIGHTS = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}
+
+
+@attrs.define
+class TrainedNetwork:
+    """An inference network (no auxiliary head, eval mode) with what is needed to rebuild it."""
+
+    network: nn.Module
+    arch: Architecture
+    space: SearchSpace
+    options: dict[str, Any]
+    info: DataInfo
+    dataset: str
+    run: RunDir
+    results: dict[str, Any]
+
+
+def train_run_of(path: str | Path) -> RunDir:
+    """The train run at ``path``, or the one a search run keeps in ``path/train``."""
+    run = RunDir.open(path)
+    kind = run.meta.get("kind")
+    if kind == "train":
+        return run
+    nested = run.path / "train"
+    if kind == "search" and (nested / "run.json").is_file():
+        return train_run_of(nested)
+    raise RunDirError(
+        f"{path} holds no trained network ({kind} run); retrain it first with `nas train {path}`"
+    )
+
+
+def load_trained(path: str | Path, which: str = "best") -> TrainedNetwork:
+    """Rebuild the network of the train run at ``path`` with its ``best`` or ``last`` weights."""
+    run = train_run_of(path)
+    meta = run.meta
+    if not (run.path / WEIGHTS[which]).is_file():
+        raise CheckpointError(
+            f"{run.path} has no {WEIGHTS[which]} yet; let the training finish an epoch "
+            f"(`nas resume {run.path}`)"
+        )
+    arch = Architecture.from_dict(meta["architecture"])
+    info = DataInfo(**meta["data_info"])
+    space = make_space(arch.space, meta["config"]["space"], info)
+    options = {k: v for k, v in meta["network"].items() if k != "auxiliary"}
+    network, options = build_network(space, arch, options, quiet=True)
+    load_state_checked(network, load_weights(run.path / WEIGHTS[which]),
+                       f"in {run.path / WEIGHTS[which]}", ignore_prefixes=(AUXILIARY_PREFIX,))
+    results_path = run.path / RESULTS
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    return TrainedNetwork(network.eval(), arch, space, options, info,
+                          meta["config"]["data"]["dataset"], run, results)

@@ -1,0 +1,89 @@
+"""Tiny one-shot set-ups for tests of strategies, in the core and in plugins.
+
+Everything here runs in seconds on a CPU: 96 digits images (48 for weights, 48 for arch steps,
+3 steps per epoch at batch 16) and a 4-channel, 3-cell ``darts`` supernet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from nascore.budget import Budget
+from nascore.config import build_config
+from nascore.data import DataConfig, SearchData
+from nascore.events import EventLog
+from nascore.nn.mixed import MixedEdge
+from nascore.plugins import registry
+from nascore.space import SearchSpace
+from nascore.strategies.oneshot import OneShotStrategy
+from nascore.strategy import SearchContext
+
+#: Strategy config values of a tiny search.
+TINY = {"epochs": 2, "batch_size": 16}
+
+
+@lru_cache(maxsize=1)
+def tiny_data() -> SearchData:
+    """96 digits images, split 48/48 with seed 0."""
+    return SearchData(DataConfig(subset=96), seed=0)
+
+
+def tiny_space() -> SearchSpace:
+    """The ``darts`` space with 4 channels and 3 cells, for :func:`tiny_data`."""
+    cls = registry().get("space", "darts")
+    return cls(build_config(cls.config_cls, {"channels": 4, "layers": 3}), tiny_data().info)
+
+
+def make_strategy(
+    name: str,
+    space: SearchSpace | None = None,
+    seed: int = 0,
+    budget: Budget | None = None,
+    cls: type[OneShotStrategy] | None = None,
+    **options: Any,
+) -> OneShotStrategy:
+    """The registered strategy ``name`` (or ``cls``) with :data:`TINY` and ``options`` on
+    ``space`` (default :func:`tiny_space`) and :func:`tiny_data`."""
+    cls = cls or registry().get("strategy", name)
+    context = SearchContext(
+        space=space or tiny_space(),
+        seed=seed,
+        device=torch.device("cpu"),
+        events=EventLog(None),
+        data=tiny_data(),
+        budget=budget,
+    )
+    return cls(build_config(cls.config_cls, {**TINY, **options}), context)
+
+
+def drive(strategy: OneShotStrategy, epochs: Iterable[int]) -> list[dict[str, Any]]:
+    """Run ``epochs`` like the run engine does; return their end-of-epoch metrics."""
+    summaries = []
+    for epoch in epochs:
+        for _ in strategy.run_epoch(epoch):
+            pass
+        summaries.append(strategy.end_epoch(epoch))
+    return summaries
+
+
+def count_op_calls(strategy: OneShotStrategy) -> dict[str, int]:
+    """Live counters of forward calls of mixed edges (``"edges"``) and of the candidate ops
+    inside them (``"ops"``), kept up to date by forward hooks."""
+    counts = {"edges": 0, "ops": 0}
+
+    def counter(key: str):
+        def hook(*_: Any) -> None:
+            counts[key] += 1
+
+        return hook
+
+    for module in strategy.supernet.modules():
+        if isinstance(module, MixedEdge):
+            module.register_forward_hook(counter("edges"))
+            for op in module.ops.values():
+                op.register_forward_hook(counter("ops"))
+    return counts
