@@ -112,9 +112,11 @@ def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
 
     kind = RunDir.open(run_dir).meta.get("kind")
     if kind == "train":
+        from nascore.commands.train import report_training
         from nascore.train import resume_training
 
-        resume_training(RunDir.open(run_dir))
+        results = resume_training(RunDir.open(run_dir), list(overrides), progress=not quiet)
+        report_training(run_dir, results)
         return
     from nascore.runner import resume_run
 

@@ -232,8 +232,7 @@ class SearchData:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled batches of ``split`` for ``epoch``, skipping the first ``start`` batches.
 
-        The order depends only on ``(seed, epoch, split)``; the iterator cycles if asked for more
-        batches than an epoch holds.
+        The order depends only on ``(seed, epoch, split)``; the iterator ends after one pass.
         """
         salt = {"weights": 1, "arch": 2}[split]
         rng = np.random.default_rng([self.seed, epoch, salt])

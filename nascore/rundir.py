@@ -177,3 +177,16 @@ class RunDir:
     def write_text(self, name: str, text: str) -> None:
         """Atomically write a text file in the run directory."""
         atomic_write_bytes(self.path / name, text.encode())
+
+    def truncate_events(self, keep: int) -> list[dict[str, Any]]:
+        """Keep the first ``keep`` records of ``events.jsonl`` (those a checkpoint covers).
+
+        Records written after the checkpoint are dropped because the resumed run writes them
+        again; the kept records are returned.
+        """
+        from nascore.events import read_events
+
+        path = self.path / "events.jsonl"
+        records = read_events(path)[:keep] if path.exists() else []
+        self.write_text("events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        return records

@@ -273,17 +273,6 @@ def _checkpoint(run: RunDir, session: Session, epoch: int, step: int, events: Ev
     run.save_checkpoint(state)
 
 
-def _truncate_events(run: RunDir, keep: int) -> list[dict[str, Any]]:
-    from nascore.events import read_events
-
-    path = run.path / "events.jsonl"
-    records = read_events(path)[:keep] if path.exists() else []
-    import json
-
-    run.write_text("events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    return records
-
-
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -297,7 +286,7 @@ def execute(run: RunDir, resume: bool = False, progress: bool = True) -> Archite
     if resume:
         state = run.load_checkpoint()
         start_epoch, start_step = int(state["epoch"]), int(state["step"])
-        kept_events = _truncate_events(run, int(state["events"]))
+        kept_events = run.truncate_events(int(state["events"]))
     events = EventLog(run.path)
     events.records.extend(kept_events)
     try:

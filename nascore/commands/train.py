@@ -62,7 +62,7 @@ def train_command(
                 "(use --set SECTION.KEY=VALUE to change a setting)"
             )
         results = resume_training(RunDir.open(resume_dir), list(overrides), progress=not quiet)
-        _report(resume_dir, results)
+        report_training(resume_dir, results)
         return
     source = resolve_source(run_dir, arch_name, genotype, arch_file, space)
     file_tree = load_toml(config_file) if config_file else None
@@ -70,10 +70,11 @@ def train_command(
     tree = resolve_tree(base, source.space, file_tree, flags, list(overrides))
     target = out or default_out(source)
     run, results = start_training(tree, source, target, progress=not quiet)
-    _report(str(run.path), results)
+    report_training(str(run.path), results)
 
 
-def _report(path: str, results: dict[str, Any]) -> None:
+def report_training(path: str, results: dict[str, Any]) -> None:
+    """Print a finished training run's accuracy and files."""
     click.echo(
         f"test accuracy {results['test_accuracy']:.4f} (best {results['best_test_accuracy']:.4f} "
         f"at epoch {results['best_epoch']}/{results['epochs']})"

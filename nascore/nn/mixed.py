@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import torch
 from torch import nn
@@ -26,6 +26,11 @@ class MixedEdge(nn.Module):
       on the first ``C // K`` input channels; the rest bypass the ops (through a 2x2 max-pool on
       stride-2 edges), are concatenated after the mixed part and the result is channel-shuffled
       with K groups. The bypass part is unweighted, so such an edge never returns ``None``.
+    * With ``act`` set, the candidates named in ``act_candidates`` (built without their leading
+      activation, e.g. ``supernet_op(..., leading_act=False)``) receive ``act(x)``, computed once
+      per forward pass and only when one of them runs; the other candidates receive ``x``. This is
+      the same math as each op applying its own activation, with one activation output in memory
+      instead of one per op.
     """
 
     def __init__(
@@ -36,6 +41,8 @@ class MixedEdge(nn.Module):
         op_factory: OpFactory,
         partial_channels: int = 1,
         zero: str | None = "none",
+        act: nn.Module | None = None,
+        act_candidates: Collection[str] = (),
     ) -> None:
         super().__init__()
         if partial_channels < 1 or C % partial_channels:
@@ -43,8 +50,15 @@ class MixedEdge(nn.Module):
                 f"partial_channels must be a positive divisor of the edge's {C} channels, "
                 f"got {partial_channels}"
             )
+        unknown = set(act_candidates) - set(candidates)
+        if unknown or (act is None and act_candidates):
+            raise ValueError(
+                f"act_candidates {sorted(act_candidates)} need an act and must be candidates"
+            )
         self.candidates = tuple(candidates)
         self.zero = zero
+        self.act = act
+        self.act_candidates = frozenset(act_candidates)
         self.stride = stride
         self.partial_channels = partial_channels
         self.op_channels = C // partial_channels
@@ -63,12 +77,18 @@ class MixedEdge(nn.Module):
 
     def forward(self, x: torch.Tensor, sel: Selection) -> torch.Tensor | None:
         part = x[:, : self.op_channels] if self.partial_channels > 1 else x
+        activated = None
         out = None
         for k in sel.active(len(self.candidates)):
             name = self.candidates[k]
             if name == self.zero:
                 continue
-            y = sel.weights[k] * self.ops[name](part)
+            if name in self.act_candidates:
+                if activated is None:
+                    activated = self.act(part)
+                y = sel.weights[k] * self.ops[name](activated)
+            else:
+                y = sel.weights[k] * self.ops[name](part)
             out = y if out is None else out + y
         if self.partial_channels > 1:
             rest = self.bypass(x[:, self.op_channels :])

@@ -4,12 +4,16 @@ Every op constructor in :data:`OPS` takes ``(C, stride, affine, act)``: channels
 whether BatchNorm has affine parameters (``False`` in supernets) and ``act``, a factory of the
 activation placed where DARTS has a ReLU in front of a *parameterized* op (sep/dil convs, both
 ReLUs of a sep conv). Pools, skip and none never call ``act`` (A-DARTS replaces exactly these
-activations by a per-edge mixture).
+activations by a per-edge mixture). The keyword ``leading_act=False`` builds a parameterized op
+without its leading activation (an :class:`~torch.nn.Identity` holds its place, so parameter names
+do not change): a supernet edge then applies that activation once to its input and feeds the
+result to all such ops (see :class:`~nascore.nn.mixed.MixedEdge`); the other ops ignore the flag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +21,14 @@ from torch import nn
 
 #: Builds the activation in front of a parameterized op.
 ActFactory = Callable[[], nn.Module]
-#: ``(C, stride, affine, act) -> module``.
-OpConstructor = Callable[[int, int, bool, ActFactory], nn.Module]
+
+
+class OpConstructor(Protocol):
+    """``(C, stride, affine, act, leading_act=True) -> module``."""
+
+    def __call__(
+        self, C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
+    ) -> nn.Module: ...
 
 
 class Zero(nn.Module):
@@ -53,7 +63,10 @@ class ReLUConvBN(nn.Sequential):
 
 
 class DilConv(nn.Sequential):
-    """Activation, depthwise ``k x k`` conv (stride, dilation), pointwise 1x1 conv, BatchNorm."""
+    """Activation, depthwise ``k x k`` conv (stride, dilation), pointwise 1x1 conv, BatchNorm.
+
+    With ``leading_act`` false an :class:`~torch.nn.Identity` replaces the activation (the input is
+    expected to be activated already)."""
 
     def __init__(
         self,
@@ -65,9 +78,10 @@ class DilConv(nn.Sequential):
         dilation: int,
         affine: bool = True,
         act: ActFactory = nn.ReLU,
+        leading_act: bool = True,
     ) -> None:
         super().__init__(
-            act(),
+            act() if leading_act else nn.Identity(),
             nn.Conv2d(
                 C_in, C_in, kernel_size, stride, padding, dilation, groups=C_in, bias=False
             ),
@@ -77,7 +91,8 @@ class DilConv(nn.Sequential):
 
 
 class SepConv(nn.Sequential):
-    """Two stacked depthwise-separable blocks; only the first is strided."""
+    """Two stacked depthwise-separable blocks; only the first is strided. ``leading_act`` applies
+    to the first block only (the second always has its activation)."""
 
     def __init__(
         self,
@@ -88,9 +103,10 @@ class SepConv(nn.Sequential):
         padding: int,
         affine: bool = True,
         act: ActFactory = nn.ReLU,
+        leading_act: bool = True,
     ) -> None:
         super().__init__(
-            DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine, act),
+            DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine, act, leading_act),
             DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine, act),
         )
 
@@ -117,37 +133,49 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 
-def _none(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+def _none(
+    C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
+) -> nn.Module:
     return Zero(stride)
 
 
-def _max_pool(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+def _max_pool(
+    C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
+) -> nn.Module:
     return nn.MaxPool2d(3, stride=stride, padding=1)
 
 
-def _avg_pool(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+def _avg_pool(
+    C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
+) -> nn.Module:
     return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
 
 
-def _skip(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
+def _skip(
+    C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
+) -> nn.Module:
     return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine)
 
 
 def _sep_conv(kernel_size: int) -> OpConstructor:
-    def build(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
-        return SepConv(C, C, kernel_size, stride, kernel_size // 2, affine, act)
+    def build(
+        C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
+    ) -> nn.Module:
+        return SepConv(C, C, kernel_size, stride, kernel_size // 2, affine, act, leading_act)
 
     return build
 
 
 def _dil_conv(kernel_size: int) -> OpConstructor:
-    def build(C: int, stride: int, affine: bool, act: ActFactory) -> nn.Module:
-        return DilConv(C, C, kernel_size, stride, kernel_size - 1, 2, affine, act)
+    def build(
+        C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
+    ) -> nn.Module:
+        return DilConv(C, C, kernel_size, stride, kernel_size - 1, 2, affine, act, leading_act)
 
     return build
 
 
-#: Op name -> constructor ``(C, stride, affine, act)``, in the DARTS order.
+#: Op name -> constructor ``(C, stride, affine, act, leading_act=True)``, in the DARTS order.
 OPS: dict[str, OpConstructor] = {
     "none": _none,
     "max_pool_3x3": _max_pool,
@@ -168,10 +196,12 @@ PARAMETERIZED: frozenset[str] = frozenset(
 )
 
 
-def supernet_op(name: str, C: int, stride: int, act: ActFactory = nn.ReLU) -> nn.Module:
+def supernet_op(
+    name: str, C: int, stride: int, act: ActFactory = nn.ReLU, leading_act: bool = True
+) -> nn.Module:
     """An op as the DARTS/PC-DARTS supernet builds it: BatchNorm without affine parameters, and
-    pools followed by a BatchNorm."""
-    op = OPS[name](C, stride, False, act)
+    pools followed by a BatchNorm. ``leading_act=False``: see the module docstring."""
+    op = OPS[name](C, stride, False, act, leading_act)
     if "pool" in name:
         return nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
     return op

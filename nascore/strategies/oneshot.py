@@ -27,6 +27,7 @@ Extension points for plugins (override in a subclass, call ``super()`` where it 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -559,7 +560,40 @@ class OneShotStrategy(Strategy):
             "generator": self.generator.get_state(),
             "stats": dict(self._stats),
             "extra": self.extra_state(),
+            "settings": self._optimiser_settings(),
         }
+
+    def _optimiser_settings(self) -> dict[str, Any]:
+        """The optimiser hyper-parameters in force (compared on resume)."""
+        c = self.config
+        return {
+            **attrs.asdict(self.hyper),
+            "lr_min": c.lr_min,
+            "arch_lr": c.arch_lr,
+            "arch_betas": list(c.arch_betas),
+            "arch_weight_decay": c.arch_weight_decay,
+        }
+
+    def _reapply_settings(self) -> None:
+        """After a resume with changed settings, put the new values into the optimisers.
+
+        The cosine schedule restarts from the new ``lr``/``lr_min``/``epochs`` at the current
+        epoch (closed form); Adam gets the new architecture learning rate, betas and decay.
+        """
+        h, c = self.hyper, self.config
+        scheduler = self.weights_scheduler
+        scheduler.base_lrs = [h.lr for _ in scheduler.base_lrs]
+        scheduler.eta_min, scheduler.T_max = c.lr_min, h.epochs
+        t = min(scheduler.last_epoch, h.epochs)
+        lr = c.lr_min + (h.lr - c.lr_min) * (1 + math.cos(math.pi * t / h.epochs)) / 2
+        for group in self.weights_optimizer.param_groups:
+            group.update(lr=lr, initial_lr=h.lr, momentum=h.momentum,
+                         weight_decay=h.weight_decay)
+        scheduler._last_lr = [lr for _ in scheduler.base_lrs]
+        for optimizer in self.arch_optimizers.values():
+            for group in optimizer.param_groups:
+                group.update(lr=c.arch_lr, betas=tuple(c.arch_betas),
+                             weight_decay=c.arch_weight_decay)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.epoch = int(state["epoch"])
@@ -576,3 +610,5 @@ class OneShotStrategy(Strategy):
         self.generator.set_state(state["generator"])
         self._stats = dict(state["stats"])
         self.load_extra_state(state["extra"])
+        if state.get("settings", self._optimiser_settings()) != self._optimiser_settings():
+            self._reapply_settings()

@@ -81,5 +81,9 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     """
     if config.schedule == "step":
         return config.lr * config.lr_decay**epoch
-    progress = epoch / config.epochs
-    return config.lr_min + (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress)) / 2
+    return cosine_lr(config.lr, epoch, config.epochs, config.lr_min)
+
+
+def cosine_lr(lr: float, epoch: int, epochs: int, lr_min: float = 0.0) -> float:
+    """Cosine annealing from ``lr`` at epoch 0 to ``lr_min`` at epoch ``epochs``."""
+    return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2

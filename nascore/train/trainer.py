@@ -12,7 +12,6 @@ an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,12 +30,13 @@ from nascore.components import make_space
 from nascore.config import build_config, dump_toml
 from nascore.data import DataConfig, iterate_batches, load_datasets
 from nascore.errors import ConfigError, NonFiniteLossError
-from nascore.events import EventLog, read_events
+from nascore.events import EventLog
 from nascore.export.weights import load_state_checked, save_weights
 from nascore.rundir import RunDir, rng_state, seed_everything, set_rng_state, versions
 from nascore.space import DataInfo, SearchSpace
 from nascore.train.augment import cutout
-from nascore.train.network import build_network, describe_costs, network_costs, split_output
+from nascore.train.fit import evaluate_batches, fit_epoch, set_learning_rate
+from nascore.train.network import build_network, describe_costs, network_costs
 from nascore.train.recipe import TrainConfig, learning_rate
 from nascore.train.source import ArchSource, resolve_tree, tree_help
 
@@ -103,21 +103,13 @@ def prepare(
                         network)
 
 
-@torch.no_grad()
 def evaluate(
     network: nn.Module, dataset: Dataset, batch_size: int, workers: int = 0
 ) -> tuple[float, float]:
     """``(mean cross-entropy, top-1 accuracy)`` of ``network`` on ``dataset`` in eval mode."""
-    network.eval()
-    device = next(network.parameters()).device
-    loss_sum, correct, count = 0.0, 0, 0
-    for x, y in iterate_batches(dataset, np.arange(len(dataset)), batch_size, 0, workers):  # type: ignore[arg-type]
-        x, y = x.to(device), y.to(device)
-        logits, _ = split_output(network(x))
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        count += len(y)
-    return loss_sum / max(count, 1), correct / max(count, 1)
+    order = np.arange(len(dataset))  # type: ignore[arg-type]
+    stats = evaluate_batches(network, iterate_batches(dataset, order, batch_size, 0, workers))
+    return stats.loss, stats.accuracy
 
 
 class Trainer:
@@ -159,7 +151,7 @@ class Trainer:
         start, kept = 0, []
         if state is not None:
             start = self._restore(state)
-            kept = _truncate_events(self.run, int(state["events"]))
+            kept = self.run.truncate_events(int(state["events"]))
             _say(f"resuming {self.run.path} at epoch {start + 1}/{self.config.epochs}")
         events = EventLog(self.run.path)
         events.records.extend(kept)
@@ -194,52 +186,40 @@ class Trainer:
         config, network = self.config, self.network
         began = time.time()
         lr = learning_rate(config, epoch)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rate(self.optimizer, lr)
         drop_path = config.drop_path * epoch / config.epochs
         if hasattr(network, "drop_path_prob"):
             network.drop_path_prob = drop_path
-        network.train()
         rng = np.random.default_rng([config.seed, epoch])
         order = rng.permutation(len(self.session.train_set))  # type: ignore[arg-type]
-        if len(order) % config.batch_size == 1:
-            order = order[:-1]  # batch norm cannot train on a last batch of one image
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         batches = iterate_batches(self.session.train_set, order, config.batch_size, 0,
                                   self.session.data_config.workers)
         total = -(-len(order) // config.batch_size)
-        loss_sum, correct, count = 0.0, 0, 0
         with tqdm(total=total, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                   disable=None if self.progress else True, file=sys.stderr) as bar:
-            for step, (x, y) in enumerate(batches):
-                x = cutout(x, config.cutout, generator).to(self.device)
-                y = y.to(self.device)
-                logits, aux = split_output(network(x))
-                loss = self.criterion(logits, y)
-                if aux is not None and config.auxiliary_weight > 0:
-                    loss = loss + config.auxiliary_weight * self.criterion(aux, y)
-                value = loss.item()
-                if not np.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"training loss became {value} in epoch {epoch + 1}, step {step + 1}; "
-                        f"the checkpoint after epoch {epoch} is kept: lower the learning rate "
-                        f"(`nas train --resume {self.run.path} --set train.lr=...`)"
-                    )
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
-                self.optimizer.step()
-                loss_sum += value * len(y)
-                correct += int((logits.detach().argmax(1) == y).sum())
-                count += len(y)
+
+            def on_step(value: float) -> None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.3f}")
+
+            try:
+                stats = fit_epoch(
+                    network, batches, self.optimizer, self.criterion, self.device,
+                    grad_clip=config.grad_clip, auxiliary_weight=config.auxiliary_weight,
+                    augment=lambda x: cutout(x, config.cutout, generator), on_step=on_step,
+                )
+            except NonFiniteLossError as exc:
+                raise NonFiniteLossError(
+                    f"{exc} of epoch {epoch + 1}; the checkpoint after epoch {epoch} is kept: "
+                    f"lower the learning rate (`nas train --resume {self.run.path} "
+                    "--set train.lr=...`)"
+                ) from None
         test_loss, test_acc = evaluate(network, self.session.test_set, config.batch_size,
                                        self.session.data_config.workers)
         return {
-            "type": "epoch", "epoch": epoch, "train_loss": loss_sum / count,
-            "train_acc": correct / count, "test_loss": test_loss, "test_acc": test_acc,
+            "type": "epoch", "epoch": epoch, "train_loss": stats.loss,
+            "train_acc": stats.accuracy, "test_loss": test_loss, "test_acc": test_acc,
             "lr": lr, "drop_path": drop_path, "seconds": round(time.time() - began, 3),
         }
 
@@ -275,14 +255,6 @@ def _epoch_line(record: Mapping[str, Any], total: int) -> str:
     parts += [f"{k} {record[k]:.4g}" for k in ("train_loss", "train_acc", "test_loss", "test_acc",
                                                  "lr")]
     return "  ".join(parts) + f"  ({record['seconds']:.1f}s)"
-
-
-def _truncate_events(run: RunDir, keep: int) -> list[dict[str, Any]]:
-    """Drop event records written after the checkpoint (they will be written again)."""
-    path = run.path / "events.jsonl"
-    records = read_events(path)[:keep] if path.exists() else []
-    run.write_text("events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    return records
 
 
 def start_training(

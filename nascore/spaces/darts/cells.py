@@ -175,7 +175,7 @@ class DiscreteCell(_Cell):
             for position, source in enumerate(self.inputs)
         )
 
-    def _apply(self, position: int, states: list[torch.Tensor], drop_prob: float) -> torch.Tensor:
+    def _run_op(self, position: int, states: list[torch.Tensor], drop_prob: float) -> torch.Tensor:
         op = self.ops[position]
         out = op(states[self.inputs[position]])
         if self.training and drop_prob > 0 and not isinstance(op, nn.Identity):
@@ -186,7 +186,7 @@ class DiscreteCell(_Cell):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for position in range(0, len(self.ops), 2):
             states.append(
-                self._apply(position, states, drop_prob)
-                + self._apply(position + 1, states, drop_prob)
+                self._run_op(position, states, drop_prob)
+                + self._run_op(position + 1, states, drop_prob)
             )
         return torch.cat(states[2:], dim=1)

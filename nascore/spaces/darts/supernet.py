@@ -16,18 +16,33 @@ import torch
 from torch import nn
 
 from nascore.nn.mixed import MixedEdge
-from nascore.nn.ops import PRIMITIVES, supernet_op
+from nascore.nn.ops import PARAMETERIZED, PRIMITIVES, supernet_op
 from nascore.space import DecisionGroup, EdgeWeights, Selection, Supernet
 from nascore.spaces.darts.cells import EdgeFactory, SearchCell, plan_cells
 
 
+def _op_without_leading_relu(name: str, C: int, stride: int) -> nn.Module:
+    return supernet_op(name, C, stride, leading_act=False)
+
+
 class OpEdge(nn.Module):
     """The default ``darts`` search edge: a :class:`MixedEdge` over :data:`PRIMITIVES` (supernet
-    ops: BatchNorm without affine, pools followed by BatchNorm) driven by the ``"op"`` selection."""
+    ops: BatchNorm without affine, pools followed by BatchNorm) driven by the ``"op"`` selection.
+
+    The leading ReLU of the parameterized ops is computed once per edge and shared by them (same
+    outputs as one ReLU per op, less memory)."""
 
     def __init__(self, C: int, stride: int, partial_channels: int = 1) -> None:
         super().__init__()
-        self.mixed = MixedEdge(PRIMITIVES, C, stride, supernet_op, partial_channels)
+        self.mixed = MixedEdge(
+            PRIMITIVES,
+            C,
+            stride,
+            _op_without_leading_relu,
+            partial_channels,
+            act=nn.ReLU(),
+            act_candidates=PARAMETERIZED,
+        )
 
     def forward(self, x: torch.Tensor, selections: Mapping[str, Selection]) -> torch.Tensor | None:
         return self.mixed(x, selections["op"])

@@ -1,0 +1,119 @@
+"""The training and evaluation passes shared by ``nas train`` and the ``train`` estimator."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable
+
+import attrs
+import torch
+from torch import nn
+
+from nascore.errors import NonFiniteLossError
+from nascore.train.network import split_output
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@attrs.frozen
+class EpochStats:
+    """Mean loss and top-1 accuracy over the images of one pass."""
+
+    loss: float
+    accuracy: float
+    images: int
+
+
+def precision_context(device: torch.device, precision: int) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on ``device`` for ``precision`` 16, nothing for 32."""
+    if precision == 16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def fit_epoch(
+    network: nn.Module,
+    batches: Batches,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    device: torch.device,
+    *,
+    grad_clip: float = 0.0,
+    auxiliary_weight: float = 0.0,
+    precision: int = 32,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_step: Callable[[float], None] | None = None,
+) -> EpochStats:
+    """One training pass: forward (autocast for ``precision`` 16), loss (plus the weighted
+    auxiliary loss if the network returns one), backward, gradient clip (0: off), SGD step.
+
+    ``augment`` transforms each image batch on the CPU before it moves to ``device``;
+    ``on_step`` receives every step's loss. A batch of a single image is skipped (batch norm
+    cannot train on it). Raises :class:`NonFiniteLossError` ("training loss became nan in step
+    3") before updating on a non-finite loss; callers add where and what to do.
+    """
+    network.train()
+    loss_sum, correct, count = 0.0, 0, 0
+    for step, (x, y) in enumerate(batches):
+        if len(y) < 2:
+            continue
+        if augment is not None:
+            x = augment(x)
+        x, y = x.to(device), y.to(device)
+        with precision_context(device, precision):
+            logits, aux = split_output(network(x))
+            loss = criterion(logits, y)
+            if aux is not None and auxiliary_weight > 0:
+                loss = loss + auxiliary_weight * criterion(aux, y)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"training loss became {value} in step {step + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
+        optimizer.step()
+        loss_sum += value * len(y)
+        correct += int((logits.detach().argmax(1) == y).sum())
+        count += len(y)
+        if on_step is not None:
+            on_step(value)
+    return EpochStats(loss_sum / max(count, 1), correct / max(count, 1), count)
+
+
+@torch.no_grad()
+def evaluate_batches(
+    network: nn.Module,
+    batches: Batches,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> EpochStats:
+    """Mean cross-entropy and top-1 accuracy of ``network`` in eval mode (``transform`` is
+    applied to each image batch first)."""
+    network.eval()
+    device = next(network.parameters()).device
+    loss_sum, correct, count = 0.0, 0, 0
+    for x, y in batches:
+        if transform is not None:
+            x = transform(x)
+        x, y = x.to(device), y.to(device)
+        logits, _ = split_output(network(x))
+        loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        count += len(y)
+    return EpochStats(loss_sum / max(count, 1), correct / max(count, 1), count)
+
+
+def resize_batch(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """``images`` resized to ``size`` x ``size`` (bilinear); unchanged if ``size`` is None or
+    already their size."""
+    if size is None or tuple(images.shape[-2:]) == (size, size):
+        return images
+    return nn.functional.interpolate(images, size=(size, size), mode="bilinear",
+                                     align_corners=False)
