@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nascore.budgets import PRESETS
 from nascore.constraint import FlopsConstraint, ParamsConstraint
 from nascore.estimators.nb201 import NB201Estimator
+from nascore.estimators.train import TrainEstimator
 from nascore.hookspecs import hookimpl
 from nascore.plugins import PLUGIN_API_VERSION
 from nascore.spaces.darts import DartsSpace
@@ -33,7 +35,7 @@ def nascore_strategies() -> list[type]:
 
 @hookimpl
 def nascore_estimators() -> list[type]:
-    return [NB201Estimator]
+    return [NB201Estimator, TrainEstimator]
 
 
 @hookimpl
@@ -43,7 +45,7 @@ def nascore_constraints() -> list[type]:
 
 @hookimpl
 def nascore_budgets() -> dict[str, Any]:
-    return {}
+    return dict(PRESETS)
 
 
 @hookimpl

@@ -114,6 +114,18 @@ def test_drop_path_spares_identity_ops():
     assert torch.allclose(cell(s0, s1, 0.9), cell(s0, s1, 0.0))
 
 
+def test_network_converts_dtype_with_to(space):
+    network = space.build_network(ZOO["darts_v2"], auxiliary=True).eval()
+    x = torch.randn(2, 1, 8, 8)
+    expected = network(x).double()
+    assert network.to(torch.float64) is network
+    assert all(p.dtype == torch.float64 for p in network.parameters())
+    out = network(x.double())
+    assert out.dtype == torch.float64
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert network.float()(x).dtype == torch.float32
+
+
 def test_act_factory_reaches_parameterized_ops(space):
     network = space.build_network(ZOO["darts_v2"], act=nn.ELU)
     cell_ops = [m for c in network.cells for m in c.ops.modules()]

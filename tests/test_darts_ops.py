@@ -13,6 +13,7 @@ from nascore.nn import (
     PRIMITIVES,
     FactorizedReduce,
     MixedEdge,
+    RecomputingMaxPool2d,
     channel_shuffle,
     drop_path,
     supernet_op,
@@ -218,3 +219,102 @@ def test_gradient_reaches_weights_of_sampled_op_only():
     edge(torch.randn(2, 4, 6, 6), Selection(hard, index=4)).sum().backward()
     assert w.grad[4] != 0
     assert torch.count_nonzero(w.grad) == 1
+
+
+# -- one leading activation per edge ------------------------------------------------------------
+
+
+def test_leading_act_false_keeps_parameter_names_and_drops_only_the_first_activation():
+    for name in PARAMETERIZED:
+        full = OPS[name](4, 1, True, nn.Tanh)
+        bare = OPS[name](4, 1, True, nn.Tanh, leading_act=False)
+        assert list(dict(bare.named_parameters())) == list(dict(full.named_parameters()))
+        tanhs = sum(isinstance(m, nn.Tanh) for m in full.modules())
+        assert sum(isinstance(m, nn.Tanh) for m in bare.modules()) == tanhs - 1
+        bare.load_state_dict(full.state_dict())
+        x = torch.randn(2, 4, 6, 6)
+        assert torch.allclose(bare(torch.tanh(x)), full(x), atol=1e-6)
+
+
+class _CountingReLU(nn.ReLU):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return super().forward(x)
+
+
+def _shared_edge(C=4, stride=1, K=1):
+    torch.manual_seed(0)
+    return MixedEdge(
+        PRIMITIVES, C, stride, lambda n, c, s: supernet_op(n, c, s, leading_act=False),
+        partial_channels=K, act=_CountingReLU(), act_candidates=PARAMETERIZED,
+    )
+
+
+@pytest.mark.parametrize(("stride", "K"), [(1, 1), (2, 1), (1, 2), (2, 2)])
+def test_shared_activation_equals_one_relu_per_op(stride, K):
+    plain, shared = _edge(C=4, stride=stride, K=K), _shared_edge(C=4, stride=stride, K=K)
+    shared.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 4, 7, 7, requires_grad=True)
+    w = torch.softmax(torch.randn(8), 0).requires_grad_()
+    out_plain = plain(x, Selection(w))
+    grads_plain = torch.autograd.grad(out_plain.square().sum(), [x, w])
+    out_shared = shared(x, Selection(w))
+    grads_shared = torch.autograd.grad(out_shared.square().sum(), [x, w])
+    assert torch.allclose(out_shared, out_plain, atol=1e-6)
+    for a, b in zip(grads_shared, grads_plain, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert shared.act.calls == 1  # one activation for the four parameterized ops
+
+
+def test_shared_activation_runs_only_with_an_active_parameterized_op():
+    edge = _shared_edge()
+    calls = _count_calls(edge)
+    x = torch.randn(2, 4, 6, 6)
+    w = torch.full((8,), 0.125)
+    edge(x, Selection(w, index=PRIMITIVES.index("max_pool_3x3")))
+    assert edge.act.calls == 0
+    out = edge(x, Selection(w, index=PRIMITIVES.index("dil_conv_3x3")))
+    assert edge.act.calls == 1
+    assert calls == {n: int(n in ("max_pool_3x3", "dil_conv_3x3")) for n in calls}
+    assert torch.allclose(out, 0.125 * edge.ops["dil_conv_3x3"](torch.relu(x)))
+
+
+def test_act_candidates_need_an_act():
+    with pytest.raises(ValueError, match="act_candidates"):
+        MixedEdge(PRIMITIVES, 4, 1, supernet_op, act_candidates=PARAMETERIZED)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_recomputing_max_pool_matches_max_pool(stride):
+    x = torch.randn(2, 3, 7, 7)
+    x[0, 0] = 1.0  # ties: overlapping windows share their argmax
+    grad = torch.randn(2, 3, -(-7 // stride), -(-7 // stride))
+    results = []
+    for pool in (nn.MaxPool2d(3, stride, 1), RecomputingMaxPool2d(3, stride, 1)):
+        leaf = x.clone().requires_grad_()
+        out = pool(leaf)
+        out.backward(grad)
+        results.append((out, leaf.grad))
+    (out_a, grad_a), (out_b, grad_b) = results
+    assert torch.equal(out_a, out_b)
+    assert torch.allclose(grad_a, grad_b)
+    assert grad_b[1].abs().sum() > 0
+
+
+def test_supernet_max_pool_keeps_no_indices():
+    op = supernet_op("max_pool_3x3", 4, 1)
+    assert isinstance(op[0], RecomputingMaxPool2d)
+    x = torch.randn(2, 4, 6, 6, requires_grad=True)
+    saved = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t.dtype)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        op[0](x)
+    assert saved == [torch.float32]  # the input only, no int64 indices

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from nascore.errors import ConfigError, MalformedArchitecture
-from nascore.nn import PRIMITIVES
-from nascore.space import DataInfo, DecisionGroup, EdgeWeights, SupernetOptions
+from nascore.nn import PRIMITIVES, MixedEdge, supernet_op
+from nascore.space import DataInfo, DecisionGroup, EdgeWeights, Selection, SupernetOptions
 from nascore.spaces.darts import DartsSpace, DartsSpaceConfig, OpEdge
 from nascore.zoo import ZOO
 
@@ -239,6 +239,17 @@ def test_partial_channels(space, K):
     full = space.build_supernet(SupernetOptions())
     assert sum(p.numel() for p in supernet.parameters()) < sum(p.numel() for p in
                                                                full.parameters())
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_op_edge_shares_one_relu_with_the_math_of_one_relu_per_op(stride):
+    edge = OpEdge(4, stride)
+    assert sum(isinstance(m, nn.ReLU) for m in edge.modules()) == 1 + 2 + (stride == 2)
+    reference = MixedEdge(PRIMITIVES, 4, stride, supernet_op)  # a ReLU in front of every op
+    reference.load_state_dict(edge.mixed.state_dict())
+    x = torch.randn(4, 4, 7, 7)
+    w = torch.softmax(torch.randn(8), 0)
+    assert torch.allclose(edge(x, {"op": Selection(w)}), reference(x, Selection(w)), atol=1e-6)
 
 
 def test_proxy_overrides_size(space):

@@ -2,14 +2,16 @@
 
 Each measurement runs in a fresh process (``multiprocessing`` spawn), so its peak resident set
 size (``ru_maxrss``) belongs to that strategy and image size alone. A step is one weights step
-plus the architecture step(s), on random images of the ``darts`` space's supernet; the time is
-the median over ``steps`` steps after one untimed warm-up step.
+plus the architecture step(s), on random images of a space's supernet (``darts`` by default,
+or any space with a supernet, e.g. ``adarts``); the time is the median over ``steps`` steps after
+one untimed warm-up step.
 
 Targets (documented, not tested; CPU, ``channels=16``, ``layers=8``, ``batch_size=64``):
 
 * ``gdas`` step <= 0.2x the ``darts`` step (one op per edge instead of seven);
 * ``pcdarts`` step <= 0.5x the ``darts`` step (ops on a quarter of the channels);
-* ``darts`` peak memory at 16x16 below 2.5 GB.
+* ``darts`` peak memory at 16x16 below 2.5 GB;
+* a strategy's step on ``adarts`` <= 1.3x its step on ``darts`` (the activation factor).
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ TARGETS = {
     "gdas_step_vs_darts": 0.2,
     "pcdarts_step_vs_darts": 0.5,
     "darts_peak_gb_16x16": 2.5,
+    "adarts_step_vs_darts": 1.3,
 }
+
+#: Strategies whose step time is compared with ``darts``' (same space and image size).
+COMPARED_STRATEGIES = ("gdas", "pcdarts")
 
 
 def _rss_mb() -> float:
@@ -42,8 +48,10 @@ def measure_step(
     batch_size: int,
     steps: int,
     seed: int = 0,
+    space_name: str = "darts",
 ) -> dict[str, Any]:
-    """Time ``steps`` search steps of ``strategy`` in this process (see the module docstring)."""
+    """Time ``steps`` search steps of ``strategy`` on ``space_name`` in this process (see the
+    module docstring)."""
     import torch
 
     from nascore.components import component_class, make_space
@@ -54,7 +62,9 @@ def measure_step(
 
     base_mb = _rss_mb()
     torch.manual_seed(seed)
-    space = make_space("darts", {"channels": channels, "layers": layers}, DataInfo(3, size, 10))
+    space = make_space(
+        space_name, {"channels": channels, "layers": layers}, DataInfo(3, size, 10)
+    )
     context = SearchContext(
         space=space, seed=seed, device=torch.device("cpu"), events=EventLog(None)
     )
@@ -73,6 +83,7 @@ def measure_step(
         times.append(time.perf_counter() - started)
     return {
         "strategy": strategy,
+        "space": space_name,
         "image_size": size,
         "channels": channels,
         "layers": layers,
@@ -92,20 +103,43 @@ def bench_supernet(
     layers: int = 8,
     batch_size: int = 64,
     steps: int = 3,
+    spaces: Sequence[str] = ("darts",),
 ) -> list[dict[str, Any]]:
-    """One row per (strategy, image size): seconds per step and peak RSS of a fresh process.
+    """One row per (space, image size, strategy): seconds per step and peak RSS of a fresh
+    process.
 
     ``base_rss_mb`` is the process's peak before the supernet was built (Python, torch);
     ``peak_rss_mb`` includes it.
     """
     context = multiprocessing.get_context("spawn")
     rows = []
-    for size in sizes:
-        for strategy in strategies:
-            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-                rows.append(
-                    pool.submit(
-                        measure_step, strategy, size, channels, layers, batch_size, steps
-                    ).result()
-                )
+    for space_name in spaces:
+        for size in sizes:
+            for strategy in strategies:
+                with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                    job = pool.submit(
+                        measure_step, strategy, size, channels, layers, batch_size, steps, 0,
+                        space_name,
+                    )
+                    rows.append(job.result())
     return rows
+
+
+def step_ratios(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Step-time ratios among ``rows`` of :func:`bench_supernet`, for the :data:`TARGETS`.
+
+    ``"<strategy>_vs_darts/<space>/<size>"``: a :data:`COMPARED_STRATEGIES` strategy's step over
+    ``darts``' step on the same space and size; ``"<strategy>/<space>_vs_darts/<size>"``: a
+    strategy's step on another space over its step on ``darts`` at the same size. Only pairs
+    present in ``rows`` appear.
+    """
+    seconds = {(r["strategy"], r["space"], r["image_size"]): r["seconds_per_step"] for r in rows}
+    ratios = {}
+    for (strategy, space_name, size), value in seconds.items():
+        darts_strategy = seconds.get(("darts", space_name, size))
+        if strategy in COMPARED_STRATEGIES and darts_strategy:
+            ratios[f"{strategy}_vs_darts/{space_name}/{size}"] = value / darts_strategy
+        darts_space = seconds.get((strategy, "darts", size))
+        if space_name != "darts" and darts_space:
+            ratios[f"{strategy}/{space_name}_vs_darts/{size}"] = value / darts_space
+    return ratios

@@ -13,7 +13,7 @@ result to all such ops (see :class:`~nascore.nn.mixed.MixedEdge`); the other ops
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -133,6 +133,36 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 
+class _RecomputedMaxPool(torch.autograd.Function):
+    """Max pooling that keeps only its input for backward and recomputes the argmax there,
+    instead of keeping int64 indices twice the size of a float map."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.pool = pool
+        return nn.MaxPool2d.forward(pool, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_()
+            (grad_x,) = torch.autograd.grad(nn.MaxPool2d.forward(ctx.pool, leaf), leaf, grad)
+        return grad_x, None
+
+
+class RecomputingMaxPool2d(nn.MaxPool2d):
+    """:class:`~torch.nn.MaxPool2d` with the same outputs and gradients that, when its input
+    needs a gradient, recomputes the argmax in backward instead of storing indices (the supernet's
+    memory saving; no double backward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _RecomputedMaxPool.apply(x, self)
+        return super().forward(x)
+
+
 def _none(
     C: int, stride: int, affine: bool, act: ActFactory, leading_act: bool = True
 ) -> nn.Module:
@@ -200,8 +230,11 @@ def supernet_op(
     name: str, C: int, stride: int, act: ActFactory = nn.ReLU, leading_act: bool = True
 ) -> nn.Module:
     """An op as the DARTS/PC-DARTS supernet builds it: BatchNorm without affine parameters, and
-    pools followed by a BatchNorm. ``leading_act=False``: see the module docstring."""
+    pools followed by a BatchNorm (the max pool a :class:`RecomputingMaxPool2d`).
+    ``leading_act=False``: see the module docstring."""
     op = OPS[name](C, stride, False, act, leading_act)
+    if isinstance(op, nn.MaxPool2d):
+        op = RecomputingMaxPool2d(op.kernel_size, op.stride, op.padding)
     if "pool" in name:
         return nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
     return op

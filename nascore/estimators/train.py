@@ -1,0 +1,145 @@
+"""The ``train`` estimator: train the architecture's network under a budget, score its accuracy.
+
+Each estimate builds ``space.build_network(arch)`` with the budget's ``channels`` and ``layers``,
+trains it from scratch on the *weights* half of the run's data (SGD with the budget's lr, momentum
+and weight decay, cosine schedule over ``epochs``, gradient clip, cutout, bfloat16 autocast for
+precision 16) and scores top-1 accuracy on the *arch* half. Images are augmented at full size and
+then resized (bilinear) to the budget's ``image_size``. Without a budget (no ``--budget`` and no
+``[budget]`` section) the :class:`~nascore.budget.Budget` defaults apply.
+
+Training is seeded by the run seed and the architecture (so an estimate does not depend on what
+was evaluated before it) and does not disturb the global RNG. Results are cached per architecture;
+the cache is part of the state dict, so a resumed search does not retrain.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import torch
+from torch import nn
+
+from nascore.architecture import Architecture
+from nascore.budget import Budget
+from nascore.config import field
+from nascore.errors import IncompatibleError, NonFiniteLossError
+from nascore.estimator import Estimate, Estimator
+from nascore.train.augment import cutout
+from nascore.train.fit import (
+    EpochStats,
+    evaluate_batches,
+    fit_epoch,
+    resize_batch,
+    set_learning_rate,
+)
+from nascore.train.network import network_costs, require_network
+from nascore.train.recipe import cosine_lr
+
+if TYPE_CHECKING:
+    from nascore.strategy import SearchContext
+
+
+@attrs.frozen
+class TrainEstimatorConfig:
+    """Caching and seeding of the training estimator (the training itself is the budget)."""
+
+    cache: bool = field(True, "reuse the estimate of an architecture evaluated before")
+    seed_per_arch: bool = field(
+        True, "seed each training by run seed and architecture (False: by the run seed alone)"
+    )
+
+
+class TrainEstimator(Estimator):
+    """Proxy training under ``context.budget`` (see the module docstring)."""
+
+    name = "train"
+    config_cls = TrainEstimatorConfig
+    requires = frozenset({"network"})
+
+    def __init__(self, config: TrainEstimatorConfig, context: SearchContext) -> None:
+        super().__init__(config, context)
+        require_network(context.space)
+        if context.data is None:
+            raise IncompatibleError(
+                "estimator train needs the run's data to train on; build the SearchContext "
+                "with data=SearchData(...)"
+            )
+        self.data = context.data
+        self.budget = context.budget or Budget()
+        self.cache: dict[str, Estimate] = {}
+
+    def seed_for(self, arch: Architecture) -> int:
+        """The training seed of ``arch``: a stable hash of the run seed and the architecture."""
+        if not self.config.seed_per_arch:
+            return self.context.seed
+        return zlib.crc32(f"{self.context.seed}:{arch.key()}".encode())
+
+    def build(self, arch: Architecture) -> nn.Module:
+        """The network the budget trains (initialised from the current global RNG)."""
+        info = self.data.info
+        return self.context.space.build_network(
+            arch, channels=self.budget.channels, layers=self.budget.layers,
+            num_classes=info.num_classes, in_channels=info.in_channels,
+        )
+
+    def estimate(self, arch: Architecture) -> Estimate:
+        """Validation accuracy after budgeted training (from the cache if evaluated before)."""
+        key = arch.key()
+        cached = key in self.cache
+        estimate = self.cache[key] if cached else self._train(arch)
+        if self.config.cache:
+            self.cache[key] = estimate
+        self.context.events.log({
+            "type": "estimate", "arch": self.context.space.format(arch), "cached": cached,
+            "score": estimate.score, "cost_seconds": estimate.cost_seconds,
+            "params": estimate.params, "flops": estimate.flops, **estimate.report,
+        })
+        return estimate
+
+    def _train(self, arch: Architecture) -> Estimate:
+        began = time.perf_counter()
+        budget, device, seed = self.budget, self.context.device, self.seed_for(arch)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            network = self.build(arch).to(device)
+            optimizer = torch.optim.SGD(network.parameters(), lr=budget.lr,
+                                        momentum=budget.momentum,
+                                        weight_decay=budget.weight_decay)
+            generator = torch.Generator().manual_seed(seed)
+
+            def augment(images: torch.Tensor) -> torch.Tensor:
+                return resize_batch(cutout(images, budget.cutout, generator), budget.image_size)
+
+            train = EpochStats(float("nan"), 0.0, 0)
+            for epoch in range(budget.epochs):
+                set_learning_rate(optimizer, cosine_lr(budget.lr, epoch, budget.epochs))
+                batches = self.data.batches("weights", budget.batch_size, epoch)
+                try:
+                    train = fit_epoch(network, batches, optimizer, nn.CrossEntropyLoss(), device,
+                                      grad_clip=budget.grad_clip, precision=budget.precision,
+                                      augment=augment)
+                except NonFiniteLossError as exc:
+                    raise NonFiniteLossError(
+                        f"{exc} of epoch {epoch + 1} of a train estimate; lower the learning "
+                        "rate (--set budget.lr=...)"
+                    ) from None
+            valid = evaluate_batches(network, self.data.batches("arch", budget.batch_size, 0),
+                                     lambda images: resize_batch(images, budget.image_size))
+        size = budget.image_size or self.data.info.image_size
+        costs = network_costs(network, attrs.evolve(self.data.info, image_size=size))
+        return Estimate(
+            score=valid.accuracy, cost_seconds=time.perf_counter() - began,
+            params=costs["params"], flops=costs["macs"],
+            report={"train_loss": train.loss, "train_acc": train.accuracy,
+                    "valid_loss": valid.loss},
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cache": {key: attrs.asdict(e) for key, e in self.cache.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.cache = {key: Estimate(**e) for key, e in state.get("cache", {}).items()}

@@ -1,0 +1,177 @@
+"""The ``train`` estimator and the core's budget presets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nascore.architecture import Architecture
+from nascore.budget import Budget
+from nascore.budgets import SMALL, TINY
+from nascore.config import config_to_dict
+from nascore.costs import count_macs, count_params
+from nascore.data import DataConfig, SearchData
+from nascore.errors import NonFiniteLossError
+from nascore.estimators.train import TrainEstimator, TrainEstimatorConfig
+from nascore.events import EventLog, read_events
+from nascore.plugins import registry
+from nascore.runner import resolve_config
+from nascore.spaces.darts import DartsSpace
+from nascore.spaces.darts.space import DartsSpaceConfig
+from nascore.strategy import SearchContext
+
+#: Half of the sampled tiny (C=4, 3 cells) digits darts networks have fewer parameters than this
+#: (sampled sizes range from about 5.3k to 11k).
+PARAMS_BOUND = 7500
+
+
+@pytest.fixture(scope="module")
+def data() -> SearchData:
+    return SearchData(DataConfig(subset=200), seed=0)
+
+
+class RecordingSpace(DartsSpace):
+    """The darts space, remembering the input shape each network it builds is called with."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.input_shapes: list[tuple[int, ...]] = []
+
+    def build_network(self, arch, **options):  # type: ignore[override]
+        network = super().build_network(arch, **options)
+        network.register_forward_pre_hook(
+            lambda _module, inputs: self.input_shapes.append(tuple(inputs[0].shape))
+        )
+        return network
+
+
+def make(data: SearchData, budget: Budget | None = TINY, seed: int = 0,
+         **config) -> TrainEstimator:
+    space = RecordingSpace(DartsSpaceConfig(channels=4, layers=3), data.info)
+    context = SearchContext(space=space, seed=seed, device=torch.device("cpu"),
+                            events=EventLog(), data=data, budget=budget)
+    return TrainEstimator(TrainEstimatorConfig(**config), context)
+
+
+def sample(estimator: TrainEstimator, seed: int = 0) -> Architecture:
+    return estimator.context.space.sample(np.random.default_rng(seed))
+
+
+def estimate_events(estimator: TrainEstimator) -> list[dict]:
+    return [r for r in estimator.context.events.records if r["type"] == "estimate"]
+
+
+def test_presets_are_registered_with_their_documented_values():
+    reg = registry()
+    assert reg.get("budget", "tiny") == TINY
+    assert reg.get("budget", "small") == SMALL
+    assert (TINY.epochs, TINY.batch_size, TINY.lr, TINY.layers, TINY.channels) == (1, 64, 0.05,
+                                                                                   3, 4)
+    assert (TINY.image_size, TINY.cutout, TINY.precision) == (None, 0, 32)
+    assert (SMALL.epochs, SMALL.batch_size, SMALL.lr, SMALL.layers, SMALL.channels) == (
+        5, 64, 0.05, 5, 8)
+    assert reg.get("estimator", "train") is TrainEstimator
+
+
+def test_budget_preset_with_inline_overrides_resolves():
+    tree = resolve_config("evolution", "darts", flags={"estimator": "train", "budget": "tiny"},
+                          overrides=["budget.epochs=2"])
+    assert tree["budget"] == {**config_to_dict(TINY), "epochs": 2}
+
+
+def test_estimate_trains_the_budget_network_and_scores_its_accuracy(data: SearchData):
+    estimator = make(data)
+    arch = sample(estimator)
+    estimate = estimator.estimate(arch)
+    assert 0.0 <= estimate.score <= 1.0
+    reference = estimator.context.space.build_network(arch, channels=4, layers=3,
+                                                      num_classes=10, in_channels=1)
+    assert estimate.params == count_params(reference, exclude=("auxiliary",))
+    assert estimate.flops == count_macs(reference, torch.zeros(1, 1, 8, 8))
+    assert estimate.cost_seconds > 0
+    # 100 training images in batches of 64, then the 100 validation images.
+    shapes = estimator.context.space.input_shapes
+    assert [s[0] for s in shapes[:3]] == [64, 36, 64]
+    [event] = estimate_events(estimator)
+    assert event["score"] == estimate.score and event["cached"] is False
+
+
+def test_cache_hit_returns_the_estimate_without_training(data: SearchData):
+    estimator = make(data)
+    arch = sample(estimator)
+    first = estimator.estimate(arch)
+    built = len(estimator.context.space.input_shapes)
+    assert estimator.estimate(arch) == first
+    assert len(estimator.context.space.input_shapes) == built  # no forward pass at all
+    assert [e["cached"] for e in estimate_events(estimator)] == [False, True]
+    # The cache survives a state-dict round trip through JSON (resume).
+    state = json.loads(json.dumps(estimator.state_dict()))
+    resumed = make(data)
+    resumed.load_state_dict(state)
+    assert resumed.estimate(arch) == first
+    assert estimate_events(resumed)[0]["cached"] is True
+    # Without caching every query trains again.
+    uncached = make(data, cache=False)
+    uncached.estimate(arch)
+    uncached.estimate(arch)
+    assert [e["cached"] for e in estimate_events(uncached)] == [False, False]
+
+
+def test_same_seed_same_score_and_global_rng_untouched(data: SearchData):
+    arch = sample(make(data), seed=3)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = make(data, seed=7).estimate(arch)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = make(data, seed=7).estimate(arch)
+    assert (a.score, a.report) == (b.score, b.report)
+    c = make(data, seed=8).estimate(arch)
+    assert c.report["train_loss"] != a.report["train_loss"]
+
+
+def test_images_are_resized_to_the_budget_size(data: SearchData):
+    estimator = make(data, TINY.evolve(image_size=16, cutout=4))
+    arch = sample(estimator)
+    estimate = estimator.estimate(arch)
+    shapes = estimator.context.space.input_shapes
+    assert shapes and all(s[1:] == (1, 16, 16) for s in shapes)
+    assert estimate.flops == count_macs(estimator.build(arch), torch.zeros(1, 1, 16, 16))
+
+
+def test_bfloat16_precision_trains(data: SearchData):
+    estimate = make(data, TINY.evolve(precision=16)).estimate(sample(make(data)))
+    assert 0.0 <= estimate.score <= 1.0 and np.isfinite(estimate.report["train_loss"])
+
+
+def test_without_a_budget_the_defaults_apply(data: SearchData):
+    assert make(data, budget=None).budget == Budget()
+
+
+def test_nan_loss_raises_a_one_line_error(data: SearchData):
+    estimator = make(data, TINY.evolve(lr=1e30, grad_clip=0.0))
+    with pytest.raises(NonFiniteLossError, match="budget.lr") as info:
+        estimator.estimate(sample(estimator))
+    assert "\n" not in str(info.value)
+
+
+def test_evolution_with_the_train_estimator_meets_a_params_bound(nas, tmp_path: Path):
+    out = tmp_path / "run"
+    nas("run", "--strategy", "evolution", "--space", "darts", "--estimator", "train",
+        "--budget", "tiny", "--channels", "4", "--layers", "3",
+        "--constraint", f"params:..{PARAMS_BOUND}",
+        "--set", "strategy.queries=4", "--set", "strategy.population=2",
+        "--set", "strategy.sample_size=2", "--set", "data.subset=200",
+        "--out", str(out), "--quiet", check=True, timeout=120)
+    result = json.loads((out / "result.json").read_text())
+    [(spec, check)] = result["constraints"].items()
+    assert spec.startswith("params") and check["satisfied"] and check["value"] <= PARAMS_BOUND
+    events = read_events(out / "events.jsonl")
+    estimates = [e for e in events if e["type"] == "estimate"]
+    queries = [e for e in events if e["type"] == "query"]
+    assert len(queries) == 4 and len(estimates) == 4
+    assert all(0 <= e["score"] <= 1 and e["params"] <= PARAMS_BOUND for e in estimates)
+    assert all(q["params"] <= PARAMS_BOUND for q in queries)
