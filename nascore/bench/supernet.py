@@ -40,6 +40,26 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def seconds_per_search_step(
+    search: Any, size: int, batch_size: int, steps: int, generator: Any = None
+) -> float:
+    """Median seconds of ``steps`` ``search.search_step`` calls on random 3-channel images of
+    ``size`` (after one untimed warm-up step). ``search`` is a ``OneShotStrategy``."""
+    import torch
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.randn(batch_size, 3, size, size, generator=generator)
+        return x, torch.randint(0, 10, (batch_size,), generator=generator)
+
+    times = []
+    for step in range(steps + 1):
+        train, arch = batch(), batch()
+        started = time.perf_counter()
+        search.search_step(train, arch, step)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
 def measure_step(
     strategy: str,
     size: int,
@@ -72,15 +92,7 @@ def measure_step(
     config = build_config(cls.config_cls, {"batch_size": batch_size, "warmup_epochs": 0})
     search = cls(config, context)
 
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.randn(batch_size, 3, size, size), torch.randint(0, 10, (batch_size,))
-
-    times = []
-    for step in range(steps + 1):
-        train, arch = batch(), batch()
-        started = time.perf_counter()
-        search.search_step(train, arch, step)
-        times.append(time.perf_counter() - started)
+    seconds = seconds_per_search_step(search, size, batch_size, steps)
     return {
         "strategy": strategy,
         "space": space_name,
@@ -89,7 +101,7 @@ def measure_step(
         "layers": layers,
         "batch_size": batch_size,
         "steps": steps,
-        "seconds_per_step": statistics.median(times[1:]),
+        "seconds_per_step": seconds,
         "peak_rss_mb": _rss_mb(),
         "base_rss_mb": base_mb,
         "threads": torch.get_num_threads(),

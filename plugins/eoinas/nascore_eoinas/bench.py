@@ -12,8 +12,6 @@ sampling, the step at 2 ops per edge takes at most 0.4x the step with all 8 ops.
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +19,7 @@ import click
 import torch
 
 from nascore import DataInfo, SearchContext, build_config, registry
+from nascore.bench.supernet import seconds_per_search_step
 from nascore.events import EventLog
 from nascore_eoinas.config import EoiNASConfig
 from nascore_eoinas.strategy import EoiNASStrategy
@@ -45,22 +44,6 @@ def _strategy(
     return EoiNASStrategy(config, context)
 
 
-def _seconds_per_step(
-    strategy: EoiNASStrategy, size: int, batch_size: int, steps: int, generator: torch.Generator
-) -> float:
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.randn(batch_size, 3, size, size, generator=generator)
-        return x, torch.randint(0, 10, (batch_size,), generator=generator)
-
-    times = []
-    for step in range(steps + 1):
-        train, arch = batch(), batch()
-        started = time.perf_counter()
-        strategy.search_step(train, arch, step)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[1:])
-
-
 def bench_pruning(
     modes: Sequence[str] = MODES,
     space: str = "darts",
@@ -83,7 +66,7 @@ def bench_pruning(
         for stage in range(len(strategy.schedule) + 1):
             if stage:
                 strategy.prune_stage(epoch=stage - 1)
-            seconds = _seconds_per_step(strategy, image_size, batch_size, steps, generator)
+            seconds = seconds_per_search_step(strategy, image_size, batch_size, steps, generator)
             full = full or seconds
             left = max(int(strategy.masks[g.name].sum(dim=1).max()) for g in strategy.op_groups)
             rows.append({
