@@ -30,7 +30,7 @@ from nascore.config import (
     help_texts,
 )
 from nascore.constraint import Constraint
-from nascore.data import DataConfig, SearchData
+from nascore.data import DataConfig, SearchData, load_datasets
 from nascore.errors import ConfigError, IncompatibleError, NascoreError, NonFiniteLossError
 from nascore.events import EventLog
 from nascore.plugins import registry
@@ -409,6 +409,7 @@ def start_run(
         reg.get("space", run_cfg["space"]),
         reg.get("estimator", run_cfg["estimator"]) if run_cfg.get("estimator") else None,
     )
+    load_datasets(build_config(DataConfig, tree["data"], "data"))  # missing data: fail first
     target = Path(out) if out else default_out(tree)
     meta = {"kind": "search", "config": tree, "versions": versions(), "command": " ".join(sys.argv)}
     run = RunDir.create(target, meta, dump_toml(tree, config_help(tree)))

@@ -163,6 +163,14 @@ def test_bad_input_is_one_line_usage_error(args: list[str], message: str, nas,
     assert not (tmp_path / "x").exists()
 
 
+def test_missing_dataset_fails_before_creating_the_run(nas, tmp_path: Path) -> None:
+    proc = nas("run", "--strategy", "gdas", "--space", "darts", "--dataset", "cifar10",
+               "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"))
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "cifar10 not found under" in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_config_prints_every_default(nas) -> None:
     proc = nas("config", "--strategy", "pcdarts", "--space", "darts", check=True)
     tree = tomllib.loads(proc.stdout)
