@@ -283,3 +283,26 @@ def test_bench_supernet_measures_each_strategy_in_a_fresh_process():
     assert [(r["strategy"], r["image_size"]) for r in rows] == [("gdas", 8)]
     assert rows[0]["seconds_per_step"] > 0
     assert rows[0]["peak_rss_mb"] >= rows[0]["base_rss_mb"] > 0
+
+
+def test_joint_arch_step_updates_every_stage_from_one_forward_pass() -> None:
+    """With two stages, the joint step runs one arch forward instead of one per stage."""
+    from nascore.strategies.testing import make_strategy, tiny_data
+
+    data = tiny_data()
+    batch, arch_batch = next(data.batches("weights", 16, 0)), next(data.batches("arch", 16, 0))
+    results = {}
+    for joint in (False, True):
+        strategy = make_strategy("darts", joint_arch_step=joint)
+        strategy.add_arch_parameter("extra", strategy.new_arch_parameter((3,)), stage=1)
+        before = {n: p.detach().clone() for n, p in strategy.arch_parameters.items()}
+        calls = []
+        strategy.supernet.register_forward_hook(lambda *_: calls.append(1))
+        strategy.search_step(batch, arch_batch, 0)
+        stepped = {stage for stage, opt in strategy.arch_optimizers.items() if opt.state}
+        alphas_moved = all(
+            not torch.equal(strategy.arch_parameters[g], before[g]) for g in ("normal", "reduce")
+        )
+        results[joint] = (len(calls), stepped, alphas_moved)
+    assert results[False] == (3, {0, 1}, True)  # weights step + one arch forward per stage
+    assert results[True] == (2, {0, 1}, True)

@@ -79,6 +79,10 @@ class OneShotConfig:
     )
     warmup_epochs: int = field(0, "first epochs without architecture steps", validator=non_negative)
     second_order: bool = field(False, "unrolled (second-order) architecture gradient")
+    joint_arch_step: bool = field(
+        False, "update all decision-group stages from one architecture forward/backward pass "
+        "(cheaper; the default steps stage after stage, e.g. A-DARTS alpha then beta)",
+    )
     valid_batches: int | None = field(
         None,
         "arch batches evaluated at the end of each epoch (None: the whole split)",
@@ -387,10 +391,12 @@ class OneShotStrategy(Strategy):
         if arch_batch is not None:
             arch_batch = self._to_device(arch_batch)
             arch_losses = []
-            for stage in sorted(self.arch_optimizers):
-                arch_record = self.arch_step(stage, arch_batch, batch, step)
-                self.after_arch_step(arch_record)
-                arch_losses.append(arch_record.loss)
+            stages = tuple(sorted(self.arch_optimizers))
+            groups = [stages] if self.config.joint_arch_step else [(s,) for s in stages]
+            for group in groups:
+                for arch_record in self.arch_steps(group, arch_batch, batch, step):
+                    self.after_arch_step(arch_record)
+                    arch_losses.append(arch_record.loss)
             metrics["arch_loss"] = arch_losses[0]
             self._stats["arch_loss"] += arch_losses[0]
             self._stats["arch_steps"] += 1
@@ -443,9 +449,14 @@ class OneShotStrategy(Strategy):
             for p in trainable:
                 p.requires_grad_(True)
 
-    def arch_step(self, stage: int, arch_batch: Batch, train_batch: Batch, step: int) -> StepRecord:
-        """One Adam step of the architecture parameters of ``stage`` on ``arch_batch``."""
-        params = [p for name, p in self.arch_parameters.items() if self.arch_stages[name] == stage]
+    def arch_steps(
+        self, stages: tuple[int, ...], arch_batch: Batch, train_batch: Batch, step: int
+    ) -> list[StepRecord]:
+        """One Adam step of every stage in ``stages`` from a single forward/backward pass.
+
+        Returns one :class:`StepRecord` per stage (sharing loss, accuracy and selections).
+        """
+        params = [p for name, p in self.arch_parameters.items() if self.arch_stages[name] in stages]
         self.supernet.train()
         selections = self.forward_weights()
         if self.config.second_order:
@@ -470,18 +481,16 @@ class OneShotStrategy(Strategy):
             ]
         for p, g in zip(params, grads, strict=True):
             p.grad = g.detach()
-        self.arch_optimizers[stage].step()
+        for stage in stages:
+            self.arch_optimizers[stage].step()
         for p in params:
             p.grad = None
-        return StepRecord(
-            self.epoch,
-            step,
-            "arch",
-            stage,
-            float(loss.detach()),
-            _accuracy(logits, arch_batch[1]),
-            detach_selections(selections),
-        )
+        loss_value, accuracy = float(loss.detach()), _accuracy(logits, arch_batch[1])
+        used = detach_selections(selections)
+        return [
+            StepRecord(self.epoch, step, "arch", stage, loss_value, accuracy, used)
+            for stage in stages
+        ]
 
     # -- epochs ------------------------------------------------------------------------------
     @staticmethod
