@@ -296,8 +296,8 @@ def test_joint_arch_step_updates_every_stage_from_one_forward_pass() -> None:
         strategy = make_strategy("darts", joint_arch_step=joint)
         strategy.add_arch_parameter("extra", strategy.new_arch_parameter((3,)), stage=1)
         before = {n: p.detach().clone() for n, p in strategy.arch_parameters.items()}
-        calls = []
-        strategy.supernet.register_forward_hook(lambda *_: calls.append(1))
+        calls: list[int] = []
+        strategy.supernet.register_forward_hook(lambda *_, seen=calls: seen.append(1))
         strategy.search_step(batch, arch_batch, 0)
         stepped = {stage for stage, opt in strategy.arch_optimizers.items() if opt.state}
         alphas_moved = all(
