@@ -172,6 +172,29 @@ def apply_overrides(tree: dict[str, dict[str, Any]], overrides: list[str]) -> No
         tree[section][name] = parse_value(value.strip())
 
 
+def layer_tree(
+    tree: dict[str, dict[str, Any]],
+    file_tree: Mapping[str, Any] | None,
+    flags: Mapping[str, Any] | None,
+    targets: Mapping[str, tuple[str, str]],
+    overrides: list[str] | None,
+) -> None:
+    """Layer a config file's sections, CLI flags and ``--set`` overrides onto ``tree`` in place.
+
+    ``targets`` maps a flag name to its ``(section, key)``; flags set to ``None`` (or an empty
+    tuple) are not given. Later layers win: file < flags < overrides.
+    """
+    for section, values in (file_tree or {}).items():
+        if section not in tree or not isinstance(values, Mapping):
+            raise ConfigError(f"unknown config section [{section}]; sections: {', '.join(tree)}")
+        tree[section].update(values)
+    for flag, value in (flags or {}).items():
+        if value is not None and value != ():
+            section, key = targets[flag]
+            tree[section][key] = value
+    apply_overrides(tree, overrides or [])
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -22,12 +22,12 @@ from tqdm import tqdm
 from nascore.architecture import Architecture
 from nascore.budget import Budget
 from nascore.config import (
-    apply_overrides,
     build_config,
     config_to_dict,
     dump_toml,
     field,
     help_texts,
+    layer_tree,
 )
 from nascore.constraint import Constraint
 from nascore.data import DataConfig, SearchData, load_datasets
@@ -60,6 +60,8 @@ class Interrupted(NascoreError):
 
 #: CLI flag -> (section, key).
 FLAG_TARGETS = {
+    "strategy": ("run", "strategy"),
+    "space": ("run", "space"),
     "epochs": ("strategy", "epochs"),
     "batch_size": ("strategy", "batch_size"),
     "channels": ("space", "channels"),
@@ -86,19 +88,8 @@ def resolve_config(
     tree: dict[str, dict[str, Any]] = {
         s: {} for s in ("run", "data", "space", "strategy", "estimator", "budget")
     }
-    for section, values in (file_tree or {}).items():
-        if section not in tree or not isinstance(values, Mapping):
-            raise ConfigError(f"unknown config section [{section}]; sections: {', '.join(tree)}")
-        tree[section].update(values)
-    if strategy:
-        tree["run"]["strategy"] = strategy
-    if space:
-        tree["run"]["space"] = space
-    for flag, value in (flags or {}).items():
-        if value is not None and value != ():
-            section, key = FLAG_TARGETS.get(flag, ("run", flag))
-            tree[section][key] = value
-    apply_overrides(tree, overrides or [])
+    flags = {**(flags or {}), "strategy": strategy or None, "space": space or None}
+    layer_tree(tree, file_tree, flags, FLAG_TARGETS, overrides)
 
     run = build_config(RunConfig, tree["run"], "run")
     if not run.strategy or not run.space:

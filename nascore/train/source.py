@@ -16,13 +16,13 @@ import attrs
 
 from nascore.architecture import Architecture
 from nascore.config import (
-    apply_overrides,
     build_config,
     config_to_dict,
     help_texts,
+    layer_tree,
 )
 from nascore.data import DataConfig
-from nascore.errors import ConfigError, MalformedArchitecture, RunDirError, UsageError
+from nascore.errors import MalformedArchitecture, RunDirError, UsageError
 from nascore.plugins import registry
 from nascore.rundir import RunDir
 from nascore.space import SearchSpace
@@ -157,15 +157,7 @@ def resolve_tree(
     ``--set`` overrides.
     """
     tree: dict[str, dict[str, Any]] = {s: dict(base.get(s, {})) for s in SECTIONS}
-    for section, values in (file_tree or {}).items():
-        if section not in tree or not isinstance(values, Mapping):
-            raise ConfigError(f"unknown config section [{section}]; sections: {', '.join(tree)}")
-        tree[section].update(values)
-    for flag, value in (flags or {}).items():
-        if value is not None:
-            section, key = FLAG_TARGETS[flag]
-            tree[section][key] = value
-    apply_overrides(tree, overrides or [])
+    layer_tree(tree, file_tree, flags, FLAG_TARGETS, overrides)
     data = build_config(DataConfig, tree["data"], "data")
     train = build_config(TrainConfig, {**recipe_defaults(data.dataset), **tree["train"]}, "train")
     space_config = build_config(registry().get("space", space).config_cls, tree["space"], "space")
