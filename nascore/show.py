@@ -10,11 +10,11 @@ import click
 
 from nascore.architecture import Architecture
 from nascore.components import make_space
-from nascore.costs import count_macs, count_params
 from nascore.events import read_events
 from nascore.plugins import registry
 from nascore.rundir import RunDir
 from nascore.space import DataInfo
+from nascore.train.network import describe_costs, network_costs
 
 
 def _plot_curves(events: list[dict[str, Any]], path: Path) -> str | None:
@@ -93,14 +93,9 @@ def show_run(path: str) -> None:
         click.echo("architecture:")
         click.echo(result["text"])
         if "network" in space.capabilities:
-            import torch
-
-            network = space.build_network(arch)
-            example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
+            costs = network_costs(space.build_network(arch), info)
             click.echo(
-                f"network at search size ({info.image_size}x{info.image_size}, "
-                f"{info.num_classes} classes): {count_params(network, exclude=('auxiliary',)):,} "
-                f"params, {count_macs(network, example):,} multiply-adds"
+                f"network at search size ({info.num_classes} classes): {describe_costs(costs)}"
             )
         for spec, check in result.get("constraints", {}).items():
             verdict = "met" if check["satisfied"] else "NOT met"
