@@ -7,6 +7,7 @@ from nascore.architecture import Architecture
 from nascore.budget import Budget
 from nascore.config import build_config, field
 from nascore.constraint import Constraint
+from nascore.context import SearchContext
 from nascore.costs import CostTable, count_macs, count_params
 from nascore.errors import (
     CheckpointError,
@@ -32,7 +33,7 @@ from nascore.space import (
     Supernet,
     SupernetOptions,
 )
-from nascore.strategy import SearchContext, Strategy
+from nascore.strategy import Strategy
 
 __version__ = "0.1.0"
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from nascore.budgets import PRESETS
+from nascore.budget import PRESETS
 from nascore.constraint import FlopsConstraint, ParamsConstraint
 from nascore.estimators.nb201 import NB201Estimator
 from nascore.estimators.train import TrainEstimator
 from nascore.hookspecs import hookimpl
 from nascore.plugins import PLUGIN_API_VERSION
 from nascore.spaces.darts import DartsSpace
+from nascore.spaces.darts.zoo import ZOO
 from nascore.spaces.nb201 import NB201Space
 from nascore.strategies.darts import DartsStrategy
 from nascore.strategies.evolution import Evolution
@@ -18,7 +19,6 @@ from nascore.strategies.gdas import GDASStrategy
 from nascore.strategies.pcdarts import PCDartsStrategy
 from nascore.strategies.random_search import RandomSearch
 from nascore.strategies.reinforce import Reinforce
-from nascore.zoo import ZOO
 
 NASCORE_PLUGIN_API = PLUGIN_API_VERSION
 

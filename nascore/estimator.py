@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
 from nascore.architecture import Architecture
-
-if TYPE_CHECKING:
-    from nascore.strategy import SearchContext
+from nascore.context import SearchContext
 
 
 @attrs.frozen

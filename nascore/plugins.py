@@ -1,16 +1,20 @@
-"""Plugin discovery (entry points, group ``nascore.plugins``) and the component registry."""
+"""Plugin discovery (entry points, group ``nascore.plugins``), the component registry and
+building registered components by name."""
 
 from __future__ import annotations
 
 import importlib.metadata as md
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from nascore import hookspecs
 from nascore.errors import UnknownNameError, UsageError
+
+if TYPE_CHECKING:
+    from nascore.space import DataInfo, SearchSpace
 
 ENTRY_POINT_GROUP = "nascore.plugins"
 #: Version of the plugin contract (:mod:`nascore.hookspecs`). Plugins set ``NASCORE_PLUGIN_API``.
@@ -132,3 +136,11 @@ def reset_registry() -> None:
     """Forget the cached registry (after installing a plugin in-process)."""
     global _REGISTRY
     _REGISTRY = None
+
+
+def make_space(name: str, options: Mapping[str, Any] | None, info: DataInfo) -> SearchSpace:
+    """Instantiate the registered space ``name`` with config ``options`` for data ``info``."""
+    from nascore.config import build_config
+
+    cls = registry().get("space", name)
+    return cls(build_config(cls.config_cls, options or {}, "space"), info)

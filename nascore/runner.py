@@ -30,13 +30,14 @@ from nascore.config import (
     layer_tree,
 )
 from nascore.constraint import Constraint
+from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData, load_datasets
 from nascore.errors import ConfigError, IncompatibleError, NascoreError, NonFiniteLossError
 from nascore.events import EventLog
 from nascore.plugins import registry
 from nascore.rundir import RunDir, rng_state, seed_everything, set_rng_state, versions
 from nascore.space import DataInfo, SearchSpace
-from nascore.strategy import SearchContext, Strategy
+from nascore.strategy import Strategy
 
 
 @attrs.frozen

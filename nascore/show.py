@@ -9,9 +9,8 @@ from typing import Any
 import click
 
 from nascore.architecture import Architecture
-from nascore.components import make_space
 from nascore.events import read_events
-from nascore.plugins import registry
+from nascore.plugins import make_space, registry
 from nascore.rundir import RunDir
 from nascore.space import DataInfo
 from nascore.train.network import describe_costs, network_costs

@@ -16,34 +16,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
-
-import attrs
-import torch
+from typing import Any, ClassVar
 
 from nascore.architecture import Architecture
-from nascore.space import SearchSpace
-
-if TYPE_CHECKING:
-    from nascore.budget import Budget
-    from nascore.constraint import Constraint
-    from nascore.data import SearchData
-    from nascore.estimator import Estimator
-    from nascore.events import EventLog
-
-
-@attrs.define
-class SearchContext:
-    """Everything a strategy may use, assembled by the run engine."""
-
-    space: SearchSpace
-    seed: int
-    device: torch.device
-    events: EventLog
-    data: SearchData | None = None
-    estimator: Estimator | None = None
-    constraints: list[Constraint] = attrs.field(factory=list)
-    budget: Budget | None = None
+from nascore.context import SearchContext
 
 
 class Strategy(ABC):

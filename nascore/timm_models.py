@@ -44,7 +44,7 @@ def create_network(
     ``space_options`` configure the space as in its search run.
     """
     from nascore.architecture import Architecture
-    from nascore.components import make_space
+    from nascore.plugins import make_space
     from nascore.space import DataInfo
     from nascore.train.network import build_network
 

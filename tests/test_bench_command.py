@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from nascore.bench.supernet import TARGETS, step_ratios
-from nascore.cli import _attach_commands, bench
-from nascore.commands.bench import supernet_command
+from nascore.cli.app import _attach_commands, bench
+from nascore.cli.bench import supernet_command
 from nascore.errors import UnknownNameError
 
 TINY = ["--channels", "4", "--layers", "3", "--size", "8", "--batch-size", "8", "--steps", "1"]

@@ -15,7 +15,7 @@ from nascore.errors import ConfigError
 from nascore.space import DataInfo
 from nascore.spaces.darts import DartsSpace, DartsSpaceConfig, DiscreteCell, plan_cells
 from nascore.spaces.darts.network import AuxiliaryHead
-from nascore.zoo import ZOO
+from nascore.spaces.darts.zoo import ZOO
 
 
 @pytest.fixture

@@ -7,18 +7,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.nn import (
+from nascore.nn import MixedEdge, RecomputingMaxPool2d, channel_shuffle, drop_path
+from nascore.space import Selection
+from nascore.spaces.darts.ops import (
     OPS,
     PARAMETERIZED,
     PRIMITIVES,
     FactorizedReduce,
-    MixedEdge,
-    RecomputingMaxPool2d,
-    channel_shuffle,
-    drop_path,
     supernet_op,
 )
-from nascore.space import Selection
 
 
 def test_primitives_in_published_order():

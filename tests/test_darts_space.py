@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from nascore.errors import ConfigError, MalformedArchitecture
-from nascore.nn import PRIMITIVES, MixedEdge, supernet_op
+from nascore.nn import MixedEdge
 from nascore.space import DataInfo, DecisionGroup, EdgeWeights, Selection, SupernetOptions
 from nascore.spaces.darts import DartsSpace, DartsSpaceConfig, OpEdge
-from nascore.zoo import ZOO
+from nascore.spaces.darts.ops import PRIMITIVES, supernet_op
+from nascore.spaces.darts.zoo import ZOO
 
 
 @pytest.fixture

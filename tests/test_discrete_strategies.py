@@ -10,9 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from nascore.bench.nb201 import bench_nb201, bench_nb201_command
+from nascore.bench.nb201 import bench_nb201
+from nascore.cli.bench import bench_nb201_command
 from nascore.config import build_config
 from nascore.constraint import ParamsConstraint
+from nascore.context import SearchContext
 from nascore.costs import count_params
 from nascore.errors import ConfigError, IncompatibleError, InfeasibleError
 from nascore.estimators.nb201 import NB201Estimator, NB201EstimatorConfig
@@ -24,7 +26,6 @@ from nascore.strategies.discrete import DiscreteStrategy, run_search
 from nascore.strategies.evolution import Evolution, EvolutionConfig
 from nascore.strategies.random_search import RandomSearch
 from nascore.strategies.reinforce import CategoricalPolicy, Reinforce, ReinforceConfig
-from nascore.strategy import SearchContext
 
 STRATEGIES = [RandomSearch, Evolution, Reinforce]
 SMALL = {Evolution: {"population": 5, "sample_size": 3}}

@@ -14,14 +14,13 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from nascore.commands.export import export_command
-from nascore.components import make_space
+from nascore.cli.export import export_command
 from nascore.errors import CheckpointError, RunDirError, UsageError
 from nascore.export.onnx_export import export_onnx, onnx_max_difference
 from nascore.export.timm_export import export_timm
 from nascore.export.trained import load_trained
 from nascore.export.weights import load_state_checked, load_weights, save_weights
-from nascore.plugins import registry
+from nascore.plugins import make_space, registry
 from nascore.space import DataInfo
 from nascore.train.source import from_zoo, resolve_tree
 from nascore.train.trainer import start_training

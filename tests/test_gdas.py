@@ -12,8 +12,8 @@ from nascore.strategies.gdas import GDASStrategy
 from nascore.strategies.oneshot import StepRecord
 from nascore.strategies.sampling import gumbel_noise, gumbel_straight_through
 from nascore.strategies.schedules import tau_schedule
-from nascore.strategies.testing import count_op_calls, make_strategy, tiny_data
-from nascore.strategies.testing import drive as run
+from nascore.testing import count_op_calls, make_strategy, tiny_data
+from nascore.testing import drive as run
 
 
 def test_gumbel_forward_is_one_hot_of_the_perturbed_argmax():

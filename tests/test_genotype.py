@@ -8,7 +8,7 @@ from nascore.architecture import Architecture
 from nascore.errors import MalformedArchitecture
 from nascore.space import DataInfo
 from nascore.spaces.darts import DartsSpace, DartsSpaceConfig
-from nascore.zoo import ZOO
+from nascore.spaces.darts.zoo import ZOO
 
 # As published with DARTS (second order, CIFAR-10).
 DARTS_V2 = (

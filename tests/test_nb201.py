@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nascore.architecture import Architecture
+from nascore.context import SearchContext
 from nascore.costs import count_params
 from nascore.errors import DataError, IncompatibleError, MalformedArchitecture
 from nascore.estimators.nb201 import ENV_VAR, NB201Estimator, NB201EstimatorConfig, resolve_path
@@ -18,7 +19,6 @@ from nascore.space import DataInfo, EdgeWeights, SearchSpace, SupernetOptions
 from nascore.spaces.nb201 import NB201Config, NB201Space
 from nascore.spaces.nb201.cell import OPS
 from nascore.spaces.nb201.supernet import MixedCell
-from nascore.strategy import SearchContext
 
 CELL = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

@@ -19,9 +19,9 @@ from nascore.space import EdgeWeights
 from nascore.spaces.darts import DartsSpace, DartsSpaceConfig
 from nascore.strategies.oneshot import OneShotStrategy, StepRecord
 from nascore.strategies.sampling import masked_softmax
-from nascore.strategies.testing import count_op_calls, make_strategy, tiny_data
-from nascore.strategies.testing import drive as run
 from nascore.strategies.unrolled import unrolled_arch_gradients
+from nascore.testing import count_op_calls, make_strategy, tiny_data
+from nascore.testing import drive as run
 
 
 def test_masked_softmax_zeroes_pruned_candidates_and_renormalises():
@@ -287,7 +287,7 @@ def test_bench_supernet_measures_each_strategy_in_a_fresh_process():
 
 def test_joint_arch_step_updates_every_stage_from_one_forward_pass() -> None:
     """With two stages, the joint step runs one arch forward instead of one per stage."""
-    from nascore.strategies.testing import make_strategy, tiny_data
+    from nascore.testing import make_strategy, tiny_data
 
     data = tiny_data()
     batch, arch_batch = next(data.batches("weights", 16, 0)), next(data.batches("arch", 16, 0))

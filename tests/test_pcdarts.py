@@ -10,8 +10,8 @@ import torch
 from nascore.errors import ConfigError
 from nascore.strategies.edgenorm import edge_softmax, node_groups
 from nascore.strategies.sampling import masked_softmax
-from nascore.strategies.testing import drive as run
-from nascore.strategies.testing import make_strategy
+from nascore.testing import drive as run
+from nascore.testing import make_strategy
 
 EDGES = ("n2<-0", "n2<-1", "n3<-0", "n3<-1", "n3<-2")
 

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from nascore.architecture import Architecture
-from nascore.commands.train import train_command
-from nascore.components import make_space
+from nascore.cli.train import train_command
 from nascore.errors import (
     CheckpointError,
     ConfigError,
@@ -24,7 +23,7 @@ from nascore.errors import (
 )
 from nascore.events import read_events
 from nascore.export.weights import load_weights
-from nascore.plugins import registry
+from nascore.plugins import make_space, registry
 from nascore.rundir import RunDir
 from nascore.space import DataInfo
 from nascore.train import (

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from nascore.architecture import Architecture
-from nascore.budget import Budget
-from nascore.budgets import SMALL, TINY
+from nascore.budget import SMALL, TINY, Budget
 from nascore.config import config_to_dict
+from nascore.context import SearchContext
 from nascore.costs import count_macs, count_params
 from nascore.data import DataConfig, SearchData
 from nascore.errors import NonFiniteLossError
@@ -22,7 +22,6 @@ from nascore.plugins import registry
 from nascore.runner import resolve_config
 from nascore.spaces.darts import DartsSpace
 from nascore.spaces.darts.space import DartsSpaceConfig
-from nascore.strategy import SearchContext
 
 #: Half of the sampled tiny (C=4, 3 cells) digits darts networks have fewer parameters than this
 #: (sampled sizes range from about 5.3k to 11k).

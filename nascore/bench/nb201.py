@@ -7,24 +7,22 @@ selected. No run directory, no network is built, no torch in the loop: a query c
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import click
 import numpy as np
 import torch
 
-from nascore.components import component_class
-from nascore.config import build_config, config_to_dict, parse_value
+from nascore.config import build_config, config_to_dict
+from nascore.context import SearchContext
 from nascore.errors import ConfigError, IncompatibleError
 from nascore.estimators.nb201 import DATASETS, NB201Estimator, NB201EstimatorConfig
 from nascore.events import EventLog
+from nascore.plugins import registry
 from nascore.space import DataInfo
 from nascore.spaces.nb201 import NB201Config, NB201Space
 from nascore.strategies.discrete import run_search
-from nascore.strategy import SearchContext
 
 #: Input shape and classes of the benchmark's datasets (only networks would use them).
 _DATA = {
@@ -51,7 +49,7 @@ def bench_nb201(
     """
     if dataset not in DATASETS:
         raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
-    cls = component_class("strategy", strategy)
+    cls = registry().get("strategy", strategy)
     if cls.kind != "discrete":
         raise IncompatibleError(
             f"nas bench nb201 runs discrete strategies; '{strategy}' is {cls.kind}"
@@ -104,44 +102,3 @@ def format_result(result: Mapping[str, Any]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in (head, row)
     )
-
-
-@click.command("nb201")
-@click.option("--strategy", default="random", show_default=True, help="Discrete strategy.")
-@click.option("--queries", default=100, show_default=True, help="Estimator queries per search.")
-@click.option("--repeats", default=100, show_default=True, help="Searches (one seed each).")
-@click.option(
-    "--dataset",
-    type=click.Choice(DATASETS),
-    default="cifar10",
-    show_default=True,
-    help="Which accuracies of the table.",
-)
-@click.option("--seed", default=0, show_default=True, help="Seed of the first repeat.")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a strategy config value, e.g. population=20 (repeatable).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def bench_nb201_command(
-    strategy: str,
-    queries: int,
-    repeats: int,
-    dataset: str,
-    seed: int,
-    overrides: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Search quality of a discrete strategy on the NAS-Bench-201 table (200-epoch test accuracy
-    of the selected cells, selected by 12-epoch validation accuracy)."""
-    options = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        options[key.strip()] = parse_value(value.strip())
-    result = bench_nb201(strategy, queries, repeats, dataset, seed, options)
-    click.echo(json.dumps(result, indent=2) if as_json else format_result(result))

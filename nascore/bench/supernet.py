@@ -74,11 +74,11 @@ def measure_step(
     module docstring)."""
     import torch
 
-    from nascore.components import component_class, make_space
     from nascore.config import build_config
+    from nascore.context import SearchContext
     from nascore.events import EventLog
+    from nascore.plugins import make_space, registry
     from nascore.space import DataInfo
-    from nascore.strategy import SearchContext
 
     base_mb = _rss_mb()
     torch.manual_seed(seed)
@@ -88,7 +88,7 @@ def measure_step(
     context = SearchContext(
         space=space, seed=seed, device=torch.device("cpu"), events=EventLog(None)
     )
-    cls = component_class("strategy", strategy)
+    cls = registry().get("strategy", strategy)
     config = build_config(cls.config_cls, {"batch_size": batch_size, "warmup_epochs": 0})
     search = cls(config, context)
 

@@ -26,7 +26,7 @@ from nascore.spaces.nb201.cell import format_cell
 from nascore.spaces.nb201.space import NB201Space
 
 if TYPE_CHECKING:
-    from nascore.strategy import SearchContext
+    from nascore.context import SearchContext
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 ENV_VAR = "NASCORE_NB201_CSV"

@@ -40,7 +40,7 @@ from nascore.train.network import network_costs, require_network
 from nascore.train.recipe import cosine_lr
 
 if TYPE_CHECKING:
-    from nascore.strategy import SearchContext
+    from nascore.context import SearchContext
 
 
 @attrs.frozen

@@ -10,9 +10,9 @@ import attrs
 from torch import nn
 
 from nascore.architecture import Architecture
-from nascore.components import make_space
 from nascore.errors import CheckpointError, RunDirError
 from nascore.export.weights import load_state_checked, load_weights
+from nascore.plugins import make_space
 from nascore.rundir import RunDir
 from nascore.space import DataInfo, SearchSpace
 from nascore.train.network import AUXILIARY_PREFIX, build_network

@@ -1,36 +1,20 @@
-"""Neural-network building blocks shared by the search spaces: DARTS ops and mixed edges."""
+"""Neural-network building blocks shared by search spaces: mixed edges and generic blocks."""
 
-from nascore.nn.mixed import MixedEdge, OpFactory
-from nascore.nn.ops import (
-    OPS,
-    PARAMETERIZED,
-    PRIMITIVES,
+from nascore.nn.blocks import (
     ActFactory,
-    DilConv,
-    FactorizedReduce,
     RecomputingMaxPool2d,
     ReLUConvBN,
-    SepConv,
-    Zero,
     channel_shuffle,
     drop_path,
-    supernet_op,
 )
+from nascore.nn.mixed import MixedEdge, OpFactory
 
 __all__ = [
-    "OPS",
-    "PARAMETERIZED",
-    "PRIMITIVES",
     "ActFactory",
-    "DilConv",
-    "FactorizedReduce",
     "MixedEdge",
     "OpFactory",
     "RecomputingMaxPool2d",
     "ReLUConvBN",
-    "SepConv",
-    "Zero",
     "channel_shuffle",
     "drop_path",
-    "supernet_op",
 ]

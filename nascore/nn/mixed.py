@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 import torch
 from torch import nn
 
-from nascore.nn.ops import channel_shuffle
+from nascore.nn.blocks import channel_shuffle
 from nascore.space import Selection
 
 #: ``(candidate name, channels, stride) -> module``.

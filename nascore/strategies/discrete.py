@@ -23,8 +23,9 @@ import torch
 
 from nascore.architecture import Architecture
 from nascore.config import field, positive
+from nascore.context import SearchContext
 from nascore.errors import IncompatibleError, InfeasibleError, MalformedArchitecture, NascoreError
-from nascore.strategy import SearchContext, Strategy
+from nascore.strategy import Strategy
 
 
 @attrs.frozen

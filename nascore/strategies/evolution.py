@@ -15,9 +15,9 @@ import attrs
 
 from nascore.architecture import Architecture
 from nascore.config import field, positive
+from nascore.context import SearchContext
 from nascore.errors import ConfigError
 from nascore.strategies.discrete import DiscreteConfig, DiscreteStrategy
-from nascore.strategy import SearchContext
 
 
 def _check_sample_size(inst: Any, _attribute: attrs.Attribute, value: int) -> None:

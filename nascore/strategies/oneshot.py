@@ -38,12 +38,13 @@ from torch import nn
 
 from nascore.architecture import Architecture
 from nascore.config import field, non_negative, positive
+from nascore.context import SearchContext
 from nascore.data import SearchData
 from nascore.errors import ConfigError, NonFiniteLossError, UsageError
 from nascore.space import DecisionGroup, EdgeWeights, SupernetOptions
 from nascore.strategies.sampling import masked_logits, masked_softmax
 from nascore.strategies.unrolled import detach_selections, unrolled_arch_gradients
-from nascore.strategy import SearchContext, Strategy
+from nascore.strategy import Strategy
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from nascore.config import field, non_negative, positive
+from nascore.context import SearchContext
 from nascore.errors import IncompatibleError
 from nascore.space import DecisionGroup
 from nascore.strategies.edgenorm import edge_softmax, node_groups
 from nascore.strategies.oneshot import OneShotConfig, OneShotStrategy
-from nascore.strategy import SearchContext
 
 
 @attrs.frozen

@@ -18,9 +18,9 @@ import numpy as np
 
 from nascore.architecture import Architecture
 from nascore.config import field, one_of, positive
+from nascore.context import SearchContext
 from nascore.errors import ConfigError
 from nascore.strategies.discrete import DiscreteConfig, DiscreteStrategy
-from nascore.strategy import SearchContext
 
 
 def _check_momentum(_inst: Any, attribute: attrs.Attribute, value: float) -> None:

@@ -26,12 +26,12 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from nascore.architecture import Architecture
-from nascore.components import make_space
 from nascore.config import build_config, dump_toml
 from nascore.data import DataConfig, iterate_batches, load_datasets
 from nascore.errors import ConfigError, NonFiniteLossError
 from nascore.events import EventLog
 from nascore.export.weights import load_state_checked, save_weights
+from nascore.plugins import make_space
 from nascore.rundir import RunDir, rng_state, seed_everything, set_rng_state, versions
 from nascore.space import DataInfo, SearchSpace
 from nascore.train.augment import cutout

@@ -15,9 +15,10 @@ import attrs
 import torch
 from torch import nn
 
-from nascore.nn.ops import FactorizedReduce, ReLUConvBN, drop_path
+from nascore.nn.blocks import ReLUConvBN, drop_path
 from nascore.space import Selection
 from nascore.spaces.darts.genotype import cell_edges
+from nascore.spaces.darts.ops import FactorizedReduce
 
 
 def half(size: int) -> int:

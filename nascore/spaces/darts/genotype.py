@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from nascore.errors import MalformedArchitecture
-from nascore.nn.ops import PRIMITIVES
+from nascore.spaces.darts.ops import PRIMITIVES
 
 CELL_TYPES = ("normal", "reduce")
 ZERO = "none"

@@ -23,7 +23,6 @@ from nascore.architecture import Architecture
 from nascore.config import field, positive
 from nascore.costs import CostTable, count_macs, count_params
 from nascore.errors import ConfigError, MalformedArchitecture
-from nascore.nn.ops import OPS, PRIMITIVES, ActFactory
 from nascore.space import (
     Decision,
     DecisionGroup,
@@ -44,6 +43,7 @@ from nascore.spaces.darts.genotype import (
     parse_genotype,
 )
 from nascore.spaces.darts.network import DartsNetwork, NetworkCIFAR, NetworkImageNet
+from nascore.spaces.darts.ops import OPS, PRIMITIVES, ActFactory
 from nascore.spaces.darts.plot import plot_cell
 from nascore.spaces.darts.supernet import DartsSupernet, OpEdge
 

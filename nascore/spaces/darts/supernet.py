@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from nascore.nn.mixed import MixedEdge
-from nascore.nn.ops import PARAMETERIZED, PRIMITIVES, supernet_op
 from nascore.space import DecisionGroup, EdgeWeights, Selection, Supernet
 from nascore.spaces.darts.cells import EdgeFactory, SearchCell, plan_cells
+from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, supernet_op
 
 
 def _op_without_leading_relu(name: str, C: int, stride: int) -> nn.Module:

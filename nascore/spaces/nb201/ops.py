@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nascore.nn.ops import ReLUConvBN
+from nascore.nn.blocks import ReLUConvBN
 
 
 def make_op(name: str, channels: int, stride: int = 1, affine: bool = True) -> nn.Module:

@@ -9,7 +9,7 @@ from torch import nn
 
 from nascore import Selection
 from nascore.nn.mixed import MixedEdge
-from nascore.nn.ops import PRIMITIVES, supernet_op
+from nascore.spaces.darts.ops import PRIMITIVES, supernet_op
 from nascore_adarts.activations import MixedActivation, make_activation
 
 

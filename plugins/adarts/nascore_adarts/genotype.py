@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nascore import MalformedArchitecture
-from nascore.nn.ops import PARAMETERIZED
 from nascore.spaces.darts import CELL_TYPES, format_genotype, parse_genotype
+from nascore.spaces.darts.ops import PARAMETERIZED
 from nascore_adarts.activations import ACTIVATIONS, DEFAULT_ACTIVATION
 
 #: The published order of the Genotype fields (for positional arguments).

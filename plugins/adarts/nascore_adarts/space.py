@@ -36,7 +36,6 @@ from nascore import (
     count_params,
 )
 from nascore.config import field
-from nascore.nn.ops import OPS, PARAMETERIZED, PRIMITIVES, ActFactory
 from nascore.spaces.darts import (
     CELL_TYPES,
     DartsSpace,
@@ -45,6 +44,7 @@ from nascore.spaces.darts import (
     edge_names,
     plot_cell,
 )
+from nascore.spaces.darts.ops import OPS, PARAMETERIZED, PRIMITIVES, ActFactory
 from nascore_adarts.activations import DEFAULT_ACTIVATIONS, check_activation, make_activation
 from nascore_adarts.edge import FactorizedEdge
 from nascore_adarts.genotype import (

@@ -8,7 +8,7 @@ from nascore_adarts.edge import FactorizedEdge
 from torch import nn
 
 from nascore import Selection
-from nascore.nn.ops import PARAMETERIZED, PRIMITIVES, supernet_op
+from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, supernet_op
 
 C = 4
 NON_PARAMETERIZED = [k for k, op in enumerate(PRIMITIVES) if op not in PARAMETERIZED]

@@ -22,9 +22,9 @@ from nascore import (
     count_macs,
     count_params,
 )
-from nascore.nn.ops import PARAMETERIZED, PRIMITIVES
 from nascore.plugins import discover
 from nascore.spaces.darts import DartsSpace, DartsSpaceConfig
+from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES
 
 DARTS_V2 = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "

@@ -1,5 +1,5 @@
 """Tiny EoiNAS searches for the tests, on the core's tiny one-shot set-up
-(:mod:`nascore.strategies.testing`: 4 channels, 3 cells, 96 digits, 3 steps per epoch)."""
+(:mod:`nascore.testing`: 4 channels, 3 cells, 96 digits, 3 steps per epoch)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from nascore_eoinas import EoiNASStrategy
 
-from nascore import SearchSpace, build_config, registry
-from nascore.strategies import testing
+from nascore import SearchSpace, build_config, registry, testing
 
 #: Strategy settings on top of the core's tiny ones: 3 epochs (warm-up 1, then 7 pruning stages
 #: after epochs 2 and 3) and a one-batch validation.

@@ -14,7 +14,7 @@ from nascore_eoinas import EoiNASStrategy
 
 from nascore.events import read_events
 from nascore.nn import MixedEdge
-from nascore.strategies.testing import drive
+from nascore.testing import drive
 
 PRUNE_KEYS = {"type", "epoch", "group", "edge", "op", "indicator"}
 

@@ -112,7 +112,7 @@ def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
 
     kind = RunDir.open(run_dir).meta.get("kind")
     if kind == "train":
-        from nascore.commands.train import report_training
+        from nascore.cli.train import report_training
         from nascore.train import resume_training
 
         results = resume_training(RunDir.open(run_dir), list(overrides), progress=not quiet)
@@ -169,10 +169,10 @@ def _attach_commands() -> None:
     import importlib
 
     for module, attr, group in (
-        ("nascore.commands.train", "train_command", main),
-        ("nascore.commands.export", "export_command", main),
-        ("nascore.commands.bench", "supernet_command", bench),
-        ("nascore.bench.nb201", "bench_nb201_command", bench),
+        ("nascore.cli.train", "train_command", main),
+        ("nascore.cli.export", "export_command", main),
+        ("nascore.cli.bench", "supernet_command", bench),
+        ("nascore.cli.bench", "bench_nb201_command", bench),
     ):
         try:
             command = getattr(importlib.import_module(module), attr)

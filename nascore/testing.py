@@ -14,13 +14,13 @@ import torch
 
 from nascore.budget import Budget
 from nascore.config import build_config
+from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData
 from nascore.events import EventLog
 from nascore.nn.mixed import MixedEdge
 from nascore.plugins import registry
 from nascore.space import SearchSpace
 from nascore.strategies.oneshot import OneShotStrategy
-from nascore.strategy import SearchContext
 
 #: Strategy config values of a tiny search.
 TINY = {"epochs": 2, "batch_size": 16}

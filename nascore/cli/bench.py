@@ -1,4 +1,5 @@
-"""``nas bench supernet``: seconds per search step and peak memory of one-shot strategies."""
+"""``nas bench``: ``supernet`` (seconds per search step and peak memory of one-shot strategies) and
+``nb201`` (search quality of discrete strategies on the NAS-Bench-201 table)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+
+from nascore.config import parse_value
+from nascore.errors import ConfigError
+from nascore.estimators.nb201 import DATASETS
 
 DEFAULT_STRATEGIES = ("darts", "pcdarts", "gdas")
 DEFAULT_SIZES = (16, 32)
@@ -63,12 +68,12 @@ def supernet_command(
     strategy, space vs the darts space) and the documented targets.
     """
     from nascore.bench.supernet import TARGETS, bench_supernet, step_ratios
-    from nascore.components import component_class
+    from nascore.plugins import registry
 
     for name in spaces:
-        component_class("space", name)  # fail fast on an unknown space
+        registry().get("space", name)  # fail fast on an unknown space
     for name in strategies:
-        component_class("strategy", name)
+        registry().get("strategy", name)
     rows = bench_supernet(strategies, sizes, channels, layers, batch_size, steps, spaces)
     result = {"rows": rows, "ratios": step_ratios(rows), "targets": TARGETS}
     if not as_json:
@@ -76,3 +81,46 @@ def supernet_command(
         for key, value in result["ratios"].items():
             click.echo(f"{key}: {value:.2f}")
     click.echo(json.dumps(result, indent=2))
+
+
+@click.command("nb201")
+@click.option("--strategy", default="random", show_default=True, help="Discrete strategy.")
+@click.option("--queries", default=100, show_default=True, help="Estimator queries per search.")
+@click.option("--repeats", default=100, show_default=True, help="Searches (one seed each).")
+@click.option(
+    "--dataset",
+    type=click.Choice(DATASETS),
+    default="cifar10",
+    show_default=True,
+    help="Which accuracies of the table.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the first repeat.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a strategy config value, e.g. population=20 (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def bench_nb201_command(
+    strategy: str,
+    queries: int,
+    repeats: int,
+    dataset: str,
+    seed: int,
+    overrides: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Search quality of a discrete strategy on the NAS-Bench-201 table (200-epoch test accuracy
+    of the selected cells, selected by 12-epoch validation accuracy)."""
+    options = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        options[key.strip()] = parse_value(value.strip())
+    from nascore.bench.nb201 import bench_nb201, format_result
+
+    result = bench_nb201(strategy, queries, repeats, dataset, seed, options)
+    click.echo(json.dumps(result, indent=2) if as_json else format_result(result))

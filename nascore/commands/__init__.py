@@ -1,1 +1,0 @@
-"""Subcommands of the ``nas`` CLI, one module each."""

@@ -1,0 +1,31 @@
+"""The run context: everything the run engine hands to a strategy and its estimator."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+import torch
+
+from nascore.space import SearchSpace
+
+if TYPE_CHECKING:
+    from nascore.budget import Budget
+    from nascore.constraint import Constraint
+    from nascore.data import SearchData
+    from nascore.estimator import Estimator
+    from nascore.events import EventLog
+
+
+@attrs.define
+class SearchContext:
+    """Everything a strategy may use, assembled by the run engine."""
+
+    space: SearchSpace
+    seed: int
+    device: torch.device
+    events: EventLog
+    data: SearchData | None = None
+    estimator: Estimator | None = None
+    constraints: list[Constraint] = attrs.field(factory=list)
+    budget: Budget | None = None

@@ -1,0 +1,79 @@
+"""Building blocks shared by search spaces: conv blocks, channel shuffle, drop path, a lean
+max pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Builds an activation module (e.g. ``nn.ReLU``).
+ActFactory = Callable[[], nn.Module]
+
+
+class ReLUConvBN(nn.Sequential):
+    """Activation, convolution, BatchNorm (the cell preprocessing uses it with a 1x1 kernel)."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+        act: ActFactory = nn.ReLU,
+    ) -> None:
+        super().__init__(
+            act(),
+            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class _RecomputedMaxPool(torch.autograd.Function):
+    """Max pooling that keeps only its input for backward and recomputes the argmax there,
+    instead of keeping int64 indices twice the size of a float map."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.pool = pool
+        return nn.MaxPool2d.forward(pool, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_()
+            (grad_x,) = torch.autograd.grad(nn.MaxPool2d.forward(ctx.pool, leaf), leaf, grad)
+        return grad_x, None
+
+
+class RecomputingMaxPool2d(nn.MaxPool2d):
+    """:class:`~torch.nn.MaxPool2d` with the same outputs and gradients that, when its input
+    needs a gradient, recomputes the argmax in backward instead of storing indices (the supernet's
+    memory saving; no double backward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _RecomputedMaxPool.apply(x, self)
+        return super().forward(x)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave the channels of ``groups`` equal groups (ShuffleNet, PC-DARTS)."""
+    batch, channels, height, width = x.shape
+    x = x.view(batch, groups, channels // groups, height, width).transpose(1, 2)
+    return x.reshape(batch, channels, height, width)
+
+
+def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """Zero whole samples with probability ``prob``, scaling the kept ones by ``1 / (1 - prob)``."""
+    if prob <= 0.0:
+        return x
+    keep = 1.0 - prob
+    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x * mask / keep
