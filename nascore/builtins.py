@@ -9,6 +9,7 @@ from nascore.constraint import FlopsConstraint, ParamsConstraint
 from nascore.estimators.nb201 import NB201Estimator
 from nascore.estimators.train import TrainEstimator
 from nascore.hookspecs import hookimpl
+from nascore.oneshot import Penalty
 from nascore.plugins import PLUGIN_API_VERSION
 from nascore.spaces.darts import DartsSpace
 from nascore.spaces.darts.zoo import ZOO
@@ -41,6 +42,11 @@ def nascore_estimators() -> list[type]:
 @hookimpl
 def nascore_constraints() -> list[type]:
     return [ParamsConstraint, FlopsConstraint]
+
+
+@hookimpl
+def nascore_constraint_handlers() -> list[type]:
+    return [Penalty]
 
 
 @hookimpl

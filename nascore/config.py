@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -244,3 +244,58 @@ def help_texts(cls: type, section: str) -> dict[str, str]:
         for f in attrs.fields(cls)
         if f.metadata.get("help")
     }
+
+
+# -- composed configs (one-shot strategies: loop + policy + parts) ---------------------------
+@attrs.frozen
+class Default:
+    """A declared default: ``value``, and where it comes from (shown in the help text)."""
+
+    value: Any
+    source: str = ""
+
+
+def _help(attribute: attrs.Attribute, default: Default | None) -> str:
+    text = attribute.metadata.get("help", "")
+    if default is not None and default.source:
+        text = f"{text} [{default.source}]" if text else f"[{default.source}]"
+    return text
+
+
+def compose_config(
+    name: str,
+    sources: Sequence[type],
+    defaults: Mapping[str, Default] | None = None,
+    doc: str | None = None,
+) -> type:
+    """One frozen attrs class with the fields of every class in ``sources`` (in order).
+
+    ``defaults`` replace field defaults (their ``source`` is appended to the help text). Two
+    sources defining the same field, or a default for an unknown field, raise ``TypeError``
+    (a programming error of the declaration, not a user error).
+    """
+    defaults = dict(defaults or {})
+    fields: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    for source in sources:
+        attrs.resolve_types(source)
+        for attribute in attrs.fields(source):
+            if attribute.name in fields:
+                raise TypeError(
+                    f"config field {attribute.name!r} of {source.__name__} is also defined by "
+                    f"{owners[attribute.name]}; rename one of them"
+                )
+            owners[attribute.name] = source.__name__
+            declared = defaults.pop(attribute.name, None)
+            fields[attribute.name] = attrs.field(
+                default=attribute.default if declared is None else declared.value,
+                validator=attribute.validator,
+                converter=attribute.converter,
+                metadata={**attribute.metadata, "help": _help(attribute, declared)},
+                type=attribute.type,
+            )
+    if defaults:
+        raise TypeError(f"defaults for unknown config fields: {', '.join(sorted(defaults))}")
+    cls = attrs.make_class(name, fields, frozen=True)
+    cls.__doc__ = doc or f"Settings of {name}."
+    return cls

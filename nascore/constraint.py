@@ -45,9 +45,12 @@ def parse_bounds(text: str) -> tuple[float | None, float | None]:
 
 
 class Constraint(ABC):
-    """A bound on one metric. Subclasses set ``name`` and implement :meth:`measure`."""
+    """A bound on one metric. Subclasses set ``name`` and implement :meth:`measure`; ``metric``
+    names the space cost table that gives the differentiable form one-shot strategies enforce
+    (``None``: none, e.g. a measured latency)."""
 
     name: ClassVar[str]
+    metric: ClassVar[str | None] = None
 
     def __init__(self, low: float | None = None, high: float | None = None) -> None:
         if low is None and high is None:
@@ -73,9 +76,15 @@ class Constraint(ABC):
         """Whether ``value`` lies within the bounds."""
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
-    def expected(self, costs: CostTable, probs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Differentiable expected cost under per-group candidate probabilities."""
-        return costs.expected(probs)
+    def expected(
+        self,
+        costs: CostTable,
+        probs: Mapping[str, torch.Tensor],
+        kept: Mapping[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Differentiable expected cost under per-group candidate probabilities, over the kept
+        edges (see :meth:`CostTable.expected`)."""
+        return costs.expected(probs, kept)
 
     def violation(self, value: torch.Tensor) -> torch.Tensor:
         """``max(low - value, 0) + max(value - high, 0)`` (differentiable)."""
@@ -89,6 +98,7 @@ class ParamsConstraint(Constraint):
     """Number of parameters (auxiliary heads excluded)."""
 
     name = "params"
+    metric = "params"
 
     def measure(self, network: nn.Module, example: torch.Tensor) -> float:
         return float(count_params(network, exclude=("auxiliary",)))
@@ -98,6 +108,7 @@ class FlopsConstraint(Constraint):
     """Multiply-adds of one forward pass at batch size 1."""
 
     name = "flops"
+    metric = "flops"
 
     def measure(self, network: nn.Module, example: torch.Tensor) -> float:
         return float(count_macs(network, example))

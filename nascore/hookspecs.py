@@ -38,6 +38,16 @@ def nascore_constraints() -> list[type]:
 
 
 @hookspec
+def nascore_parts() -> list[type]:
+    """One-shot :class:`nascore.oneshot.Part` subclasses (added with ``strategy.parts``)."""
+
+
+@hookspec
+def nascore_constraint_handlers() -> list[type]:
+    """:class:`nascore.oneshot.ConstraintHandler` subclasses (``strategy.constraint_handler``)."""
+
+
+@hookspec
 def nascore_budgets() -> dict[str, Any]:
     """Named :class:`nascore.budget.Budget` presets."""
 

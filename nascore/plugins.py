@@ -4,7 +4,7 @@ building registered components by name."""
 from __future__ import annotations
 
 import importlib.metadata as md
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -20,7 +20,21 @@ ENTRY_POINT_GROUP = "nascore.plugins"
 #: Version of the plugin contract (:mod:`nascore.hookspecs`). Plugins set ``NASCORE_PLUGIN_API``.
 PLUGIN_API_VERSION = 1
 
-KINDS = ("space", "strategy", "estimator", "constraint", "budget", "architecture", "command")
+
+
+#: kind -> (hook name, whether the hook returns a ``{name: component}`` dict; else a list of
+#: classes or commands named by their ``name`` attribute).
+HOOKS: dict[str, tuple[str, bool]] = {
+    "space": ("nascore_spaces", False),
+    "strategy": ("nascore_strategies", False),
+    "estimator": ("nascore_estimators", False),
+    "constraint": ("nascore_constraints", False),
+    "part": ("nascore_parts", False),
+    "constraint_handler": ("nascore_constraint_handlers", False),
+    "command": ("nascore_commands", False),
+    "budget": ("nascore_budgets", True),
+    "architecture": ("nascore_architectures", True),
+}
 
 
 @attrs.define
@@ -40,7 +54,7 @@ class Registry:
     """Name -> component for every kind, filled from all plugins' hooks."""
 
     components: dict[str, dict[str, Any]] = attrs.field(
-        factory=lambda: {kind: {} for kind in KINDS}
+        factory=lambda: {kind: {} for kind in HOOKS}
     )
     owners: dict[tuple[str, str], str] = attrs.field(factory=dict)
     plugins: list[PluginRecord] = attrs.field(factory=list)
@@ -67,35 +81,27 @@ class Registry:
         return sorted(self.components[kind])
 
 
-def _collect(module: Any, registry: Registry, record: PluginRecord) -> None:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.register(module, name=record.name)
-    hooks: list[tuple[str, Callable[[], Any], Callable[[Any], str]]] = [
-        ("space", pm.hook.nascore_spaces, lambda c: c.name),
-        ("strategy", pm.hook.nascore_strategies, lambda c: c.name),
-        ("estimator", pm.hook.nascore_estimators, lambda c: c.name),
-        ("constraint", pm.hook.nascore_constraints, lambda c: c.name),
-        ("command", pm.hook.nascore_commands, lambda c: c.name),
-    ]
+def _provided(pm: pluggy.PluginManager, plugin: str) -> list[tuple[str, str, Any]]:
+    """``(kind, name, component)`` of everything the registered plugin ``plugin`` provides."""
     staged: list[tuple[str, str, Any]] = []
-    for kind, hook, name_of in hooks:
-        for provided in hook():
-            staged.extend((kind, name_of(c), c) for c in provided)
-    for kind, hook in (
-        ("budget", pm.hook.nascore_budgets),
-        ("architecture", pm.hook.nascore_architectures),
-    ):
-        for provided in hook():
-            staged.extend((kind, n, c) for n, c in provided.items())
-    for kind, name, component in staged:
-        registry.add(kind, name, component, record.name)
-        record.provides.setdefault(kind, []).append(name)
+    for kind, (hook_name, as_dict) in HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name != plugin:
+                continue
+            provided = impl.function()
+            if as_dict:
+                staged.extend((kind, n, c) for n, c in provided.items())
+            else:
+                staged.extend((kind, c.name, c) for c in provided)
+    return staged
 
 
 def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
-    """Load every ``nascore.plugins`` entry point; failures are recorded, not raised."""
+    """Load every ``nascore.plugins`` entry point into one plugin manager; a plugin that fails
+    to import or to register is recorded with its error and skipped, the others keep working."""
     registry = Registry()
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     eps = entry_points if entry_points is not None else md.entry_points(group=ENTRY_POINT_GROUP)
     for ep in sorted(eps, key=lambda e: (e.name != "builtin", e.name)):
         dist = getattr(ep, "dist", None)
@@ -114,10 +120,23 @@ def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
                     f"plugin API {api!r} is not supported (nascore speaks {PLUGIN_API_VERSION}); "
                     "upgrade the plugin or nascore"
                 )
-            _collect(module, registry, record)
+            pm.register(module, name=record.name)
+            staged = _provided(pm, record.name)
+            for kind, name, _component in staged:
+                if name in registry.components[kind]:
+                    raise UsageError(
+                        f"{kind} '{name}' is provided by both plugin "
+                        f"'{registry.owners[(kind, name)]}' and plugin '{record.name}'; "
+                        "uninstall one of them"
+                    )
+            for kind, name, component in staged:
+                registry.add(kind, name, component, record.name)
+                record.provides.setdefault(kind, []).append(name)
         except Exception as exc:  # a broken plugin must not take the others down
             record.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             record.provides.clear()
+            if pm.has_plugin(record.name):
+                pm.unregister(name=record.name)
     return registry
 
 

@@ -102,9 +102,7 @@ def resolve_config(
         "run": config_to_dict(run),
         "data": config_to_dict(build_config(DataConfig, tree["data"], "data")),
         "space": config_to_dict(build_config(space_cls.config_cls, tree["space"], "space")),
-        "strategy": config_to_dict(
-            build_config(strategy_cls.config_cls, tree["strategy"], "strategy")
-        ),
+        "strategy": config_to_dict(strategy_cls.configure(tree["strategy"])),
     }
     if run.estimator:
         est_cls = reg.get("estimator", run.estimator)
@@ -128,7 +126,8 @@ def config_help(tree: Mapping[str, Any]) -> dict[str, str]:
     run = tree["run"]
     helps = {**help_texts(RunConfig, "run"), **help_texts(DataConfig, "data")}
     helps.update(help_texts(reg.get("space", run["space"]).config_cls, "space"))
-    helps.update(help_texts(reg.get("strategy", run["strategy"]).config_cls, "strategy"))
+    strategy_cls = reg.get("strategy", run["strategy"])
+    helps.update(help_texts(strategy_cls.config_class(tree["strategy"]), "strategy"))
     if run.get("estimator"):
         helps.update(help_texts(reg.get("estimator", run["estimator"]).config_cls, "estimator"))
     helps.update(help_texts(Budget, "budget"))
@@ -227,9 +226,7 @@ def build_session(tree: dict[str, dict[str, Any]], events: EventLog) -> Session:
         context.estimator = estimator_cls(
             build_config(estimator_cls.config_cls, tree["estimator"], "estimator"), context
         )
-    strategy = strategy_cls(
-        build_config(strategy_cls.config_cls, tree["strategy"], "strategy"), context
-    )
+    strategy = strategy_cls(strategy_cls.configure(tree["strategy"]), context)
     return Session(tree=tree, space=space, strategy=strategy, context=context)
 
 

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from nascore.architecture import Architecture
+from nascore.costs import CostTable
 from nascore.errors import MalformedArchitecture
 
 #: Capabilities a space may declare; strategies list the ones they need.
@@ -118,11 +119,13 @@ class SupernetOptions:
 
     ``partial_channels`` K: each mixed edge runs its candidates on 1/K of the channels (PC-DARTS).
     ``proxy``: overrides of the space config for the proxy network (e.g. a budget's
-    ``layers``/``channels``).
+    ``layers``/``channels``). ``levels``: groups of normal cells by depth, each with its own
+    decision groups (RC-DARTS multi-level search; spaces without depth levels accept only 1).
     """
 
     partial_channels: int = 1
     proxy: Mapping[str, Any] = attrs.field(factory=dict)
+    levels: int = 1
 
 
 class Supernet(nn.Module):
@@ -136,6 +139,13 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, EdgeWeights]) -> torch.Tensor:
         raise NotImplementedError
+
+    def extra_loss(self) -> torch.Tensor | None:
+        """A term added to the loss of every step (e.g. an amplitude loss of binarized
+        convolutions), or ``None``. Read right after a forward pass: a term that depends on
+        parameters should be recorded during ``forward``, so that second-order steps (which run
+        the forward with virtual weights) see it too."""
+        return None
 
 
 @attrs.frozen
@@ -176,6 +186,29 @@ class SearchSpace(ABC):
         Scores of pruned candidates are ``-inf``.
         """
         raise NotImplementedError(f"space {self.name} cannot derive architectures")
+
+    def kept_mask(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per group, a bool ``[edges, candidates]`` mask of what :meth:`derive` keeps for
+        ``scores``: one candidate on every kept edge, none elsewhere. Tensor-only and cheap: it
+        is called every step by constraint handlers.
+
+        Default: the argmax of every row (spaces whose derivation keeps every edge).
+        """
+        out = {}
+        for name, table in scores.items():
+            best = table.argmax(dim=1)
+            out[name] = torch.nn.functional.one_hot(best, table.shape[1]).bool()
+        return out
+
+    # -- costs (capability ``cost``) --------------------------------------------------------
+    #: Metrics :meth:`cost_table` measures (e.g. ``("params", "flops")``).
+    cost_metrics: ClassVar[tuple[str, ...]] = ()
+
+    def cost_table(self, metric: str, proxy: Mapping[str, Any] | None = None) -> CostTable:
+        """Per-candidate costs of ``metric`` on the network the search runs at: the space
+        config with ``proxy`` overrides (a budget's layers/channels), measured on the real
+        modules. ``constant`` plus the kept candidates' costs is the network's exact cost."""
+        raise NotImplementedError(f"space {self.name} has no cost tables")
 
     # -- discrete ---------------------------------------------------------------------------
     def decisions(self) -> list[Decision]:

@@ -19,7 +19,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from nascore.architecture import Architecture
+from nascore.config import build_config
 from nascore.context import SearchContext
+from nascore.errors import ConfigError
 
 
 class Strategy(ABC):
@@ -34,10 +36,38 @@ class Strategy(ABC):
     kind: ClassVar[str] = "one-shot"
     requires: ClassVar[frozenset[str]] = frozenset()
     needs_estimator: ClassVar[bool] = False
+    #: Named alternative settings: ``--set strategy.preset=NAME`` applies ``presets[NAME]``
+    #: under the keys the user sets (needs a ``preset`` field in the config).
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, config: Any, context: SearchContext) -> None:
         self.config = config
         self.context = context
+
+    @classmethod
+    def config_class(cls, raw: Mapping[str, Any]) -> type:
+        """The attrs config class for the raw ``[strategy]`` section (default ``config_cls``;
+        one-shot strategies add the fields of the parts the section names)."""
+        return cls.config_cls
+
+    @classmethod
+    def configure(cls, raw: Mapping[str, Any] | None = None) -> Any:
+        """The validated config from a raw ``[strategy]`` section, presets applied."""
+        values = dict(raw or {})
+        preset = values.get("preset")
+        if preset is not None:
+            if preset not in cls.presets:
+                raise ConfigError(
+                    f"strategy {cls.name} has no preset {preset!r}; presets: "
+                    + (", ".join(sorted(cls.presets)) or "none")
+                )
+            values = {**cls.presets[preset], **values}
+        return build_config(cls.config_class(values), values, "strategy")
+
+    def network_options(self) -> dict[str, Any]:
+        """``build_network`` options of the network the search is about (where constraints
+        are measured); default: the space's own size."""
+        return {}
 
     @property
     @abstractmethod

@@ -18,9 +18,9 @@ from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData
 from nascore.events import EventLog
 from nascore.nn.mixed import MixedEdge
+from nascore.oneshot import OneShotStrategy, Part, StepRecord
 from nascore.plugins import registry
 from nascore.space import SearchSpace
-from nascore.strategies.oneshot import OneShotStrategy
 
 #: Strategy config values of a tiny search.
 TINY = {"epochs": 2, "batch_size": 16}
@@ -57,7 +57,7 @@ def make_strategy(
         data=tiny_data(),
         budget=budget,
     )
-    return cls(build_config(cls.config_cls, {**TINY, **options}), context)
+    return cls(cls.configure({**TINY, **options}), context)
 
 
 def drive(strategy: OneShotStrategy, epochs: Iterable[int]) -> list[dict[str, Any]]:
@@ -87,3 +87,30 @@ def count_op_calls(strategy: OneShotStrategy) -> dict[str, int]:
             for op in module.ops.values():
                 op.register_forward_hook(counter("ops"))
     return counts
+
+
+class StepRecorder(Part):
+    """A part that records every :class:`StepRecord` and the alphas after each arch step."""
+
+    name = "step_recorder"
+
+    def __init__(self, search: OneShotStrategy) -> None:
+        super().__init__(search)
+        self.records: list[StepRecord] = []
+        self.alphas_after_arch: list[dict[str, torch.Tensor]] = []
+
+    def after_weights_step(self, record: StepRecord) -> None:
+        self.records.append(record)
+
+    def after_arch_step(self, record: StepRecord) -> None:
+        self.records.append(record)
+        self.alphas_after_arch.append(
+            {n: a.detach().clone() for n, a in self.search.alphas.items()}
+        )
+
+
+def record_steps(strategy: OneShotStrategy) -> StepRecorder:
+    """Attach a :class:`StepRecorder` to ``strategy`` (last in the part order) and return it."""
+    recorder = StepRecorder(strategy)
+    strategy.parts.append(recorder)
+    return recorder

@@ -147,7 +147,7 @@ def _exact(space, arch, metric):
 
 @pytest.mark.parametrize("metric", ["params", "flops"])
 def test_costs_add_up_to_the_network(space, metric):
-    table = space.candidate_costs(metric)
+    table = space.cost_table(metric)
     assert table.metric == metric
     for group in ("normal", "reduce"):
         assert table.per_group[group].shape == (14, 8)
@@ -163,7 +163,7 @@ def test_costs_add_up_to_the_network(space, metric):
 
 
 def test_params_cost_of_sep_conv_by_hand(space):
-    table = space.candidate_costs("params").per_group
+    table = space.cost_table("params").per_group
     # normal cells at layers 0, 2, 4 have C = 4, 8, 16; sep_conv_3x3 has 2 * (9C + C^2 + 2C)
     expected = sum(2 * (9 * C + C * C + 2 * C) for C in (4, 8, 16))
     assert torch.all(table["normal"][:, 4] == expected)
@@ -175,7 +175,7 @@ def test_params_cost_of_sep_conv_by_hand(space):
 
 def test_unknown_cost_metric(space):
     with pytest.raises(ConfigError, match="params, flops"):
-        space.candidate_costs("latency")
+        space.cost_table("latency")
 
 
 def test_plot_writes_png_and_pdf(space, tmp_path):

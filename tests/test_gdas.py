@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from nascore.errors import ConfigError, NonFiniteLossError
+from nascore.oneshot.sampling import gumbel_noise, gumbel_straight_through
+from nascore.oneshot.schedules import tau_schedule
 from nascore.strategies.gdas import GDASStrategy
-from nascore.strategies.oneshot import StepRecord
-from nascore.strategies.sampling import gumbel_noise, gumbel_straight_through
-from nascore.strategies.schedules import tau_schedule
-from nascore.testing import count_op_calls, make_strategy, tiny_data
+from nascore.testing import count_op_calls, make_strategy, record_steps, tiny_data
 from nascore.testing import drive as run
 
 
@@ -81,13 +80,11 @@ def test_exponential_tau_schedule_is_geometric():
 
 
 def test_gdas_config_rejects_a_non_positive_tau_min():
-    from nascore.config import build_config
-    from nascore.strategies.gdas import GDASConfig
 
     with pytest.raises(ConfigError, match="tau_min"):
-        build_config(GDASConfig, {"tau_min": 0})
+        GDASStrategy.configure({"tau_min": 0})
     with pytest.raises(ConfigError, match="swap"):
-        build_config(GDASConfig, {"tau_min": 2, "tau_max": 1})
+        GDASStrategy.configure({"tau_min": 2, "tau_max": 1})
 
 
 # -- gdas strategy on a tiny darts space
@@ -104,30 +101,19 @@ def test_a_gdas_step_runs_at_most_one_op_per_edge():
     assert 0.8 * counts["edges"] <= counts["ops"] <= counts["edges"]
 
 
-class Recording(GDASStrategy):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.records: list[StepRecord] = []
-
-    def after_weights_step(self, record):
-        self.records.append(record)
-
-    def after_arch_step(self, record):
-        self.records.append(record)
-
-
 def test_hooks_see_the_sampled_candidates_and_pruned_ones_are_never_sampled():
-    strategy = make_strategy("gdas", cls=Recording)
+    strategy = make_strategy("gdas")
+    records = record_steps(strategy).records
     keep = [0, 4, 6]  # none, sep_conv_3x3, dil_conv_3x3
     mask = torch.zeros(14, 8, dtype=torch.bool)
     mask[:, keep] = True
     strategy.set_mask("normal", mask)
     run(strategy, range(2))
-    assert [r.split for r in strategy.records[:2]] == ["weights", "arch"]
-    assert len(strategy.records) == 2 * 2 * 3
-    seen = torch.cat([r.selections["normal"].index for r in strategy.records])
+    assert [r.split for r in records[:2]] == ["weights", "arch"]
+    assert len(records) == 2 * 2 * 3
+    seen = torch.cat([r.selections["normal"].index for r in records])
     assert set(seen.tolist()) <= set(keep) and len(set(seen.tolist())) > 1
-    for r in strategy.records:
+    for r in records:
         index = r.selections["normal"].index
         assert torch.equal(r.selections["normal"].weights.argmax(1), index)
 
@@ -145,4 +131,4 @@ def test_tau_follows_the_configured_schedule():
     strategy = make_strategy(
         "gdas", epochs=3, tau_max=5.0, tau_min=0.05, tau_schedule="exponential"
     )
-    assert [strategy.tau(e) for e in range(3)] == pytest.approx([5.0, 0.5, 0.05])
+    assert [strategy.policy.tau(e) for e in range(3)] == pytest.approx([5.0, 0.5, 0.05])

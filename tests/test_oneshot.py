@@ -11,16 +11,15 @@ from torch import nn
 from torch.func import functional_call
 
 from nascore.budget import Budget
-from nascore.config import build_config
 from nascore.errors import ConfigError, NonFiniteLossError
 from nascore.nn.mixed import MixedEdge
+from nascore.oneshot import OneShotStrategy
+from nascore.oneshot.sampling import masked_softmax
+from nascore.oneshot.unrolled import unrolled_arch_gradients
 from nascore.plugins import registry
 from nascore.space import EdgeWeights
 from nascore.spaces.darts import DartsSpace, DartsSpaceConfig
-from nascore.strategies.oneshot import OneShotStrategy, StepRecord
-from nascore.strategies.sampling import masked_softmax
-from nascore.strategies.unrolled import unrolled_arch_gradients
-from nascore.testing import count_op_calls, make_strategy, tiny_data
+from nascore.testing import count_op_calls, make_strategy, record_steps, tiny_data
 from nascore.testing import drive as run
 
 
@@ -100,7 +99,7 @@ def snapshot(strategy: OneShotStrategy, buffers: bool = True) -> dict[str, torch
     net = strategy.supernet
     named = net.state_dict() if buffers else dict(net.named_parameters())
     params = {f"w.{n}": p.detach().clone() for n, p in named.items()}
-    params.update({f"a.{n}": p.detach().clone() for n, p in strategy.arch_parameters.items()})
+    params.update({f"a.{n}": p.detach().clone() for n, p in strategy.params.tensors.items()})
     return params
 
 
@@ -185,14 +184,15 @@ def test_non_finite_losses_raise_before_any_update():
     strategy = make_strategy("darts")
     x, y = next(tiny_data().batches("weights", 16, 0))
     before = snapshot(strategy, buffers=False)
-    with pytest.raises(NonFiniteLossError, match="weights loss is nan at epoch 0 step 3"):
+    with pytest.raises(NonFiniteLossError, match="weights loss is nan at epoch 1 step 4"):
         strategy.search_step((torch.full_like(x, float("nan")), y), (x, y), 3)
-    assert all(torch.equal(before[k], v) for k, v in snapshot(strategy, buffers=False).items())
+    after = snapshot(strategy, buffers=False)
+    assert all(torch.equal(before[k], v) for k, v in after.items() if k.startswith("w."))
 
-    alphas = {n: p.detach().clone() for n, p in strategy.arch_parameters.items()}
+    alphas = {n: p.detach().clone() for n, p in strategy.params.tensors.items()}
     with pytest.raises(NonFiniteLossError, match="arch loss is nan"):
         strategy.search_step((x, y), (torch.full_like(x, float("nan")), y), 4)
-    assert all(torch.equal(alphas[n], p) for n, p in strategy.arch_parameters.items())
+    assert all(torch.equal(alphas[n], p) for n, p in strategy.params.tensors.items())
 
 
 def test_second_order_runs_and_moves_alpha_differently_from_first_order():
@@ -217,34 +217,53 @@ class StagedDartsSpace(DartsSpace):
         return [normal, attrs.evolve(reduce, stage=1)]
 
 
+@pytest.mark.parametrize("name, arch_first", [("darts", True), ("pcdarts", True), ("gdas", False)])
+def test_step_order_follows_the_reference_code(name, arch_first):
+    """DARTS and PC-DARTS step the architecture before the weights on each batch pair; GDAS
+    after (their reference code); the second-order step thus linearises at the current
+    weights."""
+    strategy = make_strategy(name, warmup_epochs=0)
+    assert strategy.config.arch_step_first is arch_first
+    recorder = record_steps(strategy)
+    batch = next(tiny_data().batches("weights", 16, 0))
+    strategy.search_step(batch, batch, 0)
+    splits = [r.split for r in recorder.records]
+    assert splits == (["arch", "weights"] if arch_first else ["weights", "arch"])
+
+
+def test_second_order_linearises_at_the_weights_before_the_weights_step():
+    data = tiny_data()
+    batch, arch_batch = next(data.batches("weights", 16, 0)), next(data.batches("arch", 16, 0))
+    strategy = make_strategy("darts", second_order=True)
+    before = {n: p.detach().clone() for n, p in strategy.supernet.named_parameters()}
+    seen = []
+    original = strategy.arch_steps
+
+    def spy(*args, **kwargs):
+        seen.append(all(torch.equal(p, before[n]) for n, p in strategy.supernet.named_parameters()))
+        return original(*args, **kwargs)
+
+    strategy.arch_steps = spy
+    strategy.search_step(batch, arch_batch, 0)
+    assert seen == [True]
+
+
 def test_arch_steps_run_per_stage_in_order_each_moving_only_its_own_parameters():
-    class Recording(registry().get("strategy", "darts")):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.records: list[StepRecord] = []
-            self.after: list[dict[str, torch.Tensor]] = []
-
-        def after_weights_step(self, record):
-            self.records.append(record)
-
-        def after_arch_step(self, record):
-            self.records.append(record)
-            self.after.append({n: a.detach().clone() for n, a in self.alphas.items()})
-
     data = tiny_data()
     space = StagedDartsSpace(DartsSpaceConfig(channels=4, layers=3), data.info)
-    strategy = make_strategy("darts", space=space, cls=Recording)
-    assert sorted(strategy.arch_optimizers) == [0, 1]
+    strategy = make_strategy("darts", space=space, arch_step_first=False)
+    recorder = record_steps(strategy)
+    assert sorted(strategy.params.optimizers) == [0, 1]
     before = {n: a.detach().clone() for n, a in strategy.alphas.items()}
     batch = next(data.batches("weights", 16, 0))
     strategy.search_step(batch, next(data.batches("arch", 16, 0)), 0)
-    assert [(r.split, r.stage) for r in strategy.records] == [
+    assert [(r.split, r.stage) for r in recorder.records] == [
         ("weights", None),
         ("arch", 0),
         ("arch", 1),
     ]
-    assert all(0.0 <= r.accuracy <= 1.0 and r.loss > 0 and r.step == 0 for r in strategy.records)
-    after_0, after_1 = strategy.after
+    assert all(0.0 <= r.accuracy <= 1.0 and r.loss > 0 and r.step == 0 for r in recorder.records)
+    after_0, after_1 = recorder.alphas_after_arch
     assert not torch.equal(after_0["normal"], before["normal"])
     assert torch.equal(after_0["reduce"], before["reduce"])
     assert torch.equal(after_1["normal"], after_0["normal"])
@@ -272,7 +291,7 @@ def test_configs_validate_with_one_line_messages():
         ({"arch_betas": [0.5]}, "arch_betas"),
     ]:
         with pytest.raises(ConfigError, match=match) as info:
-            build_config(cls.config_cls, bad, "strategy")
+            cls.configure(bad)
         assert "\n" not in str(info.value)
 
 
@@ -294,14 +313,14 @@ def test_joint_arch_step_updates_every_stage_from_one_forward_pass() -> None:
     results = {}
     for joint in (False, True):
         strategy = make_strategy("darts", joint_arch_step=joint)
-        strategy.add_arch_parameter("extra", strategy.new_arch_parameter((3,)), stage=1)
-        before = {n: p.detach().clone() for n, p in strategy.arch_parameters.items()}
+        strategy.params.add("extra", (3,), stage=1)
+        before = {n: p.detach().clone() for n, p in strategy.params.tensors.items()}
         calls: list[int] = []
         strategy.supernet.register_forward_hook(lambda *_, seen=calls: seen.append(1))
         strategy.search_step(batch, arch_batch, 0)
-        stepped = {stage for stage, opt in strategy.arch_optimizers.items() if opt.state}
+        stepped = {stage for stage, opt in strategy.params.optimizers.items() if opt.state}
         alphas_moved = all(
-            not torch.equal(strategy.arch_parameters[g], before[g]) for g in ("normal", "reduce")
+            not torch.equal(strategy.params.tensors[g], before[g]) for g in ("normal", "reduce")
         )
         results[joint] = (len(calls), stepped, alphas_moved)
     assert results[False] == (3, {0, 1}, True)  # weights step + one arch forward per stage

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nascore.errors import ConfigError
-from nascore.strategies.edgenorm import edge_softmax, node_groups
-from nascore.strategies.sampling import masked_softmax
+from nascore.oneshot.edgenorm import edge_softmax, node_groups
+from nascore.oneshot.sampling import masked_softmax
 from nascore.testing import drive as run
 from nascore.testing import make_strategy
 
@@ -41,17 +41,17 @@ def test_edge_softmax_is_differentiable_per_node():
 
 def test_pcdarts_warms_up_then_searches_and_derives_from_op_times_edge_weights():
     strategy = make_strategy("pcdarts", partial_channels=2, warmup_epochs=1)
-    start = {n: p.detach().clone() for n, p in strategy.arch_parameters.items()}
+    start = {n: p.detach().clone() for n, p in strategy.params.tensors.items()}
     assert set(start) == {"normal", "reduce", "normal.edges", "reduce.edges"}
     metrics = list(strategy.run_epoch(0))
     assert metrics and all("arch_loss" not in m for m in metrics)
     summary = strategy.end_epoch(0)
     assert summary["warmup"] is True and "arch_loss" not in summary
-    assert all(torch.equal(start[n], p) for n, p in strategy.arch_parameters.items())
+    assert all(torch.equal(start[n], p) for n, p in strategy.params.tensors.items())
 
     summary = run(strategy, range(1, 2))[0]
     assert summary["warmup"] is False and summary["arch_loss"] > 0
-    assert all(not torch.equal(start[n], p) for n, p in strategy.arch_parameters.items())
+    assert all(not torch.equal(start[n], p) for n, p in strategy.params.tensors.items())
     node_sums = torch.tensor(summary["edge_weights"]["normal"])
     assert torch.allclose(
         torch.stack([node_sums[g].sum() for g in node_groups(strategy.groups[0].edges)]),
@@ -61,12 +61,12 @@ def test_pcdarts_warms_up_then_searches_and_derives_from_op_times_edge_weights()
     group = strategy.groups[0]
     expected = (
         masked_softmax(strategy.alphas["normal"])
-        * edge_softmax(strategy.edge_betas["normal"], node_groups(group.edges))[:, None]
+        * edge_softmax(strategy.params.tensors["normal.edges"], node_groups(group.edges))[:, None]
     )
     assert torch.allclose(strategy.scores()["normal"], expected.detach())
     assert torch.equal(
         strategy.edge_weights(group).edge_scale,
-        edge_softmax(strategy.edge_betas["normal"], node_groups(group.edges)),
+        edge_softmax(strategy.params.tensors["normal.edges"], node_groups(group.edges)),
     )
     arch = strategy.derive()
     assert strategy.context.space.validate(arch) == arch
@@ -84,10 +84,9 @@ def test_partial_channels_must_divide_the_channels():
 
 
 def test_pcdarts_defaults_follow_the_paper():
-    from nascore.config import build_config
-    from nascore.strategies.pcdarts import PCDartsConfig
+    from nascore.strategies.pcdarts import PCDartsStrategy
 
-    c = build_config(PCDartsConfig, {})
+    c = PCDartsStrategy.configure({})
     assert (c.partial_channels, c.warmup_epochs, c.batch_size, c.lr, c.arch_lr) == (
         4,
         15,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nascore.config import build_config, config_to_dict
+from nascore.config import config_to_dict
 from nascore.context import SearchContext
 from nascore.errors import ConfigError, IncompatibleError
 from nascore.estimators.nb201 import DATASETS, NB201Estimator, NB201EstimatorConfig
@@ -54,7 +54,7 @@ def bench_nb201(
         raise IncompatibleError(
             f"nas bench nb201 runs discrete strategies; '{strategy}' is {cls.kind}"
         )
-    config = build_config(cls.config_cls, {**(options or {}), "queries": queries}, "strategy")
+    config = cls.configure({**(options or {}), "queries": queries})
     space = NB201Space(NB201Config(), _DATA[dataset])
     estimator_config = NB201EstimatorConfig(dataset=dataset)
     tests, signals = [], []

@@ -74,7 +74,6 @@ def measure_step(
     module docstring)."""
     import torch
 
-    from nascore.config import build_config
     from nascore.context import SearchContext
     from nascore.events import EventLog
     from nascore.plugins import make_space, registry
@@ -89,7 +88,7 @@ def measure_step(
         space=space, seed=seed, device=torch.device("cpu"), events=EventLog(None)
     )
     cls = registry().get("strategy", strategy)
-    config = build_config(cls.config_cls, {"batch_size": batch_size, "warmup_epochs": 0})
+    config = cls.configure({"batch_size": batch_size, "warmup_epochs": 0})
     search = cls(config, context)
 
     seconds = seconds_per_search_step(search, size, batch_size, steps)

@@ -1,19 +1,10 @@
 """DARTS (Liu et al., 2019): a dense softmax mixture of every candidate on every edge."""
 
-from __future__ import annotations
+from nascore.oneshot import Softmax, one_shot_strategy
 
-import attrs
-
-from nascore.strategies.oneshot import OneShotConfig, OneShotStrategy
-
-
-@attrs.frozen
-class DartsConfig(OneShotConfig):
-    """DARTS search settings (first order by default; ``second_order`` unrolls)."""
-
-
-class DartsStrategy(OneShotStrategy):
-    """DARTS: the base one-shot loop with its default dense softmax policy."""
-
-    name = "darts"
-    config_cls = DartsConfig
+DartsStrategy = one_shot_strategy(
+    "darts",
+    policy=Softmax,
+    doc="DARTS: the one-shot loop with its dense softmax policy (first order by default; "
+    "strategy.second_order=true unrolls). Defaults: Liu et al. 2019, Sec. 3.1 and A.1.1.",
+)

@@ -9,7 +9,7 @@ inputs have stride 2.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
 import attrs
 import torch
@@ -29,13 +29,20 @@ def half(size: int) -> int:
 @attrs.frozen
 class CellPlan:
     """Channels and role of one cell in a stack: inputs ``C_prev_prev``/``C_prev`` channels, node
-    channels ``C``, whether it (and the previous cell) reduce."""
+    channels ``C``, whether it (and the previous cell) reduce, and its ``key``: the architecture
+    spec entry and decision-group prefix the cell follows (its cell type, unless a space gives
+    groups of cells their own, e.g. per-depth normal cells)."""
 
     reduction: bool
     reduction_prev: bool
     C_prev_prev: int
     C_prev: int
     C: int
+    key: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.cell_type)
 
     @property
     def cell_type(self) -> str:
@@ -53,18 +60,24 @@ def reduction_layers(layers: int) -> frozenset[int]:
 
 
 def plan_cells(
-    C: int, layers: int, nodes: int, stem_channels: int, stem_reduces: bool = False
+    C: int,
+    layers: int,
+    nodes: int,
+    stem_channels: int,
+    stem_reduces: bool = False,
+    reductions: Collection[int] | None = None,
 ) -> list[CellPlan]:
     """The plan of a stack of ``layers`` cells after a stem of ``stem_channels`` channels.
 
-    Node channels start at ``C`` and double at each reduction cell. ``stem_reduces`` marks that the
-    stem's two outputs differ in size (the ImageNet stems), so the first cell treats its first input
-    as coming from a reduction.
+    Node channels start at ``C`` and double at each reduction cell (``reductions``: their
+    indices; default :func:`reduction_layers`). ``stem_reduces`` marks that the stem's two
+    outputs differ in size (the ImageNet stems), so the first cell treats its first input as
+    coming from a reduction.
     """
     plans = []
     C_prev_prev, C_prev, C_curr = stem_channels, stem_channels, C
     reduction_prev = stem_reduces
-    reductions = reduction_layers(layers)
+    reductions = reduction_layers(layers) if reductions is None else frozenset(reductions)
     for index in range(layers):
         reduction = index in reductions
         if reduction:
@@ -84,6 +97,7 @@ class EdgeSite:
     C: int
     stride: int
     size: int
+    key: str = ""
 
 
 def edge_sites(plans: Sequence[CellPlan], nodes: int, size: int) -> Iterator[EdgeSite]:
@@ -92,23 +106,41 @@ def edge_sites(plans: Sequence[CellPlan], nodes: int, size: int) -> Iterator[Edg
         out_size = half(size) if plan.reduction else size
         for edge_index, (_node, source) in enumerate(cell_edges(nodes)):
             edge_size = size if source < 2 else out_size
-            yield EdgeSite(plan.cell_type, edge_index, plan.C, plan.stride(source), edge_size)
+            yield EdgeSite(
+                plan.cell_type, edge_index, plan.C, plan.stride(source), edge_size, plan.key
+            )
         size = out_size
+
+
+def default_preprocess(plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
+    """The fixed DARTS preprocessing of a cell's two inputs: FactorizedReduce (after a
+    reduction) or ReLU-1x1conv-BN for the first, ReLU-1x1conv-BN for the second."""
+    first: nn.Module = (
+        FactorizedReduce(plan.C_prev_prev, plan.C, affine)
+        if plan.reduction_prev
+        else ReLUConvBN(plan.C_prev_prev, plan.C, 1, 1, 0, affine)
+    )
+    return first, ReLUConvBN(plan.C_prev, plan.C, 1, 1, 0, affine)
+
+
+#: ``(plan, affine) -> (preprocess0, preprocess1)``: the step between cells (replaceable).
+Preprocess = Callable[[CellPlan, bool], tuple[nn.Module, nn.Module]]
 
 
 class _Cell(nn.Module):
     """Preprocessing shared by search and discrete cells."""
 
-    def __init__(self, plan: CellPlan, affine: bool) -> None:
+    def __init__(
+        self, plan: CellPlan, affine: bool, preprocess: Preprocess = default_preprocess
+    ) -> None:
         super().__init__()
         self.reduction = plan.reduction
-        self.preprocess0: nn.Module = (
-            FactorizedReduce(plan.C_prev_prev, plan.C, affine)
-            if plan.reduction_prev
-            else ReLUConvBN(plan.C_prev_prev, plan.C, 1, 1, 0, affine)
-        )
-        self.preprocess1 = ReLUConvBN(plan.C_prev, plan.C, 1, 1, 0, affine)
+        self.key = plan.key
+        self.preprocess0, self.preprocess1 = preprocess(plan, affine)
 
+
+#: ``(C, layers, nodes, stem_channels, stem_reduces) -> plans`` of a stack of cells.
+Planner = Callable[[int, int, int, int, bool], list[CellPlan]]
 
 #: ``(C, stride, cell_type, edge_index) -> module`` called as ``edge(x, selections)``.
 EdgeFactory = Callable[[int, int, str, int], nn.Module]
@@ -123,9 +155,14 @@ class SearchCell(_Cell):
     """
 
     def __init__(
-        self, plan: CellPlan, nodes: int, edge_factory: EdgeFactory, affine: bool = False
+        self,
+        plan: CellPlan,
+        nodes: int,
+        edge_factory: EdgeFactory,
+        affine: bool = False,
+        preprocess: Preprocess = default_preprocess,
     ) -> None:
-        super().__init__(plan, affine)
+        super().__init__(plan, affine, preprocess)
         self.nodes = nodes
         self.C = plan.C
         self.cell_type = plan.cell_type
@@ -158,7 +195,7 @@ class SearchCell(_Cell):
         return torch.cat(states[2:], dim=1)
 
 
-#: ``(cell_type, position, C, stride) -> module``: the op at ``position`` of a discrete cell.
+#: ``(cell key, position, C, stride) -> module``: the op at ``position`` of a discrete cell.
 OpBuilder = Callable[[str, int, int, int], nn.Module]
 
 
@@ -168,11 +205,17 @@ class DiscreteCell(_Cell):
     During training, ops other than identities pass through :func:`drop_path`.
     """
 
-    def __init__(self, plan: CellPlan, inputs: Sequence[int], op_builder: OpBuilder) -> None:
-        super().__init__(plan, affine=True)
+    def __init__(
+        self,
+        plan: CellPlan,
+        inputs: Sequence[int],
+        op_builder: OpBuilder,
+        preprocess: Preprocess = default_preprocess,
+    ) -> None:
+        super().__init__(plan, True, preprocess)
         self.inputs = tuple(inputs)
         self.ops = nn.ModuleList(
-            op_builder(plan.cell_type, position, plan.C, plan.stride(source))
+            op_builder(plan.key, position, plan.C, plan.stride(source))
             for position, source in enumerate(self.inputs)
         )
 

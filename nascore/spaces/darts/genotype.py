@@ -90,6 +90,35 @@ def check_spec(spec: Mapping[str, Any], nodes: int) -> dict[str, Any]:
     return out
 
 
+def strongest_edges(
+    scores: torch.Tensor, nodes: int, zero_index: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The DARTS rule on one cell's ``[edges, candidates]`` scores, as tensors.
+
+    Returns ``(order, ops, kept)``: per node (row) the indices of its incoming edges from
+    strongest to weakest (``[nodes, nodes + 1]``, padded with -1), each edge's argmax non-zero
+    candidate (``[edges]``) and whether the rule keeps the edge (``[edges]`` bool: the 2 edges of
+    each node with the largest best non-zero score, earlier edges winning ties, never an edge
+    whose best non-zero score is ``-inf``).
+    """
+    scores = scores.detach().to(torch.float64)
+    if zero_index is not None:
+        scores = scores.clone()
+        scores[:, zero_index] = -math.inf
+    best, ops = scores.max(dim=1)
+    index = torch.full((nodes, nodes + 1), -1, dtype=torch.long)
+    for row, node in enumerate(range(2, nodes + 2)):
+        start = node * (node - 1) // 2 - 1
+        index[row, :node] = torch.arange(start, start + node)
+    padded = torch.where(index >= 0, best[index.clamp(min=0)], torch.full_like(best[:1], -math.inf))
+    order = index.gather(1, torch.sort(padded, dim=1, descending=True, stable=True).indices)
+    top = order[:, :2].flatten()
+    kept = torch.zeros_like(best, dtype=torch.bool)
+    usable = top[(top >= 0)]
+    kept[usable[best[usable] > -math.inf]] = True
+    return order, ops, kept
+
+
 def derive_cell(scores: torch.Tensor, nodes: int, zero_index: int | None) -> list[list[Any]]:
     """The DARTS rule on one cell's ``[edges, candidates]`` scores over :data:`PRIMITIVES`.
 
@@ -97,23 +126,17 @@ def derive_cell(scores: torch.Tensor, nodes: int, zero_index: int | None) -> lis
     ties), each with its argmax non-zero op; ``-inf`` marks pruned candidates, which are never
     chosen.
     """
-    scores = scores.detach().to("cpu", torch.float64).clone()
-    if zero_index is not None:
-        scores[:, zero_index] = -math.inf
+    order, ops, kept = strongest_edges(scores, nodes, zero_index)
     pairs: list[list[Any]] = []
-    edge = 0
-    for node in range(2, nodes + 2):
-        rows = scores[edge : edge + node]
-        best, ops = rows.max(dim=1)
-        usable = [source for source in range(node) if float(best[source]) > -math.inf]
-        if len(usable) < 2:
+    for row, node in enumerate(range(2, nodes + 2)):
+        chosen = [int(e) for e in order[row, :2] if e >= 0 and bool(kept[e])]
+        if len(chosen) < 2:
             raise MalformedArchitecture(
                 f"cannot derive node {node}: fewer than 2 of its incoming edges keep an "
                 "unpruned op other than 'none'"
             )
-        chosen = sorted(usable, key=lambda source: -float(best[source]))[:2]
-        pairs += [[PRIMITIVES[int(ops[source])], source] for source in chosen]
-        edge += node
+        first = node * (node - 1) // 2 - 1
+        pairs += [[PRIMITIVES[int(ops[e])], e - first] for e in chosen]
     return pairs
 
 

@@ -12,7 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.spaces.darts.cells import CellPlan, DiscreteCell, OpBuilder, plan_cells
+from nascore.spaces.darts.cells import (
+    CellPlan,
+    DiscreteCell,
+    OpBuilder,
+    Planner,
+    Preprocess,
+    default_preprocess,
+    plan_cells,
+)
 
 
 class AuxiliaryHead(nn.Module):
@@ -48,8 +56,10 @@ class AuxiliaryHead(nn.Module):
 class DartsNetwork(nn.Module):
     """Stems, a stack of discrete cells, global average pooling, linear classifier.
 
-    ``cell_inputs[cell_type]`` lists the input of each op position of that cell type (two per
-    node); ``op_builder(cell_type, position, C, stride)`` builds the op at each position.
+    ``cell_inputs[key]`` lists the input of each op position of the cells with that key (two
+    per node; the key is a cell's type unless the plans say otherwise);
+    ``op_builder(key, position, C, stride)`` builds the op at each position and ``preprocess``
+    the step in front of every cell.
     """
 
     def __init__(
@@ -60,11 +70,12 @@ class DartsNetwork(nn.Module):
         num_classes: int,
         auxiliary: bool,
         aux_pool_stride: int,
+        preprocess: Preprocess = default_preprocess,
     ) -> None:
         super().__init__()
         self.drop_path_prob = 0.0
         self.cells = nn.ModuleList(
-            DiscreteCell(plan, cell_inputs[plan.cell_type], op_builder) for plan in plans
+            DiscreteCell(plan, cell_inputs[plan.key], op_builder, preprocess) for plan in plans
         )
         nodes = len(cell_inputs["normal"]) // 2
         self.aux_index = 2 * len(plans) // 3
@@ -104,11 +115,13 @@ class NetworkCIFAR(DartsNetwork):
         op_builder: OpBuilder,
         auxiliary: bool = False,
         stem_multiplier: int = 3,
+        planner: Planner = plan_cells,
+        preprocess: Preprocess = default_preprocess,
     ) -> None:
         stem_channels = stem_multiplier * C
         nodes = len(cell_inputs["normal"]) // 2
-        plans = plan_cells(C, layers, nodes, stem_channels)
-        super().__init__(plans, cell_inputs, op_builder, num_classes, auxiliary, 3)
+        plans = planner(C, layers, nodes, stem_channels, False)
+        super().__init__(plans, cell_inputs, op_builder, num_classes, auxiliary, 3, preprocess)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(stem_channels),
@@ -131,10 +144,12 @@ class NetworkImageNet(DartsNetwork):
         cell_inputs: Mapping[str, Sequence[int]],
         op_builder: OpBuilder,
         auxiliary: bool = False,
+        planner: Planner = plan_cells,
+        preprocess: Preprocess = default_preprocess,
     ) -> None:
         nodes = len(cell_inputs["normal"]) // 2
-        plans = plan_cells(C, layers, nodes, C, stem_reduces=True)
-        super().__init__(plans, cell_inputs, op_builder, num_classes, auxiliary, 2)
+        plans = planner(C, layers, nodes, C, True)
+        super().__init__(plans, cell_inputs, op_builder, num_classes, auxiliary, 2, preprocess)
         self.stem0 = nn.Sequential(
             nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C // 2),

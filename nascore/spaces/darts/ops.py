@@ -177,15 +177,20 @@ PARAMETERIZED: frozenset[str] = frozenset(
 )
 
 
-def supernet_op(
-    name: str, C: int, stride: int, act: ActFactory = nn.ReLU, leading_act: bool = True
-) -> nn.Module:
-    """An op as the DARTS/PC-DARTS supernet builds it: BatchNorm without affine parameters, and
-    pools followed by a BatchNorm (the max pool a :class:`RecomputingMaxPool2d`).
-    ``leading_act=False``: see the module docstring."""
-    op = OPS[name](C, stride, False, act, leading_act)
+def as_supernet_op(name: str, op: nn.Module, C: int) -> nn.Module:
+    """``op`` as the DARTS/PC-DARTS supernet uses it: pools followed by a BatchNorm without
+    affine parameters, the max pool a :class:`RecomputingMaxPool2d`."""
     if isinstance(op, nn.MaxPool2d):
         op = RecomputingMaxPool2d(op.kernel_size, op.stride, op.padding)
     if "pool" in name:
         return nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
     return op
+
+
+def supernet_op(
+    name: str, C: int, stride: int, act: ActFactory = nn.ReLU, leading_act: bool = True
+) -> nn.Module:
+    """An op as the DARTS/PC-DARTS supernet builds it: BatchNorm without affine parameters, and
+    pools followed by a BatchNorm (see :func:`as_supernet_op`). ``leading_act=False``: see the
+    module docstring."""
+    return as_supernet_op(name, OPS[name](C, stride, False, act, leading_act), C)

@@ -1,18 +1,23 @@
 """The ``darts`` search space (Liu et al., DARTS): two cell types of 4 nodes and 14 mixed edges.
 
-Extension points for spaces built on this one (e.g. A-DARTS, as a subclass using public API only):
+Extension points for spaces built on this one (A-DARTS, BNAS, as subclasses using public API):
 
-* :meth:`DartsSpace.decision_groups` may add groups named ``"normal.<x>"``/``"reduce.<x>"`` with
-  their own ``role``; the supernet hands each edge its row of every group of its cell type.
+* :meth:`DartsSpace.op` -- the op factory ``(name, C, stride, affine, act, leading_act)`` every
+  op of the supernet, the evaluation network and the cost tables comes from (BNAS swaps in
+  binarized convolutions here).
+* :meth:`DartsSpace.decision_groups` may add groups named ``"<key>.<x>"`` with their own
+  ``role``; the supernet hands each edge its row of every group of its cell's key.
 * :meth:`DartsSpace.search_edge` builds the supernet edge (see :mod:`.supernet` for the call
-  protocol ``edge(x, selections)``).
-* :meth:`DartsSpace.network_op` builds each op of the evaluation network from the architecture.
-* :meth:`DartsSpace.edge_sites` gives every edge's channels, stride and input size for cost tables.
+  protocol ``edge(x, selections)``); :meth:`DartsSpace.network_op` builds each op of the
+  evaluation network from the architecture.
+* :meth:`DartsSpace.plans` lays out the cells (reduction positions, cell keys) and
+  :meth:`DartsSpace.preprocess` the step in front of every cell.
+* :meth:`DartsSpace.measure` measures one module for a cost metric (a space may add metrics).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -30,7 +35,15 @@ from nascore.space import (
     Supernet,
     SupernetOptions,
 )
-from nascore.spaces.darts.cells import EdgeSite, OpBuilder, edge_sites, plan_cells
+from nascore.spaces.darts.cells import (
+    CellPlan,
+    EdgeSite,
+    OpBuilder,
+    default_preprocess,
+    edge_sites,
+    plan_cells,
+    reduction_layers,
+)
 from nascore.spaces.darts.genotype import (
     CELL_TYPES,
     OP_CHOICES,
@@ -41,9 +54,10 @@ from nascore.spaces.darts.genotype import (
     edge_names,
     format_genotype,
     parse_genotype,
+    strongest_edges,
 )
 from nascore.spaces.darts.network import DartsNetwork, NetworkCIFAR, NetworkImageNet
-from nascore.spaces.darts.ops import OPS, PRIMITIVES, ActFactory
+from nascore.spaces.darts.ops import OPS, PRIMITIVES, ActFactory, as_supernet_op
 from nascore.spaces.darts.plot import plot_cell
 from nascore.spaces.darts.supernet import DartsSupernet, OpEdge
 
@@ -52,6 +66,16 @@ PROXY_KEYS = ("channels", "layers")
 COST_METRICS = ("params", "flops")
 VARIANTS = ("cifar", "imagenet")
 _DECISION_PARTS = ("input_a", "op_a", "input_b", "op_b")
+
+
+def _check_reductions(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
+    if len(set(value)) != len(value) or not all(0 <= i < inst.layers for i in value):
+        raise ConfigError(
+            f"{attribute.name} must be distinct cell indices in 0..{inst.layers - 1}, got "
+            f"{list(value)}"
+        )
 
 
 @attrs.frozen
@@ -63,6 +87,11 @@ class DartsSpaceConfig:
     nodes: int = field(4, "intermediate nodes per cell", validator=positive)
     stem_multiplier: int = field(3, "the stem outputs stem_multiplier * C channels",
                                  validator=positive)
+    reductions: tuple[int, ...] | None = field(
+        None, "0-based indices of the reduction cells of the search network (None: layers // 3 "
+        "and 2 * layers // 3, as DARTS); networks of other depths use the DARTS rule",
+        validator=_check_reductions,
+    )
 
 
 class DartsSpace(SearchSpace):
@@ -78,6 +107,42 @@ class DartsSpace(SearchSpace):
         """Intermediate nodes per cell."""
         return self.config.nodes
 
+    # -- ops and layout ----------------------------------------------------------------------
+    def op(
+        self,
+        name: str,
+        C: int,
+        stride: int,
+        affine: bool,
+        act: ActFactory = nn.ReLU,
+        leading_act: bool = True,
+    ) -> nn.Module:
+        """The op factory: candidate ``name`` on ``C`` channels (``affine`` BatchNorm in
+        evaluation networks, not in supernets); ``act`` builds the activation in front of
+        parameterized ops, ``leading_act=False`` leaves out the first one (see
+        :mod:`nascore.spaces.darts.ops`)."""
+        return OPS[name](C, stride, affine, act, leading_act)
+
+    def reduction_cells(self, layers: int) -> frozenset[int]:
+        """Indices of the reduction cells of a ``layers``-cell network: the configured ones at the
+        search network's depth, else ``layers // 3`` and ``2 * layers // 3``."""
+        configured = self.config.reductions
+        if configured is not None and layers == self.config.layers:
+            return frozenset(configured)
+        return reduction_layers(layers)
+
+    def plans(
+        self, C: int, layers: int, stem_channels: int, stem_reduces: bool = False
+    ) -> list[CellPlan]:
+        """The plan of a stack of ``layers`` cells (channels, reductions, cell keys)."""
+        return plan_cells(
+            C, layers, self.nodes, stem_channels, stem_reduces, self.reduction_cells(layers)
+        )
+
+    def preprocess(self, plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
+        """The step in front of a cell (both networks): DARTS's fixed preprocessing."""
+        return default_preprocess(plan, affine)
+
     # -- one-shot ---------------------------------------------------------------------------
     def decision_groups(self) -> list[DecisionGroup]:
         """``"normal"`` and ``"reduce"``: edges ``"n2<-0"`` .. ``"n5<-4"``, role ``"op"``."""
@@ -87,51 +152,93 @@ class DartsSpace(SearchSpace):
             for cell_type in CELL_TYPES
         ]
 
+    def supernet_op(
+        self,
+        name: str,
+        C: int,
+        stride: int,
+        act: ActFactory = nn.ReLU,
+        leading_act: bool = False,
+    ) -> nn.Module:
+        """A supernet candidate: :meth:`op` without affine BatchNorm and, by default, without
+        its leading activation (the edge computes it once for all candidates); pools followed
+        by BatchNorm."""
+        return as_supernet_op(name, self.op(name, C, stride, False, act, leading_act), C)
+
     def search_edge(
         self, C: int, stride: int, cell_type: str, edge_index: int, options: SupernetOptions
     ) -> nn.Module:
         """Extension point: the supernet module of edge ``edge_index`` of a ``cell_type`` cell,
         called as ``edge(x, selections)`` with a dict role -> Selection of that edge's rows."""
-        return OpEdge(C, stride, options.partial_channels)
+        return OpEdge(C, stride, self.supernet_op, options.partial_channels)
 
     def sized_config(self, proxy: Mapping[str, Any]) -> DartsSpaceConfig:
         """The config with ``proxy`` overrides (``channels``, ``layers``) applied."""
         unknown = sorted(set(proxy) - set(PROXY_KEYS))
         if unknown:
             raise ConfigError(
-                f"space darts cannot resize the supernet by {unknown[0]!r}; "
+                f"space {self.name} cannot resize the supernet by {unknown[0]!r}; "
                 f"proxy keys: {', '.join(PROXY_KEYS)}"
             )
         return attrs.evolve(self.config, **{k: int(v) for k, v in proxy.items()})
 
+    def check_levels(self, levels: int) -> None:
+        """Multi-level search needs per-depth cell keys, which this space does not have yet."""
+        if levels != 1:
+            raise ConfigError(
+                f"space {self.name} has no multi-level search; set strategy.levels=1"
+            )
+
     def build_supernet(self, options: SupernetOptions) -> Supernet:
         """The DARTS search network, sized by the config and ``options.proxy``."""
+        self.check_levels(options.levels)
         config = self.sized_config(options.proxy)
+        stem_channels = config.stem_multiplier * config.channels
 
         def edge_factory(C: int, stride: int, cell_type: str, edge_index: int) -> nn.Module:
             return self.search_edge(C, stride, cell_type, edge_index, options)
 
         return DartsSupernet(
             self.decision_groups(),
-            C=config.channels,
-            layers=config.layers,
+            self.plans(config.channels, config.layers, stem_channels),
             nodes=config.nodes,
-            stem_multiplier=config.stem_multiplier,
+            stem_channels=stem_channels,
             in_channels=self.data.in_channels,
             num_classes=self.data.num_classes,
             edge_factory=edge_factory,
+            preprocess=self.preprocess,
         )
 
+    def cell_keys(self) -> list[str]:
+        """The spec entries of the cells: ``normal`` and ``reduce``."""
+        return list(CELL_TYPES)
+
     def derive(self, scores: Mapping[str, torch.Tensor]) -> Architecture:
-        """The DARTS rule per cell type (see :func:`derive_cell`)."""
+        """The DARTS rule per cell (see :func:`derive_cell`)."""
         spec: dict[str, Any] = {}
-        for cell_type in CELL_TYPES:
-            spec[cell_type] = derive_cell(scores[cell_type], self.nodes, PRIMITIVES.index(ZERO))
-            spec[f"{cell_type}_concat"] = list(range(2, self.nodes + 2))
+        for key in self.cell_keys():
+            spec[key] = derive_cell(scores[key], self.nodes, PRIMITIVES.index(ZERO))
+            spec[f"{key}_concat"] = list(range(2, self.nodes + 2))
         return Architecture(self.name, spec)
+
+    def kept_mask(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per op group, the op the DARTS rule keeps on each of the 2 strongest incoming edges
+        of every node (the tensor form of :meth:`derive`)."""
+        out = {}
+        for key in self.cell_keys():
+            table = scores[key]
+            _order, ops, kept = strongest_edges(table, self.nodes, PRIMITIVES.index(ZERO))
+            mask = torch.zeros(table.shape, dtype=torch.bool)
+            mask[kept, ops[kept]] = True
+            out[key] = mask
+        return out
 
     # -- discrete ---------------------------------------------------------------------------
     def decisions(self) -> list[Decision]:
+        """The discrete choices: :meth:`cell_decisions` (spaces built on this one add theirs)."""
+        return self.cell_decisions()
+
+    def cell_decisions(self) -> list[Decision]:
         """Per cell type and node: ``input_a``, ``op_a``, ``input_b``, ``op_b`` (inputs differ)."""
         out = []
         for cell_type in CELL_TYPES:
@@ -151,10 +258,11 @@ class DartsSpace(SearchSpace):
         return choices
 
     def decode(self, choices: list[int]) -> Architecture:
-        decisions = self.decisions()
+        """The architecture of the :meth:`cell_decisions` ``choices``."""
+        decisions = self.cell_decisions()
         if len(choices) != len(decisions):
             raise MalformedArchitecture(
-                f"darts needs {len(decisions)} choices, got {len(choices)}"
+                f"{self.name} cells need {len(decisions)} choices, got {len(choices)}"
             )
         for decision, choice in zip(decisions, choices, strict=True):
             if not 0 <= choice < len(decision.candidates):
@@ -187,14 +295,14 @@ class DartsSpace(SearchSpace):
     def network_op(
         self,
         arch: Architecture,
-        cell_type: str,
+        key: str,
         position: int,
         C: int,
         stride: int,
         act: ActFactory,
     ) -> nn.Module:
-        """Extension point: the evaluation-network op at ``position`` of ``cell_type``."""
-        return OPS[arch.spec[cell_type][position][0]](C, stride, True, act)
+        """Extension point: the evaluation-network op at ``position`` of the cell ``key``."""
+        return self.op(arch.spec[key][position][0], C, stride, True, act)
 
     def build_network(
         self,
@@ -212,24 +320,20 @@ class DartsSpace(SearchSpace):
         Sizes default to the space config and the data; ``act`` builds the activation in front of
         parameterized ops (ReLU). ``network.drop_path_prob`` enables drop path when training.
         """
-        if variant not in VARIANTS:
-            raise ConfigError(
-                f"unknown darts network variant {variant!r}; use {' or '.join(VARIANTS)}"
-            )
         arch = self.validate(arch)
         act = act or nn.ReLU
 
-        def op_builder(cell_type: str, position: int, C: int, stride: int) -> nn.Module:
-            return self.network_op(arch, cell_type, position, C, stride, act)
+        def op_builder(key: str, position: int, C: int, stride: int) -> nn.Module:
+            return self.network_op(arch, key, position, C, stride, act)
 
-        inputs = {c: [source for _, source in arch.spec[c]] for c in CELL_TYPES}
+        inputs = {key: [source for _, source in arch.spec[key]] for key in self.cell_keys()}
         return self._network(
             inputs, op_builder, channels, layers, num_classes, auxiliary, variant, in_channels
         )
 
     def _network(
         self,
-        cell_inputs: Mapping[str, list[int]],
+        cell_inputs: Mapping[str, Sequence[int]],
         op_builder: OpBuilder,
         channels: int | None = None,
         layers: int | None = None,
@@ -238,6 +342,14 @@ class DartsSpace(SearchSpace):
         variant: str = "cifar",
         in_channels: int | None = None,
     ) -> DartsNetwork:
+        if variant not in VARIANTS:
+            raise ConfigError(
+                f"unknown darts network variant {variant!r}; use {' or '.join(VARIANTS)}"
+            )
+
+        def planner(C: int, n: int, _nodes: int, stem: int, stem_reduces: bool) -> list[CellPlan]:
+            return self.plans(C, n, stem, stem_reduces)
+
         common = {
             "C": channels or self.config.channels,
             "layers": layers or self.config.layers,
@@ -246,75 +358,90 @@ class DartsSpace(SearchSpace):
             "cell_inputs": cell_inputs,
             "op_builder": op_builder,
             "auxiliary": auxiliary,
+            "planner": planner,
+            "preprocess": self.preprocess,
         }
         if variant == "imagenet":
             return NetworkImageNet(**common)
         return NetworkCIFAR(**common, stem_multiplier=self.config.stem_multiplier)
 
     # -- costs --------------------------------------------------------------------------------
-    def edge_sites(self) -> list[EdgeSite]:
-        """Every edge of the evaluation network at the search config's size on this data."""
-        config = self.config
-        plans = plan_cells(
-            config.channels, config.layers, config.nodes, config.stem_multiplier * config.channels
-        )
+    cost_metrics = COST_METRICS
+
+    def edge_sites(self, proxy: Mapping[str, Any] | None = None) -> list[EdgeSite]:
+        """Every edge of the network at the search size (``proxy`` overrides) on this data."""
+        config = self.sized_config(proxy or {})
+        plans = self.plans(config.channels, config.layers, config.stem_multiplier * config.channels)
         return list(edge_sites(plans, config.nodes, self.data.image_size))
 
-    def candidate_costs(self, metric: str) -> CostTable:
-        """Per-candidate ``params`` or ``flops`` (multiply-adds) of the evaluation network at the
-        search config's size, measured on the real modules; ``"none"`` costs 0.
+    def measure(self, metric: str, module: nn.Module, example: torch.Tensor) -> float:
+        """``module``'s cost in ``metric``: ``params`` or ``flops`` (multiply-adds on
+        ``example``). Spaces adding metrics extend this and :attr:`cost_metrics`."""
+        if metric == "params":
+            return float(count_params(module))
+        if metric == "flops":
+            return float(count_macs(module, example))
+        raise ConfigError(
+            f"unknown cost metric {metric!r}; space {self.name} measures "
+            f"{', '.join(self.cost_metrics)}"
+        )
+
+    def cost_table(self, metric: str, proxy: Mapping[str, Any] | None = None) -> CostTable:
+        """Per-candidate ``metric`` costs of the evaluation network at the search size (the
+        config with ``proxy`` overrides), measured on the real modules; ``"none"`` costs 0.
 
         ``constant`` (stem, preprocessing, classifier) is the measured cost of a whole network
         minus its chosen ops, so ``constant`` plus the chosen ops' costs is the network's cost.
         """
-        if metric not in COST_METRICS:
+        if metric not in self.cost_metrics:
             raise ConfigError(
-                f"unknown cost metric {metric!r}; darts measures {', '.join(COST_METRICS)}"
+                f"unknown cost metric {metric!r}; space {self.name} measures "
+                f"{', '.join(self.cost_metrics)}"
             )
-
-        def measure(module: nn.Module, channels: int, size: int) -> float:
-            if metric == "params":
-                return float(count_params(module))
-            return float(count_macs(module, torch.zeros(1, channels, size, size)))
-
         cache: dict[tuple[str, int, int, int], float] = {}
 
         def cost(name: str, site: EdgeSite) -> float:
             key = (name, site.C, site.stride, site.size)
             if key not in cache:
-                op = OPS[name](site.C, site.stride, True, nn.ReLU)
-                cache[key] = measure(op, site.C, site.size)
+                module = self.op(name, site.C, site.stride, True)
+                example = torch.zeros(1, site.C, site.size, site.size)
+                cache[key] = self.measure(metric, module, example)
             return cache[key]
 
         shape = (len(cell_edges(self.nodes)), len(PRIMITIVES))
-        tables = {c: torch.zeros(shape, dtype=torch.float64) for c in CELL_TYPES}
-        for site in self.edge_sites():
+        tables = {key: torch.zeros(shape, dtype=torch.float64) for key in self.cell_keys()}
+        for site in self.edge_sites(proxy):
             for k, name in enumerate(PRIMITIVES):
                 if name != ZERO:
-                    tables[site.cell_type][site.edge_index, k] += cost(name, site)
+                    tables[site.key][site.edge_index, k] += cost(name, site)
         # constant: a network whose nodes max-pool both cell inputs, minus those pools
         pool = "max_pool_3x3"
+        config = self.sized_config(proxy or {})
         network = self._network(
-            {c: [0, 1] * self.nodes for c in CELL_TYPES},
-            lambda _cell_type, _position, C, stride: OPS[pool](C, stride, True, nn.ReLU),
+            {key: [0, 1] * self.nodes for key in self.cell_keys()},
+            lambda _key, _position, C, stride: self.op(pool, C, stride, True),
+            channels=config.channels, layers=config.layers,
         )
-        total = measure(network, self.data.in_channels, self.data.image_size)
+        info = self.data
+        example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
+        total = self.measure(metric, network, example)
         edges = cell_edges(self.nodes)
         pooled = [edges.index((node, source)) for node in range(2, self.nodes + 2)
                   for source in (0, 1)]
-        chosen = sum(float(tables[c][pooled, PRIMITIVES.index(pool)].sum()) for c in CELL_TYPES)
+        chosen = sum(float(tables[k][pooled, PRIMITIVES.index(pool)].sum()) for k in tables)
         return CostTable(metric, total - chosen, tables)
 
     def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
-        """Per cell type, the ``[edges, candidates]`` 0/1 matrix of the ops ``arch`` keeps."""
+        """Per cell key, the ``[edges, candidates]`` bool mask of the ops ``arch`` keeps (the
+        :meth:`kept_mask` of its scores)."""
         spec = self.validate(arch).spec
         edges = cell_edges(self.nodes)
         out = {}
-        for cell_type in CELL_TYPES:
-            matrix = torch.zeros(len(edges), len(PRIMITIVES), dtype=torch.float64)
-            for position, (op, source) in enumerate(spec[cell_type]):
-                matrix[edges.index((position // 2 + 2, source)), PRIMITIVES.index(op)] = 1.0
-            out[cell_type] = matrix
+        for key in self.cell_keys():
+            matrix = torch.zeros(len(edges), len(PRIMITIVES), dtype=torch.bool)
+            for position, (op, source) in enumerate(spec[key]):
+                matrix[edges.index((position // 2 + 2, source)), PRIMITIVES.index(op)] = True
+            out[key] = matrix
         return out
 
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:

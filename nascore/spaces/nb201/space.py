@@ -118,6 +118,8 @@ class NB201Space(SearchSpace):
     def build_supernet(self, options: SupernetOptions) -> Supernet:
         """The weight-sharing NB201 network; ``options.proxy`` may set ``channels`` and
         ``layers``/``cells_per_stage``."""
+        if options.levels != 1:
+            raise ConfigError("space nb201 shares one cell everywhere; set strategy.levels=1")
         channels, cells = self.sizes(options.proxy, _PROXY_OPTIONS)
         return NB201Supernet(
             self.decision_groups()[0],

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from nascore import Selection
+from nascore.nn.blocks import ActFactory
 from nascore.nn.mixed import MixedEdge
-from nascore.spaces.darts.ops import PRIMITIVES, supernet_op
+from nascore.spaces.darts.ops import PRIMITIVES
+from nascore.spaces.darts.ops import supernet_op as darts_supernet_op
 from nascore_adarts.activations import MixedActivation, make_activation
+
+#: ``(name, C, stride, act, leading_act) -> module``: a supernet op whose activations ``act``
+#: builds (the space's ``supernet_op``).
+SupernetOp = Callable[[str, int, int, ActFactory, bool], nn.Module]
 
 
 class EdgeActivation(nn.Module):
@@ -43,11 +49,12 @@ class EdgeActivation(nn.Module):
 class FactorizedEdge(nn.Module):
     """One supernet edge of the ``adarts`` space, called as ``edge(x, selections)``.
 
-    ``selections["op"]`` mixes the DARTS ops (alpha). Every ReLU of the parameterized ops is
-    replaced by one shared :class:`EdgeActivation`: with ``searched`` true a
-    :class:`MixedActivation` over ``activations`` driven by ``selections["activation"]`` (beta),
-    otherwise the single activation ``activations[0]`` (fixed; only alpha is searched). Pools,
-    skip and none see ``x`` unchanged.
+    ``selections["op"]`` mixes the DARTS ops (alpha), built by ``supernet_op`` (the space's op
+    factory; default: the DARTS supernet ops). Every ReLU of the parameterized ops is replaced
+    by one shared :class:`EdgeActivation`: with ``searched`` true a :class:`MixedActivation` over
+    ``activations`` driven by ``selections["activation"]`` (beta), otherwise the single
+    activation ``activations[0]`` (fixed; only alpha is searched). Pools, skip and none see
+    ``x`` unchanged.
     """
 
     def __init__(
@@ -57,6 +64,7 @@ class FactorizedEdge(nn.Module):
         activations: Sequence[str],
         searched: bool = True,
         partial_channels: int = 1,
+        supernet_op: SupernetOp = darts_supernet_op,
     ) -> None:
         super().__init__()
         if not searched and len(activations) != 1:
@@ -69,7 +77,7 @@ class FactorizedEdge(nn.Module):
             PRIMITIVES,
             C,
             stride,
-            lambda name, c, s: supernet_op(name, c, s, lambda: self.act),
+            lambda name, c, s: supernet_op(name, c, s, lambda: self.act, True),
             partial_channels,
         )
 

@@ -32,8 +32,6 @@ from nascore import (
     InfeasibleError,
     MalformedArchitecture,
     SupernetOptions,
-    count_macs,
-    count_params,
 )
 from nascore.config import field
 from nascore.spaces.darts import (
@@ -44,7 +42,7 @@ from nascore.spaces.darts import (
     edge_names,
     plot_cell,
 )
-from nascore.spaces.darts.ops import OPS, PARAMETERIZED, PRIMITIVES, ActFactory
+from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, ActFactory
 from nascore_adarts.activations import DEFAULT_ACTIVATIONS, check_activation, make_activation
 from nascore_adarts.edge import FactorizedEdge
 from nascore_adarts.genotype import (
@@ -151,15 +149,6 @@ class ADartsSpace(DartsSpace):
             self.edge_activations = {c: [config.fixed_activation] * edges for c in CELL_TYPES}
         elif config.activation_config is not None:
             self.edge_activations = _load_activation_config(config.activation_config, edges)
-        self._darts = DartsSpace(
-            DartsSpaceConfig(
-                channels=config.channels,
-                layers=config.layers,
-                nodes=config.nodes,
-                stem_multiplier=config.stem_multiplier,
-            ),
-            data,
-        )
 
     @property
     def searches_activations(self) -> bool:
@@ -205,13 +194,35 @@ class ADartsSpace(DartsSpace):
     def search_edge(
         self, C: int, stride: int, cell_type: str, edge_index: int, options: SupernetOptions
     ) -> nn.Module:
-        """A :class:`FactorizedEdge`: mixed activation, or the edge's fixed one."""
+        """A :class:`FactorizedEdge` over the space's supernet ops: mixed activation, or the
+        edge's fixed one."""
         if self.searches_activations:
-            return FactorizedEdge(
-                C, stride, self.config.activations, True, options.partial_channels
-            )
-        fixed = [self.edge_activations[cell_type][edge_index]]
-        return FactorizedEdge(C, stride, fixed, False, options.partial_channels)
+            activations, searched = list(self.config.activations), True
+        else:
+            activations, searched = [self.edge_activations[cell_type][edge_index]], False
+        return FactorizedEdge(
+            C, stride, activations, searched, options.partial_channels, self.supernet_op
+        )
+
+    def kept_mask(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The ``darts`` op masks plus, when searched, the argmax activation of every kept edge
+        whose op is parameterized (the tensor form of :meth:`derive`)."""
+        out = super().kept_mask(scores)
+        if not self.searches_activations:
+            return out
+        parameterized = self._parameterized_columns()
+        for cell_type in CELL_TYPES:
+            acts = scores[cell_type + ACT_GROUP_SUFFIX]
+            with_act = (out[cell_type] & parameterized).any(dim=1)
+            mask = torch.zeros(acts.shape, dtype=torch.bool)
+            mask[with_act, acts.argmax(dim=1)[with_act]] = True
+            out[cell_type + ACT_GROUP_SUFFIX] = mask
+        return out
+
+    @staticmethod
+    def _parameterized_columns() -> torch.Tensor:
+        """Bool ``[candidates]``: which op columns are parameterized (take an activation)."""
+        return torch.tensor([op in PARAMETERIZED for op in PRIMITIVES])
 
     def derive(self, scores: Mapping[str, torch.Tensor]) -> Architecture:
         """The DARTS rule on the op groups; each kept parameterized op takes the argmax activation
@@ -249,7 +260,7 @@ class ADartsSpace(DartsSpace):
     def decisions(self) -> list[Decision]:
         """The ``darts`` decisions, then (if searched) ``<cell>.n<node>.act_a``/``act_b``: the
         activation of each op (ignored where the op is not parameterized)."""
-        out = self._darts.decisions()
+        out = super().decisions()
         if self.searches_activations:
             for cell_type in CELL_TYPES:
                 for node in range(2, self.nodes + 2):
@@ -261,8 +272,8 @@ class ADartsSpace(DartsSpace):
 
     def encode(self, arch: Architecture) -> list[int]:
         spec = self.validate(arch).spec
-        darts, acts = split_spec(spec)
-        choices = self._darts.encode(Architecture(self._darts.name, darts))
+        _darts, acts = split_spec(spec)
+        choices = super().encode(arch)
         if self.searches_activations:
             for cell_type in CELL_TYPES:
                 choices += [0 if act is None else self._candidate(act) for act in acts[cell_type]]
@@ -274,8 +285,8 @@ class ADartsSpace(DartsSpace):
             raise MalformedArchitecture(
                 f"adarts needs {len(decisions)} choices, got {len(choices)}"
             )
-        n_darts = len(self._darts.decisions())
-        spec = dict(self._darts.decode(list(choices[:n_darts])).spec)
+        n_darts = len(self.cell_decisions())
+        spec = dict(super().decode(list(choices[:n_darts])).spec)
         candidates = self.config.activations
         act_choices = iter(choices[n_darts:])
         for cell_type in CELL_TYPES:
@@ -336,7 +347,7 @@ class ADartsSpace(DartsSpace):
     def network_op(
         self,
         arch: Architecture,
-        cell_type: str,
+        key: str,
         position: int,
         C: int,
         stride: int,
@@ -344,10 +355,10 @@ class ADartsSpace(DartsSpace):
     ) -> nn.Module:
         """The op of ``arch`` with its own activation (one module per op, shared by the op's
         activation sites, as the edge shares one in the supernet); ``act`` is not used."""
-        name = arch.spec[act_key(cell_type)][position]
+        name = arch.spec[act_key(key)][position]
         if name is None:
-            return super().network_op(arch, cell_type, position, C, stride, act)
-        return super().network_op(arch, cell_type, position, C, stride, single_instance(name))
+            return super().network_op(arch, key, position, C, stride, act)
+        return super().network_op(arch, key, position, C, stride, single_instance(name))
 
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:
         """Cell diagrams whose edges read ``op`` or ``op (activation)``."""
@@ -364,32 +375,34 @@ class ADartsSpace(DartsSpace):
         return paths
 
     # -- costs --------------------------------------------------------------------------------
-    def candidate_costs(self, metric: str) -> CostTable:
+    def cost_table(self, metric: str, proxy: Mapping[str, Any] | None = None) -> CostTable:
         """The ``darts`` op costs (with ReLU) plus what each activation adds, measured on the
         real modules as the mean over the parameterized ops of ``cost(op with activation) -
-        cost(op with ReLU)``: the ``"<cell>.act"`` tables, or, with fixed activations, added to
-        the parameterized ops' columns.
+        cost(op with ReLU)``: the ``"<cell>.act"`` tables, gated by the op group's
+        parameterized columns (an activation costs only where a parameterized op is kept), or,
+        with fixed activations, added to the parameterized ops' columns.
 
-        ``constant`` plus the costs :meth:`one_hot` selects equals the measured cost of the
-        evaluation network (the activation cost of an edge counts whatever its op in the
-        differentiable expectation).
+        ``constant`` plus the costs :meth:`kept_mask` selects equals the measured cost of the
+        evaluation network.
         """
-        base = super().candidate_costs(metric)
+        base = super().cost_table(metric, proxy)
         names = self.config.activations if self.searches_activations else sorted(
             {n for names in self.edge_activations.values() for n in names}
         )
         edges = len(edge_names(self.nodes))
         extra = {c: torch.zeros(edges, len(names), dtype=torch.float64) for c in CELL_TYPES}
         cache: dict[tuple[str, int, int, int], float] = {}
-        for site in self.edge_sites():
+        for site in self.edge_sites(proxy):
             for k, name in enumerate(names):
                 key = (name, site.C, site.stride, site.size)
                 if key not in cache:
                     cache[key] = self._activation_cost(metric, name, site)
-                extra[site.cell_type][site.edge_index, k] += cache[key]
+                extra[site.key][site.edge_index, k] += cache[key]
         if self.searches_activations:
+            columns = self._parameterized_columns()
             tables = {**base.per_group, **{c + ACT_GROUP_SUFFIX: extra[c] for c in CELL_TYPES}}
-            return CostTable(metric, base.constant, tables)
+            gates = {c + ACT_GROUP_SUFFIX: (c, columns) for c in CELL_TYPES}
+            return CostTable(metric, base.constant, tables, gates)
         tables = {}
         for cell_type in CELL_TYPES:
             table = base.per_group[cell_type].clone()
@@ -400,31 +413,29 @@ class ADartsSpace(DartsSpace):
             tables[cell_type] = table
         return CostTable(metric, base.constant, tables)
 
-    @staticmethod
-    def _activation_cost(metric: str, name: str, site: EdgeSite) -> float:
+    def _activation_cost(self, metric: str, name: str, site: EdgeSite) -> float:
         x = torch.zeros(1, site.C, site.size, site.size)
 
         def cost(op: str, act: ActFactory) -> float:
-            module = OPS[op](site.C, site.stride, True, act)
-            return float(count_params(module) if metric == "params" else count_macs(module, x))
+            return self.measure(metric, self.op(op, site.C, site.stride, True, act), x)
 
         deltas = [cost(op, single_instance(name)) - cost(op, nn.ReLU) for op in PARAMETERIZED]
         return sum(deltas) / len(deltas)
 
     def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
-        """The ``darts`` op one-hots plus, when searched, ``"<cell>.act"``: a 1 at the activation
-        of every edge that keeps a parameterized op."""
+        """The ``darts`` op masks plus, when searched, ``"<cell>.act"``: the activation of every
+        edge that keeps a parameterized op."""
         arch = self.validate(arch)
         out = super().one_hot(arch)
         if not self.searches_activations:
             return out
         edges = len(edge_names(self.nodes))
         for cell_type in CELL_TYPES:
-            matrix = torch.zeros(edges, len(self.config.activations), dtype=torch.float64)
+            matrix = torch.zeros(edges, len(self.config.activations), dtype=torch.bool)
             for position, ((_op, source), act) in enumerate(
                 zip(arch.spec[cell_type], arch.spec[act_key(cell_type)], strict=True)
             ):
                 if act is not None:
-                    matrix[self.edge_of(position, source), self._candidate(act)] = 1.0
+                    matrix[self.edge_of(position, source), self._candidate(act)] = True
             out[cell_type + ACT_GROUP_SUFFIX] = matrix
         return out

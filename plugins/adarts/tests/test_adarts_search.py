@@ -7,13 +7,14 @@ from typing import Any
 import pytest
 import torch
 
-from nascore import SearchContext, build_config
+from nascore import SearchContext
 from nascore.data import DataConfig, SearchData
 from nascore.events import EventLog
+from nascore.oneshot import OneShotStrategy
 from nascore.strategies.darts import DartsStrategy
 from nascore.strategies.gdas import GDASStrategy
-from nascore.strategies.oneshot import OneShotStrategy, StepRecord
 from nascore.strategies.pcdarts import PCDartsStrategy
+from nascore.testing import record_steps
 
 SETTINGS: dict[str, Any] = {"epochs": 1, "batch_size": 16, "valid_batches": 1}
 
@@ -25,24 +26,19 @@ def data() -> SearchData:
 
 def _search(cls: type[OneShotStrategy], space: Any, data: SearchData, **config: Any):
     """Run one epoch of ``cls`` on ``space``; return the strategy and the stages stepped."""
-    stages: list[int] = []
-
-    class Recording(cls):  # type: ignore[misc, valid-type]
-        def after_arch_step(self, record: StepRecord) -> None:
-            super().after_arch_step(record)
-            stages.append(record.stage)
-
     context = SearchContext(
         space=space, seed=0, device=torch.device("cpu"), events=EventLog(), data=data
     )
-    strategy = Recording(build_config(cls.config_cls, {**SETTINGS, **config}), context)
-    initial = {name: p.detach().clone() for name, p in strategy.arch_parameters.items()}
+    strategy = cls(cls.configure({**SETTINGS, **config}), context)
+    recorder = record_steps(strategy)
+    initial = {name: p.detach().clone() for name, p in strategy.params.tensors.items()}
     for _ in strategy.run_epoch(0):
         pass
     metrics = strategy.end_epoch(0)
     changed = {
-        name for name, p in strategy.arch_parameters.items() if not torch.equal(p, initial[name])
+        name for name, p in strategy.params.tensors.items() if not torch.equal(p, initial[name])
     }
+    stages = [r.stage for r in recorder.records if r.split == "arch"]
     return strategy, stages, changed, metrics
 
 
@@ -58,7 +54,7 @@ def test_one_epoch_search_trains_alpha_then_beta_and_derives_a_valid_architectur
     strategy, stages, changed, metrics = _search(cls, space, data, **config)
     # tri-level: weights step, then alpha (stage 0), then beta (stage 1), every step
     steps = data.num_batches("weights", 16)
-    assert sorted(strategy.arch_optimizers) == [0, 1]
+    assert sorted(strategy.params.optimizers) == [0, 1]
     assert stages == [0, 1] * steps
     assert {"normal", "reduce", "normal.act", "reduce.act"} <= changed
     assert len(metrics["arch_weights"]["normal.act"][0]) == 9
@@ -66,14 +62,14 @@ def test_one_epoch_search_trains_alpha_then_beta_and_derives_a_valid_architectur
     assert space.validate(arch) == arch
     assert any(act is not None for act in arch.spec["normal_act"] + arch.spec["reduce_act"])
     if cls is PCDartsStrategy:  # edge normalisation on the op groups only (A-PC-DARTS)
-        assert set(strategy.edge_betas) == {"normal", "reduce"}
+        assert set(strategy.edge_norm.nodes) == {"normal", "reduce"}
         assert strategy.supernet.cells[0].edges[0].mixed.partial_channels == 4
 
 
 def test_fixed_activation_search_trains_alpha_only(data: SearchData, make_space) -> None:
     space = make_space(fixed_activation="selu")
     strategy, stages, changed, _ = _search(DartsStrategy, space, data)
-    assert sorted(strategy.arch_optimizers) == [0] and set(stages) == {0}
+    assert sorted(strategy.params.optimizers) == [0] and set(stages) == {0}
     assert changed == {"normal", "reduce"}
     arch = strategy.derive()
     assert set(arch.spec["normal_act"] + arch.spec["reduce_act"]) <= {"selu", None}

@@ -280,11 +280,11 @@ def test_cost_tables_include_the_activation_and_match_measured_networks(make_spa
             {k: v for k, v in _hand_scores().items() if "." not in k}
         )
         net = space.build_network(arch)
-        params = space.candidate_costs("params")
-        flops = space.candidate_costs("flops")
+        params = space.cost_table("params")
+        flops = space.cost_table("flops")
         assert float(params.expected(space.one_hot(arch))) == count_params(net)
         assert float(flops.expected(space.one_hot(arch))) == count_macs(net, x)
-    table = make_space().candidate_costs("params").per_group["normal.act"]
+    table = make_space().cost_table("params").per_group["normal.act"]
     learnable = [DEFAULT_ACTIVATIONS.index(n) for n in ("prelu", "swish")]
     assert torch.all(table[:, learnable] == 1) and table.sum() == 2 * 14
 

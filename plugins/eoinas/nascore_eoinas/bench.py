@@ -21,7 +21,7 @@ import torch
 from nascore import DataInfo, SearchContext, build_config, registry
 from nascore.bench.supernet import seconds_per_search_step
 from nascore.events import EventLog
-from nascore_eoinas.config import EoiNASConfig
+from nascore_eoinas.pruning import GradualPruning
 from nascore_eoinas.strategy import EoiNASStrategy
 
 MODES = ("hard", "soft")
@@ -38,9 +38,7 @@ def _strategy(
         DataInfo(in_channels=3, image_size=size, num_classes=10),
     )
     context = SearchContext(space=built, seed=seed, device=torch.device("cpu"), events=EventLog())
-    config = build_config(
-        EoiNASConfig, {"batch_size": batch_size, "soft_sampling": mode == "soft"}, "strategy"
-    )
+    config = EoiNASStrategy.configure({"batch_size": batch_size, "hard_sampling": mode == "hard"})
     return EoiNASStrategy(config, context)
 
 
@@ -62,13 +60,14 @@ def bench_pruning(
             raise ValueError(f"unknown mode {mode!r}; use {' or '.join(MODES)}")
         strategy = _strategy(mode, space, channels, layers, image_size, batch_size, seed)
         generator = torch.Generator().manual_seed(seed)
+        pruning = strategy.part(GradualPruning.name)
         full = None
-        for stage in range(len(strategy.schedule) + 1):
+        for stage in range(len(pruning.schedule) + 1):
             if stage:
-                strategy.prune_stage(epoch=stage - 1)
+                pruning.prune_stage(epoch=stage - 1)
             seconds = seconds_per_search_step(strategy, image_size, batch_size, steps, generator)
             full = full or seconds
-            left = max(int(strategy.masks[g.name].sum(dim=1).max()) for g in strategy.op_groups)
+            left = max(int(strategy.masks[g.name].sum(dim=1).max()) for g in pruning.groups)
             rows.append({
                 "mode": mode,
                 "space": space,

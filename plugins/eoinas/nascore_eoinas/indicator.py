@@ -1,6 +1,7 @@
-"""The operation importance indicator of EoiNAS (Eq. 6-7) and the per-op statistics behind it.
+"""The operation importance indicator of EoiNAS (Eq. 6-7), the per-op statistics behind it, and
+the part that keeps them during a search.
 
-For every edge ``e`` and candidate op ``o`` of a decision group::
+For every edge ``e`` and candidate op ``o`` of an op group::
 
     C[e, o] = Ca[e, o] / Ce[e, o]                     (Eq. 6; defined as 0 where Ce[e, o] = 0)
     I[e, o] = softmax(alpha[e])[o] + lambda * C[e, o]  (Eq. 7; lambda = 0.5 in the paper)
@@ -8,16 +9,18 @@ For every edge ``e`` and candidate op ``o`` of a decision group::
 The softmax runs over the unpruned candidates only (the paper shrinks the op set O as it prunes);
 pruned candidates get ``I = -inf``.
 
-What the counters hold (:class:`OpStatistics`):
+Eq. 6 has two readings, both offered (``strategy.latest_accuracy``):
 
 * ``Ce[e, o]``: the number of training iterations (weights steps) in which ``o`` was the op
-  sampled on ``e``.
-* ``Ca[e, o]`` (paper): the sum, over the architecture steps in which ``o`` was the op sampled on
-  ``e``, of the top-1 accuracy of that step's validation batch. With one architecture step per
-  training iteration, ``C`` is then about the op's mean validation accuracy when sampled, on the
-  same 0..1 scale as the softmax term.
-* ``Ca[e, o]`` (the authors' released code, ``latest=True``): the top-1 accuracy of the latest
-  validation batch in which ``o`` was sampled on ``e`` (overwritten, not accumulated).
+  sampled on ``e`` (both readings).
+* ``Ca[e, o]`` (paper, the default): the sum, over the architecture steps in which ``o`` was
+  sampled on ``e``, of the top-1 accuracy of that step's validation batch. With one architecture
+  step per training iteration, ``C`` is then the op's mean validation accuracy when sampled, on
+  the same 0..1 scale as the softmax term, which is what Eq. 7 adds it to.
+* ``Ca[e, o]`` (the authors' released code): the top-1 accuracy of the latest validation batch
+  in which ``o`` was sampled on ``e`` (overwritten, not accumulated), so ``C`` is that accuracy
+  divided by the sample count; the code also restarts ``Ce`` after every pruning stage
+  (``strategy.reset_counts_after_prune``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import torch
 
-from nascore.strategies.sampling import masked_logits, masked_softmax
+from nascore import EdgeWeights, IncompatibleError
+from nascore.config import field, non_negative
+from nascore.oneshot import Part, StepRecord
+from nascore.oneshot.sampling import masked_logits, masked_softmax
+
+#: Role of the decision groups the indicator ranks and pruning shrinks.
+OP_ROLE = "op"
 
 
 def accuracy_ratio(ca: torch.Tensor, ce: torch.Tensor) -> torch.Tensor:
@@ -53,6 +63,13 @@ def importance(
     mask = None if mask is None else mask.detach().to("cpu", torch.bool)
     probs = masked_softmax(alpha, mask)
     return masked_logits(probs + lam * accuracy_ratio(ca.cpu(), ce.cpu()), mask)
+
+
+def sampled_index(weights: EdgeWeights) -> torch.Tensor:
+    """Per edge, the op a forward pass sampled: the hard sample, or the largest soft weight."""
+    if weights.index is not None:
+        return weights.index
+    return weights.weights.detach().argmax(dim=-1)
 
 
 class OpStatistics:
@@ -85,14 +102,103 @@ class OpStatistics:
         """``C = Ca / Ce`` (0 where ``Ce = 0``)."""
         return accuracy_ratio(self.ca, self.ce)
 
-    def reset(self) -> None:
-        """Zero both counters (the released code does this after every pruning stage)."""
-        self.ca.zero_()
-        self.ce.zero_()
-
     def state_dict(self) -> dict[str, Any]:
         return {"ca": self.ca.clone(), "ce": self.ce.clone()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.ca = state["ca"].to(torch.float64).clone()
         self.ce = state["ce"].to(torch.int64).clone()
+
+
+@attrs.frozen
+class IndicatorConfig:
+    """Settings of the importance indicator (defaults: the EoiNAS paper, Eq. 6-7)."""
+
+    indicator_lambda: float = field(
+        0.5, "lambda of the indicator I = softmax(alpha) + lambda * Ca / Ce [EoiNAS, Eq. 7]",
+        validator=non_negative,
+    )
+    latest_accuracy: bool = field(
+        False, "Ca = the latest validation batch's top-1 (the authors' code) instead of the "
+        "accumulated validation accuracy (the paper's Eq. 6 as read here)",
+    )
+    reset_counts_after_prune: bool = field(
+        False, "restart Ce after every pruning stage (the authors' code)"
+    )
+
+
+class ImportanceIndicator(Part):
+    """EoiNAS's indicator over the op groups: ``Ce`` on weights steps (after the warm-up),
+    ``Ca`` on architecture steps, the indicator as the derivation scores of the op groups (other
+    groups keep theirs) and in the epoch metrics."""
+
+    name = "importance_indicator"
+    config_cls = IndicatorConfig
+
+    def __init__(self, search: Any) -> None:
+        super().__init__(search)
+        self.groups = [g for g in search.groups if g.role == OP_ROLE]
+        if not self.groups:
+            raise IncompatibleError(
+                f"the importance indicator ranks decision groups of role '{OP_ROLE}', and space "
+                f"{search.context.space.name} has none; use a space with op choices (e.g. darts)"
+            )
+        self.stats = {
+            g.name: OpStatistics(g.shape, latest=self.config.latest_accuracy) for g in self.groups
+        }
+        self.seen_pruned = self._pruned()
+
+    def _pruned(self) -> int:
+        return sum(int((~self.search.masks[g.name]).sum()) for g in self.groups)
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Restart ``Ce`` if candidates were pruned since (``reset_counts_after_prune``)."""
+        pruned = self._pruned()
+        if self.config.reset_counts_after_prune and pruned != self.seen_pruned:
+            for stats in self.stats.values():
+                stats.ce.zero_()
+        self.seen_pruned = pruned
+
+    def after_weights_step(self, record: StepRecord) -> None:
+        """``Ce``: count the op sampled on every edge (from the first architecture epoch on)."""
+        if self.search.in_warmup(record.epoch):
+            return
+        for name, stats in self.stats.items():
+            stats.record_training(sampled_index(record.selections[name]))
+
+    def after_arch_step(self, record: StepRecord) -> None:
+        """``Ca``: credit the validation batch's accuracy to the op sampled on every edge of the
+        op groups this architecture step updates (their stage)."""
+        for group in self.groups:
+            if group.stage == record.stage:
+                selection = record.selections[group.name]
+                self.stats[group.name].record_validation(sampled_index(selection), record.accuracy)
+
+    def indicator(self, group: str) -> torch.Tensor:
+        """``I`` of op group ``group`` (float64, CPU, ``-inf`` for pruned ops)."""
+        stats = self.stats[group]
+        return importance(
+            self.search.alphas[group], stats.ca, stats.ce, self.config.indicator_lambda,
+            self.search.masks[group],
+        )
+
+    def scores(self, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The indicator for the op groups (float64), the given scores for the others."""
+        return {**scores, **{g.name: self.indicator(g.name) for g in self.groups}}
+
+    def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """The indicator, ``Ca`` and ``Ce`` of the op groups (before this epoch's pruning)."""
+        metrics["indicator"] = {g.name: self.indicator(g.name) for g in self.groups}
+        metrics["ca"] = {name: s.ca.clone() for name, s in self.stats.items()}
+        metrics["ce"] = {name: s.ce.clone() for name, s in self.stats.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "stats": {name: s.state_dict() for name, s in self.stats.items()},
+            "seen_pruned": self.seen_pruned,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, stats in state["stats"].items():
+            self.stats[name].load_state_dict(stats)
+        self.seen_pruned = int(state["seen_pruned"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from nascore import hookimpl
+from nascore_eoinas.indicator import ImportanceIndicator
+from nascore_eoinas.pruning import GradualPruning
 from nascore_eoinas.strategy import EoiNASStrategy
 
 NASCORE_PLUGIN_API = 1
@@ -13,6 +15,11 @@ NASCORE_PLUGIN_API = 1
 @hookimpl
 def nascore_strategies() -> list[type]:
     return [EoiNASStrategy]
+
+
+@hookimpl
+def nascore_parts() -> list[type]:
+    return [ImportanceIndicator, GradualPruning]
 
 
 @hookimpl

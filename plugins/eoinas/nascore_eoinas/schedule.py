@@ -6,8 +6,8 @@ its 7 stages take the 8 DARTS ops down to one, the last at the end of epoch 160.
 
 Scaled rule for ``E`` epochs and ``P`` stages (``P`` = candidates - 1):
 
-* warm-up ``W = min(max(1, E // 8), E - 1)`` (the paper's 20/160; at least one epoch, and
-  at least one epoch with architecture steps);
+* warm-up ``W``: the strategy's (EoiNAS's default is ``min(max(1, E // 8), E - 1)``, the paper's
+  20/160, :func:`nascore.oneshot.scaled_warmup`);
 * stage ``i = 1..P`` happens at the end of epoch ``W + ceil(i * (E - W) / P)`` (counted from 1):
   the stages are spread evenly over the epochs after the warm-up and the last one ends the run.
   When ``E - W < P`` some epochs hold several stages.
@@ -21,16 +21,6 @@ than one op per edge; the derivation then takes the best by the indicator).
 """
 
 from __future__ import annotations
-
-#: The paper's search length and warm-up (Sec. 4.2, Algorithm 1).
-PAPER_EPOCHS = 160
-PAPER_WARMUP = 20
-
-
-def scaled_warmup(epochs: int) -> int:
-    """Weights-only warm-up epochs for a run of ``epochs``: the paper's 20/160, at least 1 and
-    below ``epochs`` (0 for a one-epoch run)."""
-    return min(max(1, epochs * PAPER_WARMUP // PAPER_EPOCHS), epochs - 1)
 
 
 def prune_epochs(epochs: int, warmup: int, stages: int, every: int | None = None) -> list[int]:

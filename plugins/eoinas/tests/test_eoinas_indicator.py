@@ -60,13 +60,12 @@ def test_latest_accuracy_statistics_keep_only_the_last_validation_batch():
     assert stats.ca.tolist() == [[0.0, 0.75]]
 
 
-def test_statistics_reset_and_state_round_trip():
+def test_statistics_state_round_trip_is_a_copy():
     stats = OpStatistics((1, 2))
     stats.record_training(torch.tensor([1]))
     stats.record_validation(torch.tensor([1]), 0.5)
     copy = OpStatistics((1, 2))
     copy.load_state_dict(stats.state_dict())
     assert torch.equal(copy.ca, stats.ca) and torch.equal(copy.ce, stats.ce)
-    stats.reset()
-    assert stats.ca.sum() == 0 and stats.ce.sum() == 0
+    stats.ce.zero_()
     assert copy.ce.tolist() == [[0, 1]]  # the saved state is a copy

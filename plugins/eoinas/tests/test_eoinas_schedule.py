@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from nascore_eoinas import prune_epochs, scaled_warmup
+from nascore_eoinas import prune_epochs
+
+from nascore.oneshot import scaled_warmup
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from nascore.events import read_events
 from nascore.nn import MixedEdge
 from nascore.testing import drive
 
-PRUNE_KEYS = {"type", "epoch", "group", "edge", "op", "indicator"}
+PRUNE_KEYS = {"type", "epoch", "group", "edge", "op", "score"}
 
 
 def _watch_ops(strategy: EoiNASStrategy) -> set[tuple[str, int, str]]:
@@ -36,19 +36,20 @@ def _kept(strategy: EoiNASStrategy) -> set[tuple[str, int, str]]:
     """The unpruned non-zero ops ``(group, edge, op)`` (the zero op has no module)."""
     return {
         (g.name, e, op)
-        for g in strategy.op_groups
+        for g in strategy.part("gradual_pruning").groups
         for e in range(len(g.edges))
         for c, op in enumerate(g.candidates)
         if strategy.masks[g.name][e, c] and op != g.zero
     }
 
 
-@pytest.mark.parametrize("variant", ["paper", "code"])
+@pytest.mark.parametrize("preset", [None, "code"])
 def test_search_prunes_to_one_op_per_edge_and_pruned_ops_never_run(
-    make_strategy, variant: str
+    make_strategy, preset: str | None
 ) -> None:
-    strategy = make_strategy(variant=variant)  # 3 epochs: warm-up 1, stages after epochs 2, 3
-    assert strategy.schedule == [1, 1, 1, 2, 2, 2, 2]
+    strategy = make_strategy(preset=preset)  # 3 epochs: warm-up 1, stages after epochs 2, 3
+    op_groups = strategy.part("gradual_pruning").groups
+    assert strategy.part("gradual_pruning").schedule == [1, 1, 1, 2, 2, 2, 2]
     ran = _watch_ops(strategy)
     kept_before = [_kept(strategy)]
     ran_per_epoch = []
@@ -62,21 +63,21 @@ def test_search_prunes_to_one_op_per_edge_and_pruned_ops_never_run(
     for epoch, ops in enumerate(ran_per_epoch):
         assert ops, epoch
         assert ops <= kept_before[epoch], f"pruned ops ran in epoch {epoch}"
-        if variant == "code":  # soft sampling: every unpruned op runs
+        if preset == "code":  # soft sampling: every unpruned op runs
             assert ops == kept_before[epoch]
         else:  # hard sampling: one op per edge and forward pass, so only some of them
             assert len(ops) < len(kept_before[epoch])
-    for g in strategy.op_groups:
+    for g in op_groups:
         assert strategy.masks[g.name].sum(dim=1).tolist() == [1] * len(g.edges)
         assert not strategy.masks[g.name][:, g.zero_index].any()
     arch = strategy.derive()
     assert strategy.context.space.validate(arch) == arch
     survivors = {
         g.name: [g.candidates[int(i)] for i in strategy.masks[g.name].float().argmax(dim=1)]
-        for g in strategy.op_groups
+        for g in op_groups
     }
     for position, (op, source) in enumerate(arch.spec["normal"]):
-        edge = strategy.op_groups[0].edges.index(f"n{position // 2 + 2}<-{source}")
+        edge = op_groups[0].edges.index(f"n{position // 2 + 2}<-{source}")
         assert op == survivors["normal"][edge]  # the derived op is the edge's last op
 
 
@@ -84,9 +85,10 @@ def test_events_record_the_indicator_counters_and_every_prune(make_strategy) -> 
     strategy = make_strategy()
     summaries = drive(strategy, range(strategy.num_epochs))
     prunes = [r for r in strategy.context.events.records if r["type"] == "prune"]
-    assert len(prunes) == 7 * 14 * 2 and prunes == strategy.prune_history
+    pruning = strategy.part("gradual_pruning")
+    assert len(prunes) == 7 * 14 * 2 and prunes == pruning.history
     assert all(set(p) >= PRUNE_KEYS for p in prunes)
-    assert [p["epoch"] for p in prunes[:: 28]] == strategy.schedule
+    assert [p["epoch"] for p in prunes[:: 28]] == pruning.schedule
     per_edge: dict[tuple[str, str], list[str]] = defaultdict(list)
     for p in prunes:
         per_edge[(p["group"], p["edge"])].append(p["op"])
@@ -111,30 +113,32 @@ def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
     return torch.load(buffer, weights_only=True)
 
 
-@pytest.mark.parametrize("variant", ["paper", "code"])
-def test_resumed_search_matches_an_uninterrupted_one(make_strategy, variant) -> None:
-    whole = make_strategy(variant=variant, epochs=2)  # warm-up 1, all 7 stages after epoch 2
+@pytest.mark.parametrize("preset", [None, "code"])
+def test_resumed_search_matches_an_uninterrupted_one(make_strategy, preset) -> None:
+    whole = make_strategy(preset=preset, epochs=2)  # warm-up 1, all 7 stages after epoch 2
     drive(whole, range(2))
 
-    first = make_strategy(variant=variant, epochs=2)
+    first = make_strategy(preset=preset, epochs=2)
     drive(first, [0])
     steps = first.run_epoch(1)
     next(steps)  # interrupted after the first step of epoch 2
     state = _roundtrip(first.state_dict())
 
-    resumed = make_strategy(variant=variant, epochs=2)
+    resumed = make_strategy(preset=preset, epochs=2)
     resumed.load_state_dict(state)
     for _ in resumed.run_epoch(1, start_step=1):
         pass
     resumed.end_epoch(1)
 
-    assert len(resumed.prune_history) == 7 * 28
-    assert resumed.prune_history == whole.prune_history
+    history = resumed.part("gradual_pruning").history
+    assert len(history) == 7 * 28
+    assert history == whole.part("gradual_pruning").history
+    stats, whole_stats = (s.part("importance_indicator").stats for s in (resumed, whole))
     for name in ("normal", "reduce"):
         assert torch.equal(resumed.masks[name], whole.masks[name])
         assert torch.equal(resumed.alphas[name], whole.alphas[name])
-        assert torch.equal(resumed.stats[name].ca, whole.stats[name].ca)
-        assert torch.equal(resumed.stats[name].ce, whole.stats[name].ce)
+        assert torch.equal(stats[name].ca, whole_stats[name].ca)
+        assert torch.equal(stats[name].ce, whole_stats[name].ce)
     assert resumed.derive() == whole.derive()
 
 
@@ -143,8 +147,8 @@ def test_search_on_the_factorized_adarts_space_prunes_working_ops_only(
 ) -> None:
     space = make_space("adarts")  # skipped when the adarts plugin is not installed
     strategy = make_strategy(space, epochs=2)
-    assert [g.name for g in strategy.op_groups] == ["normal", "reduce"]
-    assert set(strategy.stats) == {"normal", "reduce"}
+    assert [g.name for g in strategy.part("gradual_pruning").groups] == ["normal", "reduce"]
+    assert set(strategy.part("importance_indicator").stats) == {"normal", "reduce"}
     beta_before = strategy.alphas["normal.act"].detach().clone()
     drive(strategy, range(2))
     assert strategy.masks["normal.act"].all() and strategy.masks["reduce.act"].all()

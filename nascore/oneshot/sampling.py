@@ -33,6 +33,28 @@ def gumbel_noise(shape: torch.Size, generator: torch.Generator | None = None) ->
     return -torch.empty(shape).exponential_(generator=generator).log()
 
 
+def gumbel_probabilities(
+    logits: torch.Tensor,
+    tau: float,
+    mask: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``softmax((log_softmax(logits) + G) / tau)`` over the unpruned candidates (pruned: 0),
+    differentiable in ``logits``; noise that gives non-finite values is redrawn."""
+    if tau <= 0:
+        raise ValueError(f"Gumbel temperature must be positive, got {tau}")
+    log_p = torch.log_softmax(masked_logits(logits, mask), dim=-1)
+    for _ in range(MAX_RESAMPLES):  # noise of -log(0) = inf happens about once in 1e7 draws
+        noise = gumbel_noise(log_p.shape, generator).to(log_p.device, log_p.dtype)
+        probs = torch.softmax((log_p + noise) / tau, dim=-1)
+        if bool(torch.isfinite(probs).all()):
+            return probs
+    raise NonFiniteLossError(
+        f"Gumbel sampling gave non-finite probabilities {MAX_RESAMPLES} times in a row; "
+        "the architecture parameters have diverged, lower the arch learning rate"
+    )
+
+
 def gumbel_straight_through(
     logits: torch.Tensor,
     tau: float,
@@ -41,24 +63,11 @@ def gumbel_straight_through(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One candidate per row by the Gumbel-max trick, with straight-through soft gradients (GDAS).
 
-    ``probs = softmax((log_softmax(logits) + G) / tau)``; the sampled index is ``argmax(probs)``
-    and the returned weights are ``one_hot - probs.detach() + probs``: exactly one-hot in the
-    forward pass, the gradient of ``probs`` in the backward pass. Noise that gives non-finite
-    probabilities is redrawn. Returns ``(weights, index)``.
+    The sampled index is the argmax of :func:`gumbel_probabilities` and the returned weights are
+    ``one_hot - probs.detach() + probs``: exactly one-hot in the forward pass, the gradient of
+    ``probs`` in the backward pass. Returns ``(weights, index)``.
     """
-    if tau <= 0:
-        raise ValueError(f"Gumbel temperature must be positive, got {tau}")
-    log_p = torch.log_softmax(masked_logits(logits, mask), dim=-1)
-    for _ in range(MAX_RESAMPLES):
-        noise = gumbel_noise(log_p.shape, generator).to(log_p.device, log_p.dtype)
-        probs = torch.softmax((log_p + noise) / tau, dim=-1)
-        if bool(torch.isfinite(probs).all()):
-            break
-    else:
-        raise NonFiniteLossError(
-            f"Gumbel sampling gave non-finite probabilities {MAX_RESAMPLES} times in a row; "
-            "the architecture parameters have diverged, lower the arch learning rate"
-        )
+    probs = gumbel_probabilities(logits, tau, mask, generator)
     index = probs.argmax(dim=-1)
     hard = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
     return hard - probs.detach() + probs, index

@@ -1,0 +1,245 @@
+"""Constraint handlers: parts that enforce ``--constraint`` bounds during a one-shot search.
+
+A handler sees the run's constraints and the space's per-candidate cost tables (measured at the
+size the search runs). The core ships :class:`Penalty`; plugins add others (RC-DARTS's
+projection) through the ``nascore_constraint_handlers`` hook. Every handler ends with the same
+guarantee: the derivation scores are repaired (:func:`feasible_scores`) so that the derived
+architecture meets every bound, measured exactly by the cost tables, or the run fails with
+:class:`~nascore.errors.InfeasibleError`.
+
+Helpers: :class:`ConstraintCosts` (the tables of the constrained metrics, expected and exact
+costs, violations normalised by their bounds) and :func:`reachable_range` (the lowest and
+highest cost the space's derivation rule can produce).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import torch
+
+from nascore.config import field, non_negative
+from nascore.constraint import Constraint
+from nascore.costs import CostTable
+from nascore.errors import IncompatibleError, InfeasibleError, MalformedArchitecture
+from nascore.oneshot.part import Part
+
+if TYPE_CHECKING:
+    from nascore.space import SearchSpace
+
+Scores = dict[str, torch.Tensor]
+
+
+def _metric_of(constraint: Constraint) -> str:
+    metric = constraint.metric
+    if metric is None:
+        raise IncompatibleError(
+            f"constraint {constraint.name} has no differentiable form, so no one-shot strategy "
+            "can enforce it; use a discrete strategy (e.g. --strategy evolution) or drop it"
+        )
+    return metric
+
+
+def cost_tables(
+    space: SearchSpace, constraints: Sequence[Constraint], proxy: Mapping[str, Any]
+) -> dict[str, CostTable]:
+    """The cost table of every constrained metric, with one-line errors for a space without
+    tables or a metric it does not measure."""
+    if "cost" not in space.capabilities:
+        raise IncompatibleError(
+            f"space {space.name} has no per-candidate cost tables, so one-shot strategies cannot "
+            "enforce --constraint on it; use a discrete strategy or a space with costs"
+        )
+    tables = {}
+    for constraint in constraints:
+        metric = _metric_of(constraint)
+        if metric not in space.cost_metrics:
+            raise IncompatibleError(
+                f"space {space.name} measures {', '.join(space.cost_metrics) or 'no metric'}, "
+                f"not {metric} (constraint {constraint.spec()}); drop the constraint"
+            )
+        if metric not in tables:
+            tables[metric] = space.cost_table(metric, proxy)
+    return tables
+
+
+def reachable_range(space: SearchSpace, table: CostTable) -> tuple[float, float]:
+    """The lowest and highest cost the space's derivation rule reaches: the costs of the
+    architectures derived from the negated and the plain per-candidate costs."""
+    low = table.exact(space.kept_mask(table.effective(-1.0)))
+    high = table.exact(space.kept_mask(table.effective(1.0)))
+    return low, high
+
+
+def check_reachable(
+    space: SearchSpace, constraints: Sequence[Constraint], tables: Mapping[str, CostTable]
+) -> None:
+    """One-line :class:`InfeasibleError` for a bound outside what the space can reach."""
+    for constraint in constraints:
+        low, high = reachable_range(space, tables[_metric_of(constraint)])
+        outside = (constraint.high is not None and constraint.high < low) or (
+            constraint.low is not None and constraint.low > high
+        )
+        if outside:
+            raise InfeasibleError(
+                f"constraint {constraint.spec()} is outside what space {space.name} reaches at "
+                f"this size ({low:.6g}..{high:.6g}); choose bounds inside that range"
+            )
+
+
+class ConstraintCosts:
+    """The constrained metrics' cost tables of one search, and costs and violations on them."""
+
+    def __init__(
+        self, space: SearchSpace, constraints: Sequence[Constraint], proxy: Mapping[str, Any]
+    ) -> None:
+        self.space = space
+        self.constraints = list(constraints)
+        self.tables = cost_tables(space, self.constraints, proxy)
+
+    def table(self, constraint: Constraint) -> CostTable:
+        """The cost table of ``constraint``'s metric."""
+        return self.tables[_metric_of(constraint)]
+
+    def expected(
+        self, probs: Mapping[str, torch.Tensor], kept: Mapping[str, torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """Per constraint, the differentiable expected cost over the kept edges (Eq. 6)."""
+        return [self.table(c).expected(probs, kept) for c in self.constraints]
+
+    def exact(self, kept: Mapping[str, torch.Tensor]) -> list[float]:
+        """Per constraint, the exact cost of the architecture ``kept`` describes."""
+        return [self.table(c).exact(kept) for c in self.constraints]
+
+    def violation(self, values: Sequence[torch.Tensor | float]) -> torch.Tensor:
+        """``sum_c (max(low_c - v_c, 0) + max(v_c - high_c, 0)) / bound_c``: each violation
+        normalised by the bound it breaks."""
+        total = torch.zeros((), dtype=torch.float64)
+        for c, value in zip(self.constraints, values, strict=True):
+            v = torch.as_tensor(value, dtype=torch.float64)
+            if c.low is not None:
+                total = total + torch.clamp(c.low - v, min=0) / max(abs(c.low), 1e-12)
+            if c.high is not None:
+                total = total + torch.clamp(v - c.high, min=0) / max(abs(c.high), 1e-12)
+        return total
+
+
+def _kept_or_none(space: SearchSpace, scores: Scores) -> dict[str, torch.Tensor] | None:
+    try:
+        return space.kept_mask(scores)
+    except MalformedArchitecture:
+        return None
+
+
+def _chosen_score(scores: Scores, kept: Mapping[str, torch.Tensor]) -> float:
+    return sum(float(scores[g][kept[g]].sum()) for g in kept if g in scores)
+
+
+def feasible_scores(scores: Scores, costs: ConstraintCosts) -> Scores:
+    """``scores`` with candidates excluded (``-inf``) until the derivation meets every bound.
+
+    Greedy: while the derived architecture violates a bound, exclude the chosen candidate whose
+    removal lowers the normalised violation the most per unit of lost score (the sum of the
+    chosen candidates' scores). Raises :class:`InfeasibleError` when no exclusion helps.
+    """
+    space = costs.space
+    current = {g: s.clone() for g, s in scores.items()}
+    kept = space.kept_mask(current)
+    violation = float(costs.violation(costs.exact(kept)))
+    limit = sum(int(torch.isfinite(s).sum()) for s in current.values())
+    for _ in range(limit):
+        if violation <= 0:
+            return current
+        base = _chosen_score(current, kept)
+        best: tuple[float, Scores, dict[str, torch.Tensor], float] | None = None
+        for group, mask in kept.items():
+            for edge, candidate in mask.nonzero().tolist():
+                trial = dict(current)
+                trial[group] = current[group].clone()
+                trial[group][edge, candidate] = float("-inf")
+                trial_kept = _kept_or_none(space, trial)
+                if trial_kept is None:
+                    continue
+                trial_violation = float(costs.violation(costs.exact(trial_kept)))
+                gain = violation - trial_violation
+                if gain <= 0:
+                    continue
+                lost = max(base - _chosen_score(trial, trial_kept), 0.0)
+                value = gain / (lost + 1e-9)
+                if best is None or value > best[0]:
+                    best = (value, trial, trial_kept, trial_violation)
+        if best is None:
+            break
+        _, current, kept, violation = best
+    if violation <= 0:
+        return current
+    found = ", ".join(
+        f"{c.name} {v:.6g}" for c, v in zip(costs.constraints, costs.exact(kept), strict=True)
+    )
+    bounds = ", ".join(c.spec() for c in costs.constraints)
+    raise InfeasibleError(
+        f"no architecture derivable from this search meets {bounds} (closest: {found}); "
+        "loosen the bounds"
+    )
+
+
+class ConstraintHandler(Part):
+    """Base of constraint handlers: the cost tables of the run's constraints, the kept-edge
+    expected costs, and the feasible derivation (see the module docstring)."""
+
+    is_constraint_handler: ClassVar[bool] = True
+    requires = frozenset({"cost"})
+
+    def __init__(self, search: Any) -> None:
+        super().__init__(search)
+        space = search.context.space
+        self.costs = ConstraintCosts(space, search.context.constraints, search.network_options())
+        check_reachable(space, self.costs.constraints, self.costs.tables)
+
+    def kept(self) -> dict[str, torch.Tensor]:
+        """What the derivation keeps now (by the search's scores before any handler)."""
+        return self.search.context.space.kept_mask(self.search.scores(handlers=False))
+
+    def expected_costs(self) -> list[torch.Tensor]:
+        """Per constraint, the differentiable expected cost of the current parameters."""
+        return self.costs.expected(self.search.probabilities(), self.kept())
+
+    def scores(self, scores: Scores) -> Scores:
+        """The scores, repaired so that the derived architecture meets every bound."""
+        return feasible_scores(scores, self.costs)
+
+    def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """Report each constraint's expected cost and the derived architecture's exact one."""
+        with torch.no_grad():
+            expected = self.expected_costs()
+        exact = self.costs.exact(self.kept())
+        metrics["constraints"] = {
+            c.spec(): {"expected": float(e), "derived": v, "satisfied": c.satisfied(v)}
+            for c, e, v in zip(self.costs.constraints, expected, exact, strict=True)
+        }
+
+
+@attrs.frozen
+class PenaltyConfig:
+    """Settings of the core's ``penalty`` constraint handler (nascore's own, no paper)."""
+
+    penalty_weight: float = field(
+        1.0, "weight of the normalised bound violation of the expected cost in the arch loss",
+        validator=non_negative,
+    )
+
+
+class Penalty(ConstraintHandler):
+    """A differentiable penalty on the expected cost over the kept edges: ``penalty_weight``
+    times the normalised violation is added to every architecture step's loss."""
+
+    name = "penalty"
+    config_cls = PenaltyConfig
+
+    def loss_term(self, split: str, selections: Mapping[str, Any]) -> torch.Tensor | None:
+        if split != "arch" or self.config.penalty_weight == 0:
+            return None
+        violation = self.costs.violation(self.expected_costs())
+        return (self.config.penalty_weight * violation).float()
