@@ -114,6 +114,14 @@ def test_defaults_are_the_nas_bench_201_baselines() -> None:
         assert "source: NAS-Bench-201" in attrs.fields_dict(cls)[name].metadata["help"]
 
 
+@pytest.mark.parametrize("cls", [Evolution, Reinforce])
+def test_tuned_preset_is_a_valid_non_default_override(cls: type[DiscreteStrategy]) -> None:
+    overrides = cls.presets["tuned"]
+    tuned, default = build_config(cls.config_cls, overrides), cls.config_cls()
+    assert tuned != default
+    assert {k: getattr(tuned, k) for k in overrides} == overrides
+
+
 # -- searches --------------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", STRATEGIES)
 def test_short_search_returns_best_seen(cls: type[DiscreteStrategy]) -> None:

@@ -14,7 +14,7 @@ cost microseconds on tabular estimators).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -129,7 +129,7 @@ class MovingAverage:
         self.total, self.weight = float(state["total"]), float(state["weight"])
 
 
-_REINFORCE_SOURCE = "source: NAS-Bench-201 baseline, AutoDL-Projects exps/NATS-algos/reinforce.py"
+_REINFORCE_SOURCE = "source: NAS-Bench-201 baselines, AutoDL-Projects NATS-algos/reinforce.py"
 
 
 @attrs.frozen
@@ -138,17 +138,17 @@ class ReinforceConfig(DiscreteConfig):
 
     lr: float = field(
         0.01,
-        "policy learning rate (Adam; " + _REINFORCE_SOURCE + ", --learning_rate 0.01 in its "
-        "documented commands; the older NAS-Bench-201 script REINFORCE.sh shows 0.001)",
+        f"policy learning rate ({_REINFORCE_SOURCE}: --learning_rate 0.01; the older "
+        "NAS-Bench-201-algos/REINFORCE.sh usage line shows 0.001)",
         validator=positive,
     )
     optimizer: str = field(
-        "adam", f"adam | sgd (adam: {_REINFORCE_SOURCE})", validator=one_of("adam", "sgd")
+        "adam", f"adam | sgd ({_REINFORCE_SOURCE}: Adam)", validator=one_of("adam", "sgd")
     )
     baseline_momentum: float = field(
         0.9,
-        "momentum m of the reward baseline, a moving average updated with each reward before "
-        f"the advantage is taken ({_REINFORCE_SOURCE}, --EMA_momentum 0.9)",
+        "momentum m of the reward baseline, a bias-corrected moving average that takes in each "
+        f"reward before the advantage is taken ({_REINFORCE_SOURCE}: --EMA_momentum 0.9)",
         validator=_check_momentum,
     )
 
@@ -159,6 +159,11 @@ class Reinforce(DiscreteStrategy):
     name = "reinforce"
     config_cls = ReinforceConfig
     requires = frozenset({"encode"})
+    #: ``--set strategy.preset=tuned``: chosen for 100-query NAS-Bench-201 searches as the best mean
+    #: CIFAR-10 12-epoch validation accuracy of the selected cell (never test accuracy) over
+    #: 300 searches with seeds 100000-100299, disjoint from the reported ones (0-499), on the grid
+    #: lr in {0.003, 0.01, 0.03, 0.1, 0.3, 1} x baseline momentum in {0.5, 0.9, 0.95} (Adam).
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"tuned": {"lr": 0.1, "baseline_momentum": 0.9}}
 
     def __init__(self, config: ReinforceConfig, context: SearchContext) -> None:
         super().__init__(config, context)
