@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from nascore.bench.nb201 import bench_nb201
+from nascore.bench.nb201 import bench_nb201, format_results
 from nascore.cli.bench import bench_nb201_command
 from nascore.config import build_config
 from nascore.constraint import ParamsConstraint
@@ -411,3 +411,32 @@ def test_bench_command_prints_table_and_json() -> None:
     data = json.loads(as_json.output)
     assert data["repeats"] == 2 and data["config"]["queries_per_epoch"] == 2
     assert 0 < data["test_mean"] < 100
+
+
+def _result(strategy: str, dataset: str, test_mean: float) -> dict:
+    return {
+        "strategy": strategy, "dataset": dataset, "queries": 100, "repeats": 500,
+        "test_mean": test_mean, "test_std": 0.3, "signal_mean": 84.0, "signal_std": 0.5,
+        "seconds": 1.0,
+    }
+
+
+def test_results_table_closes_with_the_paper_comparison() -> None:
+    results = [
+        _result("random", "cifar10", 93.754),
+        _result("evolution", "cifar10", 93.93),
+        _result("hillclimb", "cifar10", 94.0),  # no published figure: a row, no comparison
+        _result("reinforce", "cifar100", 71.0),  # the paper figures are CIFAR-10 ones
+    ]
+    lines = format_results(results).splitlines()
+    assert len(lines) == 6
+    assert [line.split()[:2] for line in lines[1:5]] == [
+        ["random", "cifar10"], ["evolution", "cifar10"], ["hillclimb", "cifar10"],
+        ["reinforce", "cifar100"],
+    ]
+    assert lines[1].split()[4:7] == ["93.75", "+-", "0.30"]
+    assert lines[5].startswith("NAS-Bench-201 paper, CIFAR-10 test at 200 epochs")
+    assert lines[5].endswith(
+        "random 93.70 +- 0.36 (here 93.75 +- 0.30); evolution 93.92 +- 0.30 (here 93.93 +- 0.30)"
+    )
+    assert len(format_results([results[3]]).splitlines()) == 2
