@@ -1,7 +1,8 @@
 """The ``reinforce`` strategy: a factorized categorical policy trained with REINFORCE.
 
-The policy holds one logit vector per decision of the space (all zero at the start: uniform);
-an architecture is sampled decision by decision. After each query with reward ``r`` (the
+The policy holds one logit vector per decision of the space, all zero at the start (uniform; the
+reference draws them at 1e-3 scale, a negligible difference); an architecture is sampled decision
+by decision. After each query with reward ``r`` (the
 estimator's score) the baseline ``b`` first takes in ``r``, then the logits take a gradient-ascent
 step on ``(r - b) * log p(choices)``; this is the order of the NAS-Bench-201 baseline
 (AutoDL-Projects ``exps/NATS-algos/reinforce.py``), so the first query's advantage is zero. ``b`` is
