@@ -1,15 +1,19 @@
 """Datasets and the seeded search split.
 
-``digits`` (scikit-learn, embedded, 8x8 grey) is the default; ``fashion-mnist``, ``cifar10``,
-``cifar100`` and ``imagefolder`` are read through torchvision from ``data_dir`` and never
-downloaded. The training set is split, seeded, into a *weights* half (supernet weights) and an
-*arch* half (architecture parameters / estimator validation). Batches are drawn in a permutation
-fixed by ``(seed, epoch, split)``, so an interrupted epoch can be resumed at any batch.
+``digits`` (scikit-learn, embedded, 8x8 grey) is the default; ``fashion-mnist`` is read from its
+idx files (plain or gzip-compressed, checked for truncation and garbage), ``cifar10``, ``cifar100``
+and ``imagefolder`` through torchvision, all from ``data_dir`` and never downloaded. The training
+set is split, seeded, into a *weights* half (supernet weights) and an *arch* half (architecture
+parameters / estimator validation). Batches are drawn in a permutation fixed by
+``(seed, epoch, split)``, so an interrupted epoch can be resumed at any batch.
 """
 
 from __future__ import annotations
 
+import gzip
+import math
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +99,15 @@ def _transform(name: str, size: int, train: bool) -> Any:
     return T.Compose(steps)
 
 
+_FASHION_FIX = (
+    "reinstall the Debian package (apt-get install --reinstall dataset-fashion-mnist) or point "
+    "--data-dir at intact idx files"
+)
+_FASHION_IMAGES, _FASHION_LABELS = "{}-images-idx3-ubyte", "{}-labels-idx1-ubyte"
+_FASHION_SIDE = 28
+_FASHION_CLASSES = 10
+
+
 def _fashion_root(data_dir: str | None) -> str:
     candidates = [data_dir] if data_dir else []
     candidates.append(FASHION_MNIST_SYSTEM_DIR)
@@ -111,32 +124,97 @@ def _fashion_root(data_dir: str | None) -> str:
     )
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    import gzip
+def _idx_error(path: Path, problem: str) -> DataError:
+    return DataError(f"Fashion-MNIST file {path} {problem}; {_FASHION_FIX}")
 
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
-    ndim = data[3]
+
+def _idx_path(root: Path, name: str) -> Path:
+    """``root/name`` or ``root/name.gz``, whichever exists."""
+    for path in (root / name, root / f"{name}.gz"):
+        if path.is_file():
+            return path
+    raise DataError(f"Fashion-MNIST file {name}[.gz] is missing from {root}; {_FASHION_FIX}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The content of ``path``, gunzipped if it ends in ``.gz``."""
+    try:
+        if path.suffix != ".gz":
+            return path.read_bytes()
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    except EOFError:
+        raise _idx_error(path, "is truncated (its gzip stream ends early)") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise _idx_error(path, f"is not a valid gzip file ({exc})") from None
+    except OSError as exc:
+        raise _idx_error(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    """The unsigned-byte array with ``ndim`` dimensions stored in the idx file ``path``.
+
+    An idx file is a 4-byte magic number (0x0000080N: unsigned bytes, N dimensions), N big-endian
+    uint32 sizes, then the data. Raises :class:`DataError` naming the file and its defect.
+    """
+    data = _read_bytes(path)
+    header = 4 + 4 * ndim
+    if len(data) < 4:
+        raise _idx_error(path, f"is truncated ({len(data)} bytes, no idx header)")
+    if data[:2] == b"\x1f\x8b":
+        raise _idx_error(path, "is gzip-compressed but not named .gz")
+    if data[:3] != b"\x00\x00\x08":
+        found, expected = data[:4].hex(), f"{0x800 + ndim:08x}"
+        raise _idx_error(path, f"has magic number 0x{found}, not 0x{expected} (unsigned-byte idx)")
+    if data[3] != ndim:
+        raise _idx_error(path, f"has {data[3]} dimensions, expected {ndim}")
+    if len(data) < header:
+        raise _idx_error(path, f"is truncated ({len(data)} bytes, header needs {header})")
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    shape = " x ".join(map(str, dims))
+    expected, found = math.prod(dims), len(data) - header
+    declared = f"{shape} = {expected}"
+    if found < expected:
+        problem = f"is truncated (its header declares {declared} data bytes, it holds {found})"
+        raise _idx_error(path, problem)
+    if found > expected:
+        problem = f"holds {found} data bytes, {found - expected} more than its header declares"
+        raise _idx_error(path, f"{problem} ({declared})")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _read_fashion_split(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N x 28 x 28) and labels (N, values 0-9) of the ``train`` or ``t10k`` split."""
+    images_path = _idx_path(root, _FASHION_IMAGES.format(prefix))
+    labels_path = _idx_path(root, _FASHION_LABELS.format(prefix))
+    images, labels = _read_idx(images_path, 3), _read_idx(labels_path, 1)
+    side = _FASHION_SIDE
+    if images.shape[1:] != (side, side):
+        found = f"{images.shape[1]} x {images.shape[2]}"
+        raise _idx_error(images_path, f"holds {found} images, expected {side} x {side}")
+    if len(images) != len(labels):
+        counts = f"{len(labels)} labels for the {len(images)} images of {images_path.name}"
+        raise _idx_error(labels_path, f"has {counts}")
+    if len(labels) and labels.max() >= _FASHION_CLASSES:
+        bound = _FASHION_CLASSES - 1
+        raise _idx_error(labels_path, f"has label {labels.max()}, expected 0-{bound}")
+    return images, labels
 
 
 def _fashion(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
     root = Path(_fashion_root(config.data_dir))
 
     def load(prefix: str) -> TensorDataset:
-        images = next(iter(sorted(root.glob(f"{prefix}-images-idx3-ubyte*"))))
-        labels = next(iter(sorted(root.glob(f"{prefix}-labels-idx1-ubyte*"))))
-        x = torch.tensor(_read_idx(images).copy(), dtype=torch.float32).unsqueeze(1) / 255.0
+        images, labels = _read_fashion_split(root, prefix)
+        x = torch.tensor(images.copy(), dtype=torch.float32).unsqueeze(1) / 255.0
         mean, std = _STATS["fashion-mnist"]
         x = (x - mean[0]) / std[0]
         if config.image_size:
             x = torch.nn.functional.interpolate(x, size=config.image_size, mode="bilinear")
-        return TensorDataset(x, torch.tensor(_read_idx(labels).copy(), dtype=torch.long))
+        return TensorDataset(x, torch.tensor(labels.copy(), dtype=torch.long))
 
-    size = config.image_size or 28
-    return load("train"), load("t10k"), DataInfo(1, size, 10)
+    size = config.image_size or _FASHION_SIDE
+    return load("train"), load("t10k"), DataInfo(1, size, _FASHION_CLASSES)
 
 
 def _torchvision(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import math
 
+import attrs
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from nascore.bench.nb201 import bench_nb201
+from nascore.bench.nb201 import bench_nb201, format_results
 from nascore.cli.bench import bench_nb201_command
 from nascore.config import build_config
 from nascore.constraint import ParamsConstraint
 from nascore.context import SearchContext
 from nascore.costs import count_params
-from nascore.errors import ConfigError, IncompatibleError, InfeasibleError
+from nascore.errors import CheckpointError, ConfigError, IncompatibleError, InfeasibleError
 from nascore.estimators.nb201 import NB201Estimator, NB201EstimatorConfig
 from nascore.events import EventLog
 from nascore.plugins import registry
@@ -25,7 +26,12 @@ from nascore.spaces.nb201 import NB201Config, NB201Space
 from nascore.strategies.discrete import DiscreteStrategy, run_search
 from nascore.strategies.evolution import Evolution, EvolutionConfig
 from nascore.strategies.random_search import RandomSearch
-from nascore.strategies.reinforce import CategoricalPolicy, Reinforce, ReinforceConfig
+from nascore.strategies.reinforce import (
+    CategoricalPolicy,
+    MovingAverage,
+    Reinforce,
+    ReinforceConfig,
+)
 
 STRATEGIES = [RandomSearch, Evolution, Reinforce]
 SMALL = {Evolution: {"population": 5, "sample_size": 3}}
@@ -91,6 +97,29 @@ def test_config_validation() -> None:
         build_config(ReinforceConfig, {"baseline_momentum": 1.0})
     with pytest.raises(ConfigError, match="optimizer"):
         build_config(ReinforceConfig, {"optimizer": "rmsprop"})
+
+
+def test_defaults_are_the_nas_bench_201_baselines() -> None:
+    """Regularized evolution P=10, S=3; REINFORCE Adam lr 0.01, baseline momentum 0.9 (the
+    NAS-Bench-201 authors' baseline scripts), each with its source in the help text."""
+    evolution, reinforce = EvolutionConfig(), ReinforceConfig()
+    assert (evolution.population, evolution.sample_size) == (10, 3)
+    assert (reinforce.lr, reinforce.optimizer, reinforce.baseline_momentum) == (0.01, "adam", 0.9)
+    for cls, name in [
+        (EvolutionConfig, "population"),
+        (EvolutionConfig, "sample_size"),
+        (ReinforceConfig, "lr"),
+        (ReinforceConfig, "baseline_momentum"),
+    ]:
+        assert "source: NAS-Bench-201" in attrs.fields_dict(cls)[name].metadata["help"]
+
+
+@pytest.mark.parametrize("cls", [Evolution, Reinforce])
+def test_tuned_preset_is_a_valid_non_default_override(cls: type[DiscreteStrategy]) -> None:
+    overrides = cls.presets["tuned"]
+    tuned, default = build_config(cls.config_cls, overrides), cls.config_cls()
+    assert tuned != default
+    assert {k: getattr(tuned, k) for k in overrides} == overrides
 
 
 # -- searches --------------------------------------------------------------------------------
@@ -208,17 +237,84 @@ def test_policy_adam_first_step_is_lr_times_sign() -> None:
     assert np.allclose(policy.logits[1], [-0.05, -0.05, 0.05], atol=1e-6)
 
 
-def test_reinforce_baseline_and_update_direction() -> None:
-    strategy = make(Reinforce, queries=2, queries_per_epoch=1, optimizer="sgd", lr=0.01)
-    run_search(strategy)
-    s1, s2 = (q.score for q in strategy.history)
-    # the first reward only starts the baseline; the second moves the policy by s2 - s1
-    assert strategy.baseline == pytest.approx(0.9 * s1 + 0.1 * s2)
-    choices = strategy.space.encode(strategy.history[1].arch)
-    for logits, c in zip(strategy.policy.logits, choices, strict=True):
-        expected = -0.01 * (s2 - s1) * np.full(5, 0.2)
-        expected[c] += 0.01 * (s2 - s1)
+def test_moving_average_hand_computed() -> None:
+    """Started at zero and divided by its weight: r1 after one value, then 0.9-weighted."""
+    average = MovingAverage(0.9)
+    assert average.value is None
+    average.update(80.0)
+    assert average.value == pytest.approx(80.0)
+    average.update(90.0)  # (0.9 * 8 + 9) / (0.9 * 0.1 + 0.1) = 16.2 / 0.19
+    assert average.value == pytest.approx(16.2 / 0.19)
+    average.update(70.0)  # (0.9 * 16.2 + 7) / (0.9 * 0.19 + 0.1) = 21.58 / 0.271
+    assert average.value == pytest.approx(21.58 / 0.271)
+
+
+def evaluate_cells(strategy: Reinforce, ops: list[list[int]]) -> list[float]:
+    """Query and observe the given cells in order; return their scores."""
+    for choice in ops:
+        strategy.observe(strategy.evaluate(strategy.space.decode(choice)))
+    return [q.score for q in strategy.history]
+
+
+def test_reinforce_advantage_is_taken_after_the_baseline_update() -> None:
+    """The baseline takes in the reward first (NAS-Bench-201 order): the first advantage is 0,
+    the second r2 - (0.09 r1 + 0.1 r2) / 0.19 = 9/19 (r2 - r1); with SGD the logits move by
+    lr * advantage * (onehot(c) - 1/5) from uniform."""
+    strategy = make(Reinforce, optimizer="sgd", lr=0.1)
+    first, second = [0, 1, 2, 3, 4, 0], [3, 3, 3, 3, 3, 3]
+    r1 = evaluate_cells(strategy, [first])[0]
+    assert all(np.array_equal(z, np.zeros(5)) for z in strategy.policy.logits)
+    assert strategy.baseline.value == pytest.approx(r1)
+    r2 = evaluate_cells(strategy, [second])[1]
+    assert r2 != r1
+    assert strategy.baseline.value == pytest.approx((0.09 * r1 + 0.1 * r2) / 0.19)
+    advantage = 9 / 19 * (r2 - r1)
+    for logits, c in zip(strategy.policy.logits, second, strict=True):
+        expected = np.full(5, -0.1 * advantage / 5)
+        expected[c] += 0.1 * advantage
         assert np.allclose(logits, expected)
+
+
+def test_reinforce_adam_counts_the_zero_first_step() -> None:
+    """With Adam the zero-advantage first query is still step t=1 (as torch.optim.Adam steps on
+    a zero gradient), so the second step is lr * (0.1 / 0.19) / sqrt(0.001 / 0.001999) * sign(g)
+    = 0.7441 * lr per logit, not lr as for a first step."""
+    strategy = make(Reinforce)  # published defaults: Adam, lr 0.01, momentum 0.9
+    second = [3, 3, 3, 3, 3, 3]
+    r1, r2 = evaluate_cells(strategy, [[0, 1, 2, 3, 4, 0], second])
+    step = 0.01 * (0.1 / 0.19) / math.sqrt(0.001 / 0.001999)
+    assert step == pytest.approx(0.7441e-2, abs=1e-6)
+    sign = np.sign(r2 - r1)
+    for logits, c in zip(strategy.policy.logits, second, strict=True):
+        expected = np.full(5, -sign * step)
+        expected[c] = sign * step
+        assert np.allclose(logits, expected, atol=1e-7)
+
+
+def test_reinforce_matches_torch_adam_on_the_reference_loss() -> None:
+    """The numpy policy equals torch.optim.Adam minimising -log p(c) * (r - b) per query, with b
+    updated by r first, over several queries."""
+    strategy = make(Reinforce)
+    cells = [[0, 1, 2, 3, 4, 0], [3, 3, 3, 3, 3, 3], [1, 2, 3, 4, 0, 1], [3, 3, 1, 3, 2, 0]]
+    scores = evaluate_cells(strategy, cells)
+    logits = torch.zeros(6, 5, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.01)
+    total = weight = 0.0
+    for choice, reward in zip(cells, scores, strict=True):
+        total, weight = 0.9 * total + 0.1 * reward, 0.9 * weight + 0.1
+        log_p = torch.log_softmax(logits, dim=1)[range(6), choice].sum()
+        optimizer.zero_grad()
+        (-log_p * (reward - total / weight)).backward()
+        optimizer.step()
+    assert np.allclose(np.stack(strategy.policy.logits), logits.detach().numpy(), atol=1e-9)
+
+
+def test_reinforce_rejects_checkpoints_with_the_old_baseline() -> None:
+    strategy = make(Reinforce, queries=3)
+    run_search(strategy)
+    state = {**strategy.state_dict(), "baseline": 83.0}
+    with pytest.raises(CheckpointError, match="start a new run"):
+        make(Reinforce, queries=3).load_state_dict(state)
 
 
 # -- resumability ----------------------------------------------------------------------------
@@ -315,3 +411,32 @@ def test_bench_command_prints_table_and_json() -> None:
     data = json.loads(as_json.output)
     assert data["repeats"] == 2 and data["config"]["queries_per_epoch"] == 2
     assert 0 < data["test_mean"] < 100
+
+
+def _result(strategy: str, dataset: str, test_mean: float) -> dict:
+    return {
+        "strategy": strategy, "dataset": dataset, "queries": 100, "repeats": 500,
+        "test_mean": test_mean, "test_std": 0.3, "signal_mean": 84.0, "signal_std": 0.5,
+        "seconds": 1.0,
+    }
+
+
+def test_results_table_closes_with_the_paper_comparison() -> None:
+    results = [
+        _result("random", "cifar10", 93.754),
+        _result("evolution", "cifar10", 93.93),
+        _result("hillclimb", "cifar10", 94.0),  # no published figure: a row, no comparison
+        _result("reinforce", "cifar100", 71.0),  # the paper figures are CIFAR-10 ones
+    ]
+    lines = format_results(results).splitlines()
+    assert len(lines) == 6
+    assert [line.split()[:2] for line in lines[1:5]] == [
+        ["random", "cifar10"], ["evolution", "cifar10"], ["hillclimb", "cifar10"],
+        ["reinforce", "cifar100"],
+    ]
+    assert lines[1].split()[4:7] == ["93.75", "+-", "0.30"]
+    assert lines[5].startswith("NAS-Bench-201 paper, CIFAR-10 test at 200 epochs")
+    assert lines[5].endswith(
+        "random 93.70 +- 0.36 (here 93.75 +- 0.30); evolution 93.92 +- 0.30 (here 93.93 +- 0.30)"
+    )
+    assert len(format_results([results[3]]).splitlines()) == 2

@@ -9,7 +9,7 @@ whatever its score. Ageing keeps the search exploring instead of clinging to ear
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -25,20 +25,20 @@ def _check_sample_size(inst: Any, _attribute: attrs.Attribute, value: int) -> No
         raise ConfigError(f"sample_size ({value}) must not exceed population ({inst.population})")
 
 
+_REA_SOURCE = "source: NAS-Bench-201 baselines, AutoDL-Projects regularized_ea.py and R-EA.sh"
+
+
 @attrs.frozen
 class EvolutionConfig(DiscreteConfig):
-    """Regularized evolution settings.
+    """Regularized evolution settings; the defaults are the NAS-Bench-201 baseline's."""
 
-    Defaults are tuned for NAS-Bench-201-sized budgets (about 100 queries over 15,625 cells) on
-    the search signal, with seeds apart from the reported ones: a population of 20 spends a fifth
-    of the budget on random initialisation and leaves the rest to mutation; a tournament of 10
-    draws gives strong selection pressure (smaller tournaments, e.g. S=3, select too weakly to
-    pay off within 100 queries) while ageing still keeps the search moving.
-    """
-
-    population: int = field(20, "population size P", validator=positive)
+    population: int = field(
+        10, f"population size P ({_REA_SOURCE}: --ea_population 10)", validator=positive
+    )
     sample_size: int = field(
-        10, "tournament size S (<= P)", validator=[positive, _check_sample_size]
+        3,
+        f"tournament size S, drawn with replacement, <= P ({_REA_SOURCE}: --ea_sample_size 3)",
+        validator=[positive, _check_sample_size],
     )
 
 
@@ -48,6 +48,13 @@ class Evolution(DiscreteStrategy):
     name = "evolution"
     config_cls = EvolutionConfig
     requires = frozenset({"sample", "mutate"})
+    #: ``--set strategy.preset=tuned``: chosen for 100-query NAS-Bench-201 searches as the best mean
+    #: CIFAR-10 12-epoch validation accuracy of the selected cell (never test accuracy) over
+    #: 300 searches with seeds 100000-100299, disjoint from the reported ones (0-499), on the grid
+    #: P in {5, 10, 20, 30, 50} x S in {2, 3, 5, 10, 20}, S <= P.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tuned": {"population": 30, "sample_size": 20}
+    }
 
     def __init__(self, config: EvolutionConfig, context: SearchContext) -> None:
         super().__init__(config, context)
