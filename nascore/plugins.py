@@ -20,7 +20,10 @@ ENTRY_POINT_GROUP = "nascore.plugins"
 #: Version of the plugin contract (:mod:`nascore.hookspecs`). Plugins set ``NASCORE_PLUGIN_API``.
 PLUGIN_API_VERSION = 1
 
-KINDS = ("space", "strategy", "estimator", "constraint", "budget", "architecture", "command")
+KINDS = (
+    "space", "strategy", "estimator", "constraint", "budget", "architecture", "export_format",
+    "command",
+)
 
 
 @attrs.define
@@ -85,6 +88,7 @@ def _collect(module: Any, registry: Registry, record: PluginRecord) -> None:
     for kind, hook in (
         ("budget", pm.hook.nascore_budgets),
         ("architecture", pm.hook.nascore_architectures),
+        ("export_format", pm.hook.nascore_export_formats),
     ):
         for provided in hook():
             staged.extend((kind, n, c) for n, c in provided.items())
