@@ -50,15 +50,17 @@ def export_onnx(trained: TrainedNetwork, path: Path, opset: int = 18) -> ExportR
         )
         program.model.metadata_props.update(onnx_metadata(trained))
         program.save(path, external_data=False)
-    written = sorted(set(path.parent.iterdir()) - before)
-    notes = [f"weights exceed 2 GB, so they are in {', '.join(p.name for p in written[1:])} "
-             "next to the .onnx file; keep them together"] if len(written) > 1 else []
+    sidecars = sorted(p for p in set(path.parent.iterdir()) - before if p != path)
+    notes = []
+    if sidecars:
+        notes.append(f"the weights exceed protobuf's 2 GB limit, so they are in "
+                     f"{', '.join(p.name for p in sidecars)}: keep it next to {path.name}")
     if importlib.util.find_spec("onnxruntime") is None:
         notes.append("not checked: onnxruntime is not installed (pip install 'nascore[onnx]')")
     else:
         notes.append(f"ONNX Runtime vs PyTorch: max abs difference "
                      f"{onnx_max_difference(trained, path):.2e}")
-    return ExportReport([path, *[p for p in written if p != path]], notes)
+    return ExportReport([path, *sidecars], notes)
 
 
 def onnx_max_difference(trained: TrainedNetwork, path: str | Path, batch: int = 3,
