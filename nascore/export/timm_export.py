@@ -35,6 +35,17 @@ def _description(meta: dict[str, Any]) -> str:
     )
 
 
+def model_args(trained: TrainedNetwork) -> dict[str, Any]:
+    """The ``timm.create_model`` arguments that rebuild ``trained``'s network (``model_args``
+    of ``config.json``)."""
+    build = {k: v for k, v in trained.options.items() if k not in ("num_classes", "in_channels")}
+    return {
+        "arch": trained.arch.to_dict(), "space_options": trained.run.meta["config"]["space"],
+        "image_size": trained.info.image_size, "in_chans": trained.info.in_channels,
+        "num_classes": trained.info.num_classes, **build,
+    }
+
+
 def timm_model(trained: TrainedNetwork) -> nn.Module:
     """``trained`` as the timm model ``nascore_network`` with its weights and data config."""
     import timm
@@ -42,20 +53,14 @@ def timm_model(trained: TrainedNetwork) -> nn.Module:
     import nascore.timm as nascore_timm
 
     meta = trained.metadata()
-    build = {k: v for k, v in trained.options.items() if k not in ("num_classes", "in_channels")}
     model = timm.create_model(
         nascore_timm.NETWORK_MODEL,
-        arch=trained.arch.to_dict(),
-        space_options=trained.run.meta["config"]["space"],
-        image_size=trained.info.image_size,
-        in_chans=trained.info.in_channels,
-        num_classes=trained.info.num_classes,
         pretrained_cfg_overlay={
             "input_size": tuple(meta["input_size"]), "mean": tuple(meta["mean"]),
             "std": tuple(meta["std"]), "num_classes": meta["num_classes"], "crop_pct": 1.0,
             "interpolation": "bilinear", "description": _description(meta),
         },
-        **build,
+        **model_args(trained),
     )
     load_state_checked(model, trained.network.state_dict(), f"of {trained.run.path}")
     return model.eval()
@@ -113,7 +118,7 @@ def export_timm(trained: TrainedNetwork, out: Path) -> ExportReport:
         "costs": trained.run.meta.get("costs"),
     }
     save_for_hf(timm_model(trained), str(out), model_config={"nascore": nascore_info},
-                safe_serialization=True)
+                model_args=model_args(trained), safe_serialization=True)
     atomic_write_bytes(out / README, model_card(trained).encode())
     load = f'{LOAD_LINE}, timm; timm.create_model("local-dir:{out}", pretrained=True)'
     return ExportReport([out / CONFIG, out / WEIGHTS, out / README], [f"load with: {load}"])
