@@ -21,6 +21,7 @@ from nascore.errors import (
     UsageError,
 )
 from nascore.estimator import Estimate, Estimator
+from nascore.export.formats import Exporter, ExportReport
 from nascore.hookspecs import hookimpl
 from nascore.plugins import PLUGIN_API_VERSION, registry
 from nascore.space import (
@@ -52,6 +53,8 @@ __all__ = [
     "EdgeWeights",
     "Estimate",
     "Estimator",
+    "ExportReport",
+    "Exporter",
     "IncompatibleError",
     "InfeasibleError",
     "MalformedArchitecture",
@@ -72,5 +75,3 @@ __all__ = [
     "hookimpl",
     "registry",
 ]
-
-from nascore import timm_models as _timm_models  # noqa: E402,F401  (registers timm models lazily)

@@ -8,6 +8,7 @@ from nascore.budget import PRESETS
 from nascore.constraint import FlopsConstraint, ParamsConstraint
 from nascore.estimators.nb201 import NB201Estimator
 from nascore.estimators.train import TrainEstimator
+from nascore.export.formats import BUILTIN_FORMATS
 from nascore.hookspecs import hookimpl
 from nascore.oneshot import Penalty
 from nascore.plugins import PLUGIN_API_VERSION
@@ -57,3 +58,8 @@ def nascore_budgets() -> dict[str, Any]:
 @hookimpl
 def nascore_architectures() -> dict[str, Any]:
     return dict(ZOO)
+
+
+@hookimpl
+def nascore_export_formats() -> dict[str, Any]:
+    return dict(BUILTIN_FORMATS)

@@ -58,5 +58,10 @@ def nascore_architectures() -> dict[str, Any]:
 
 
 @hookspec
+def nascore_export_formats() -> dict[str, Any]:
+    """``nas export --format`` choices: name -> :class:`nascore.export.formats.Exporter`."""
+
+
+@hookspec
 def nascore_commands() -> list[Any]:
     """Extra ``click`` commands added to the ``nas`` CLI."""

@@ -34,6 +34,7 @@ HOOKS: dict[str, tuple[str, bool]] = {
     "command": ("nascore_commands", False),
     "budget": ("nascore_budgets", True),
     "architecture": ("nascore_architectures", True),
+    "export_format": ("nascore_export_formats", True),
 }
 
 

@@ -1,38 +1,54 @@
-"""``nas export``: a trained network as a timm folder or an ONNX file."""
+"""``nas export``: a trained network in any registered export format (timm, onnx, pt2, plugins')."""
 
 from __future__ import annotations
 
 import click
 
 
-@click.command("export")
+class RegistryChoice(click.Choice):
+    """A choice among the names registered for one component kind, read when first needed (so
+    plugins' names appear in ``--help`` and in the validation message)."""
+
+    def __init__(self, kind: str) -> None:  # no super().__init__: the choices are a property
+        self.kind = kind
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        from nascore.plugins import registry
+
+        return tuple(registry().names(self.kind))
+
+
+class _ExportCommand(click.Command):
+    """Lists the registered formats and their descriptions at the end of ``--help``."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from nascore.plugins import registry
+
+        formats = registry().components["export_format"]
+        with formatter.section("Formats"):
+            formatter.write_dl([(name, formats[name].description) for name in sorted(formats)])
+
+
+@click.command("export", cls=_ExportCommand)
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["timm", "onnx"]), default="timm",
-              show_default=True, help="timm folder (config.json + model.safetensors) or ONNX file.")
+@click.option("--format", "fmt", type=RegistryChoice("export_format"), default="timm",
+              show_default=True, help="Export format (listed below; plugins add more).")
 @click.option("--out", type=click.Path(),
-              help="Output folder (timm) or .onnx file (default: RUN/export-timm, RUN/model.onnx).")
+              help="Output path (default: in the train run: export-timm/, model.onnx, model.pt2).")
 @click.option("--weights", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="Which weights of the train run to export.")
 def export_command(run_dir: str, fmt: str, out: str | None, weights: str) -> None:
     """Export the trained network of a train run (or of RUN_DIR/train for a search run).
 
-    timm: `import nascore, timm; timm.create_model("local-dir:OUT", pretrained=True)`.
-    ONNX: dynamic batch; its outputs are checked against PyTorch with ONNX Runtime.
+    Every file written is printed; how to load it and the parity check go to stderr.
     """
+    from nascore.export.formats import export
     from nascore.export.trained import load_trained
 
-    trained = load_trained(run_dir, weights)
-    if fmt == "timm":
-        from nascore.export.timm_export import export_timm
-
-        target = export_timm(trained, out or trained.run.path / "export-timm")
-        click.echo(f"wrote {target}")
-        click.echo(f'load with: import nascore, timm; '
-                   f'timm.create_model("local-dir:{target}", pretrained=True)', err=True)
-        return
-    from nascore.export.onnx_export import export_onnx, onnx_max_difference
-
-    path = export_onnx(trained, out or trained.run.path / "model.onnx")
-    click.echo(f"wrote {path}")
-    click.echo(f"ONNX Runtime vs PyTorch: max abs difference "
-               f"{onnx_max_difference(trained, path):.2e}", err=True)
+    report = export(load_trained(run_dir, weights), fmt, out)
+    for path in report.files:
+        click.echo(f"wrote {path}")
+    for note in report.notes:
+        click.echo(note, err=True)

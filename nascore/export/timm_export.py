@@ -1,98 +1,124 @@
-"""``nas export --format timm``: a folder that ``timm.create_model("local-dir:...")`` loads.
+"""``nas export --format timm``: a folder that ``timm.create_model("local-dir:...")`` loads and
+that can be uploaded to the Hugging Face Hub as it is (``hf-hub:...``).
 
-The folder holds ``config.json`` (``architecture`` = ``nascore_network``; ``model_args`` with the
-architecture and build options; ``pretrained_cfg`` with input size, normalisation, classes and
-the classifier and stem names timm needs to re-initialise the head or adapt the input channels)
-and ``model.safetensors``.
+The network is created as the timm model ``nascore_network`` (see :mod:`nascore.timm`), given the
+trained weights and written by ``timm.models.save_for_hf``, so the folder is exactly what timm
+writes for its own models: ``config.json`` (``model_args`` with the architecture and build
+options; ``pretrained_cfg`` with input size, normalisation, classes and the classifier and stem
+names), ``model.safetensors``, plus a ``README.md`` model card naming the one line loading needs.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from nascore import __version__
-from nascore.data import normalization
-from nascore.errors import RunDirError
+from torch import nn
+
+from nascore.export.formats import ExportReport
 from nascore.export.trained import TrainedNetwork
-from nascore.export.weights import save_weights
+from nascore.export.weights import load_state_checked
 from nascore.rundir import atomic_write_bytes
-from nascore.timm_models import NETWORK_MODEL
-from nascore.train.network import AUXILIARY_PREFIX, build_network
+from nascore.train.network import describe_costs
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
+README = "README.md"
+#: What a user runs before ``timm.create_model`` on an exported folder.
+LOAD_LINE = "import nascore.timm"
 
 
-def fresh_path(path: str | Path) -> Path:
-    """``path`` if nothing is there (or an empty folder); never overwrite an export."""
-    target = Path(path)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise RunDirError(f"{target} already exists; choose another --out or remove it first")
-    return target
-
-
-def modules_shaped_by(trained: TrainedNetwork, **change: int) -> list[str]:
-    """Modules whose parameter shapes change with a build option (e.g. ``num_classes``)."""
-    base = trained.network.state_dict()
-    other, _ = build_network(trained.space, trained.arch, {**trained.options, **change}, quiet=True)
-    names = {
-        key.rsplit(".", 1)[0]
-        for key, value in other.state_dict().items()
-        if key in base and base[key].shape != value.shape and not key.startswith(AUXILIARY_PREFIX)
-    }
-    return sorted(names)
-
-
-def _one_or_many(names: list[str]) -> str | list[str] | None:
-    return names[0] if len(names) == 1 else (names or None)
-
-
-def timm_config(trained: TrainedNetwork) -> dict[str, Any]:
-    """The ``config.json`` of a timm folder for ``trained``."""
-    info, options = trained.info, trained.options
-    mean, std = normalization(trained.dataset)
-    model_args = {k: v for k, v in options.items() if k not in ("num_classes", "in_channels")}
-    model_args.update(
-        arch=trained.arch.to_dict(), in_chans=info.in_channels, image_size=info.image_size,
-        space_options=trained.run.meta["config"]["space"],
-    )
-    accuracy = trained.results.get("test_accuracy")
-    description = f"nascore {trained.arch.space} network trained on {trained.dataset}" + (
+def _description(meta: dict[str, Any]) -> str:
+    accuracy = meta["test_accuracy"]
+    return f"nascore {meta['space']} network trained on {meta['dataset']}" + (
         f" (test accuracy {accuracy:.4f})" if isinstance(accuracy, float) else ""
     )
-    classifier = modules_shaped_by(trained, num_classes=info.num_classes + 1)
-    first_conv = modules_shaped_by(trained, in_channels=info.in_channels + 1)
+
+
+def model_args(trained: TrainedNetwork) -> dict[str, Any]:
+    """The ``timm.create_model`` arguments that rebuild ``trained``'s network (``model_args``
+    of ``config.json``)."""
+    build = {k: v for k, v in trained.options.items() if k not in ("num_classes", "in_channels")}
     return {
-        "architecture": NETWORK_MODEL,
-        "num_classes": info.num_classes,
-        "model_args": model_args,
-        "pretrained_cfg": {
-            "input_size": [info.in_channels, info.image_size, info.image_size],
-            "mean": list(mean),
-            "std": list(std),
-            "num_classes": info.num_classes,
-            "classifier": _one_or_many(classifier),
-            "first_conv": _one_or_many(first_conv),
-            "interpolation": "bilinear",
-            "crop_pct": 1.0,
-            "description": description,
-        },
-        "nascore": {
-            "version": __version__,
-            "text": trained.space.format(trained.arch),
-            "source_run": str(trained.run.path),
-            "costs": trained.run.meta.get("costs"),
-        },
+        "arch": trained.arch.to_dict(), "space_options": trained.run.meta["config"]["space"],
+        "image_size": trained.info.image_size, "in_chans": trained.info.in_channels,
+        "num_classes": trained.info.num_classes, **build,
     }
 
 
-def export_timm(trained: TrainedNetwork, out: str | Path) -> Path:
+def timm_model(trained: TrainedNetwork) -> nn.Module:
+    """``trained`` as the timm model ``nascore_network`` with its weights and data config."""
+    import timm
+
+    import nascore.timm as nascore_timm
+
+    meta = trained.metadata()
+    model = timm.create_model(
+        nascore_timm.NETWORK_MODEL,
+        pretrained_cfg_overlay={
+            "input_size": tuple(meta["input_size"]), "mean": tuple(meta["mean"]),
+            "std": tuple(meta["std"]), "num_classes": meta["num_classes"], "crop_pct": 1.0,
+            "interpolation": "bilinear", "description": _description(meta),
+        },
+        **model_args(trained),
+    )
+    load_state_checked(model, trained.network.state_dict(), f"of {trained.run.path}")
+    return model.eval()
+
+
+def _plugin_of_space(space: str) -> str | None:
+    """The distribution that provides ``space`` unless it is nascore itself."""
+    from nascore.plugins import registry
+
+    reg = registry()
+    owner = reg.owners.get(("space", space))
+    record = next((r for r in reg.plugins if r.name == owner), None)
+    return record.distribution if record and record.distribution != "nascore" else None
+
+
+def model_card(trained: TrainedNetwork) -> str:
+    """``README.md`` of the folder: Hub metadata, how to load, what the network is."""
+    meta = trained.metadata()
+    plugin = _plugin_of_space(meta["space"])
+    install = "pip install nascore" + (f" {plugin}" if plugin else "")
+    costs = trained.run.meta.get("costs") or {}
+    lines = [
+        "---", "library_name: timm", "tags:", "- image-classification", "- timm", "- nascore",
+        "---", "", f"# {_description(meta)}", "",
+        "A network found by neural architecture search with nascore. It is the timm model",
+        "`nascore_network`, which nascore registers with timm; loading needs nascore installed",
+        f"(`{install}`) and one line before `timm.create_model`:", "",
+        "```python", f"{LOAD_LINE}  # registers nascore's models with timm", "import timm", "",
+        'model = timm.create_model("local-dir:PATH/TO/THIS/FOLDER", pretrained=True).eval()',
+        '# or, once uploaded: timm.create_model("hf-hub:USER/REPO", pretrained=True)',
+        "```", "",
+        f"- input: {'x'.join(map(str, meta['input_size']))} images scaled to 0..1, then "
+        f"normalised with mean {meta['mean']} and std {meta['std']}",
+        f"- classes: {meta['num_classes']} ({meta['dataset']})",
+        f"- space: `{meta['space']}`; architecture: `{meta['architecture']}`",
+    ]
+    if costs:
+        lines.append(f"- {describe_costs(costs)}")
+    lines.append(f"- weights: {meta['weights']} epoch of the train run; nascore "
+                 f"{meta['nascore_version']}")
+    return "\n".join(lines) + "\n"
+
+
+def export_timm(trained: TrainedNetwork, out: Path) -> ExportReport:
     """Write the timm folder of ``trained`` to ``out`` (which must not exist yet)."""
-    target = fresh_path(out)
-    config = timm_config(trained)
-    target.mkdir(parents=True, exist_ok=True)
-    save_weights(trained.network.state_dict(), target / WEIGHTS)
-    atomic_write_bytes(target / CONFIG, (json.dumps(config, indent=2) + "\n").encode())
-    return target
+    from timm.models import save_for_hf
+
+    meta = trained.metadata()
+    nascore_info = {
+        "load": f"{LOAD_LINE}  # before timm.create_model",
+        "version": meta["nascore_version"],
+        "text": meta["architecture"],
+        "source_run": str(trained.run.path),
+        "weights": meta["weights"],
+        "costs": trained.run.meta.get("costs"),
+    }
+    save_for_hf(timm_model(trained), str(out), model_config={"nascore": nascore_info},
+                model_args=model_args(trained), safe_serialization=True)
+    atomic_write_bytes(out / README, model_card(trained).encode())
+    load = f'{LOAD_LINE}, timm; timm.create_model("local-dir:{out}", pretrained=True)'
+    return ExportReport([out / CONFIG, out / WEIGHTS, out / README], [f"load with: {load}"])

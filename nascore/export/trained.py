@@ -9,7 +9,9 @@ from typing import Any
 import attrs
 from torch import nn
 
+from nascore import __version__
 from nascore.architecture import Architecture
+from nascore.data import normalization
 from nascore.errors import CheckpointError, RunDirError
 from nascore.export.weights import load_state_checked, load_weights
 from nascore.plugins import make_space
@@ -33,6 +35,25 @@ class TrainedNetwork:
     dataset: str
     run: RunDir
     results: dict[str, Any]
+    weights: str = "best"
+
+    def metadata(self) -> dict[str, Any]:
+        """What a user of an exported file needs besides the weights: input size, normalisation
+        (inputs are ``(x - mean) / std`` of 0..1 images), classes, architecture, provenance."""
+        mean, std = normalization(self.dataset)
+        return {
+            "input_size": [self.info.in_channels, self.info.image_size, self.info.image_size],
+            "mean": list(mean),
+            "std": list(std),
+            "num_classes": self.info.num_classes,
+            "dataset": self.dataset,
+            "space": self.arch.space,
+            "architecture": self.space.format(self.arch),
+            "weights": self.weights,
+            "test_accuracy": self.results.get(
+                "best_test_accuracy" if self.weights == "best" else "test_accuracy"),
+            "nascore_version": __version__,
+        }
 
 
 def train_run_of(path: str | Path) -> RunDir:
@@ -68,4 +89,4 @@ def load_trained(path: str | Path, which: str = "best") -> TrainedNetwork:
     results_path = run.path / RESULTS
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     return TrainedNetwork(network.eval(), arch, space, options, info,
-                          meta["config"]["data"]["dataset"], run, results)
+                          meta["config"]["data"]["dataset"], run, results, which)

@@ -2,16 +2,21 @@
 
 ``forward(x)`` returns logits; in training mode with an auxiliary head it returns
 ``(logits, aux_logits)``. Set ``network.drop_path_prob`` (per epoch) to enable drop path.
+
+The networks also speak timm's model interface (``num_features``, ``forward_features``,
+``forward_head``, ``reset_classifier``, ``feature_info``; see :mod:`nascore.timm`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascore.nn.head import check_global_pool, feature_points, linear_classifier
 from nascore.spaces.darts.cells import (
     CellPlan,
     DiscreteCell,
@@ -43,6 +48,11 @@ class AuxiliaryHead(nn.Module):
             nn.ReLU(),
         )
         self.classifier = nn.Linear(768, num_classes)
+        self.num_features = 768
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new classifier for ``num_classes`` (0: none)."""
+        self.classifier = linear_classifier(self.num_features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(x)
@@ -86,20 +96,67 @@ class DartsNetwork(nn.Module):
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(plans[-1].C * nodes, num_classes)
+        self.num_classes = num_classes
+        self.num_features = plans[-1].C * nodes
+        self.cell_channels = tuple(plan.C * nodes for plan in plans)
 
     def stems(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two inputs of the first cell."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def _run_cells(
+        self, x: torch.Tensor, auxiliary: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The last cell's output, and the auxiliary logits when training with a head."""
         s0, s1 = self.stems(x)
         aux = None
         for index, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-            if index == self.aux_index and self.auxiliary is not None and self.training:
+            if auxiliary and index == self.aux_index and self.auxiliary is not None:
                 aux = self.auxiliary(s1)
-        logits = self.classifier(self.global_pool(s1).flatten(1))
+        return s1, aux
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        features, aux = self._run_cells(x, auxiliary=self.training)
+        logits = self.forward_head(features)
         return logits if aux is None else (logits, aux)
+
+    # -- the timm model interface ---------------------------------------------------------------
+    def stem_feature_info(self) -> list[dict[str, Any]]:
+        """``num_chs``, ``reduction`` and ``module`` of each distinct stem output, in order."""
+        raise NotImplementedError
+
+    @property
+    def feature_info(self) -> list[dict[str, Any]]:
+        """The last state at each resolution (timm's ``features_only`` outputs)."""
+        states = self.stem_feature_info()
+        reduction = states[-1]["reduction"]
+        for index, (cell, channels) in enumerate(zip(self.cells, self.cell_channels, strict=True)):
+            reduction *= 2 if cell.reduction else 1
+            states.append({"num_chs": channels, "reduction": reduction, "module": f"cells.{index}"})
+        return feature_points(states)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last cell's output map (drop path as in ``forward``; no auxiliary head)."""
+        return self._run_cells(x, auxiliary=False)[0]
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pooling, then the classifier unless ``pre_logits``."""
+        x = self.global_pool(x).flatten(1)
+        return x if pre_logits else self.classifier(x)
+
+    def get_classifier(self) -> nn.Module:
+        """The final classifier."""
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """New classifiers (this one and the auxiliary head's) for ``num_classes``; with 0,
+        ``forward`` returns the pooled features. Only ``"avg"`` pooling exists."""
+        check_global_pool(global_pool)
+        self.num_classes = num_classes
+        self.classifier = linear_classifier(self.num_features, num_classes)
+        if self.auxiliary is not None:
+            self.auxiliary.reset_classifier(num_classes)
 
 
 class NetworkCIFAR(DartsNetwork):
@@ -126,10 +183,15 @@ class NetworkCIFAR(DartsNetwork):
             nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(stem_channels),
         )
+        self.in_chans = in_channels
 
     def stems(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.stem(x)
         return s, s
+
+    def stem_feature_info(self) -> list[dict[str, Any]]:
+        channels = self.stem[0].out_channels
+        return [{"num_chs": channels, "reduction": 1, "module": "stem"}]
 
 
 class NetworkImageNet(DartsNetwork):
@@ -162,7 +224,14 @@ class NetworkImageNet(DartsNetwork):
             nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C),
         )
+        self.in_chans = in_channels
 
     def stems(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s0 = self.stem0(x)
         return s0, self.stem1(s0)
+
+    def stem_feature_info(self) -> list[dict[str, Any]]:
+        return [
+            {"num_chs": self.stem0[3].out_channels, "reduction": 4, "module": "stem0"},
+            {"num_chs": self.stem1[1].out_channels, "reduction": 8, "module": "stem1"},
+        ]
