@@ -55,3 +55,55 @@ def analyze_command(table: str, table_format: str, out: str | None, time_weight:
     if out:
         for path in write_report(analysis, out):
             click.echo(f"wrote {path}", err=True)
+
+
+@bpe.command("search")
+@click.option("--space", help="Space the architectures come from (run.space; default darts).")
+@click.option("--estimator", help="train (live training) or nb201 (the tabular benchmark).")
+@click.option("--dataset", help="digits (default), fashion-mnist, cifar10, ... (data.dataset).")
+@click.option("--data-dir", help="Local folder of the dataset (never downloaded).")
+@click.option("--archs", type=int, help="Architectures in the sample G (archs.count; 100).")
+@click.option("--samples", type=int, help="Budgets sampled per round, K (mip.samples; 10).")
+@click.option("--final", help="Final accuracies: report:KEY, table:PATH, full, a preset or "
+              "a budget file (archs.final; auto).")
+@click.option("--seed", type=int, help="Seed (run.seed).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML file with [run]/[data]/[space]/[estimator]/[archs]/[mip]/[budget]/"
+              "[grid] sections.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one value, e.g. grid.epochs=[1,2] (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              help="Continue the search in this run directory (other options are ignored).")
+@click.option("--print-config", is_flag=True, help="Print the resolved config and stop.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def search_command(config_file: str | None, overrides: tuple[str, ...], out: str | None,
+                   resume_dir: str | None, print_config: bool, quiet: bool,
+                   **flags: object) -> None:
+    """Search a budget with Minimum Importance Pruning (Algorithm 1) and write it as TOML.
+
+    Draws G architectures, gets their final accuracies, then repeatedly samples budgets near
+    the cheapest (Eq. 2), estimates G under each, fits a random forest of r_s on the budgets
+    and fixes the least important hyper-parameter (Eq. 7-9) until one is left.
+    """
+    from nascore.config import dump_toml, load_toml
+    from nascore_mipbpe.search import (
+        config_help,
+        resolve_search_config,
+        resume_search,
+        start_search,
+    )
+
+    if resume_dir:
+        run, result = resume_search(resume_dir, progress=not quiet)
+    else:
+        file_tree = load_toml(config_file) if config_file else None
+        tree = resolve_search_config(flags, file_tree, list(overrides))
+        if print_config:
+            click.echo(dump_toml(tree, config_help(tree)))
+            return
+        run, result = start_search(tree, out, progress=not quiet)
+    shown = ", ".join(f"{k}={v}" for k, v in result["budget"].items() if v is not None)
+    click.echo(f"best budget: {shown}")
+    click.echo(f"r_s {result['r_s']:.4f}, {result['seconds']:.3f} s per estimate")
+    click.echo(f"wrote {run.path / 'budget.toml'}", err=True)
