@@ -16,7 +16,7 @@ and resume with the same outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -244,8 +244,3 @@ class MinimumImportancePruning:
         state.round += 1
         state.phase = "sample"
         notify({"type": "bpe_fix", **step})
-
-
-def fixing_order(state: MIPState) -> Sequence[str]:
-    """The hyper-parameters in the order the loop fixed them."""
-    return [step["name"] for step in state.fixes]

@@ -181,6 +181,7 @@ def resolve_search_config(
         grid = {**DEFAULT_GRID, **_check_grid(tree["grid"])}
     if archs.final == "auto":
         archs = attrs.evolve(archs, final=TABULAR_FINAL.get(run.estimator, "full"))
+    check_final_source(archs.final)
     return {
         "run": config_to_dict(run),
         "data": config_to_dict(build_config(DataConfig, tree["data"], "data")),
@@ -383,6 +384,17 @@ def _table_source(final: str) -> BudgetTable | None:
 
 def _table_final(table: BudgetTable, count: int) -> list[float]:
     return [float(v) for v in table.final[:count]]
+
+
+def check_final_source(source: str) -> None:
+    """Fail early on a final-accuracy source that names no report key, table or budget."""
+    if source.startswith("report:"):
+        if not source.partition(":")[2]:
+            raise ConfigError("archs.final report:KEY needs a KEY, e.g. report:test_200")
+    elif source.startswith("table:"):
+        _table_source(source)
+    else:
+        final_budget(source)
 
 
 def final_budget(source: str) -> Budget:
