@@ -18,7 +18,8 @@ def nascore_budgets() -> dict[str, Any]:
 
 @hookimpl
 def nascore_commands() -> list[Any]:
-    """``nas bpe analyze`` and ``nas bpe search``."""
+    """``nas bpe analyze``, ``nas bpe search`` and ``nas bench budgets``."""
+    from nascore_mipbpe.bench import bench_command
     from nascore_mipbpe.cli import bpe
 
-    return [bpe]
+    return [bpe, bench_command]

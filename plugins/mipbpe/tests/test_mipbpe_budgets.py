@@ -36,7 +36,7 @@ def test_presets_are_table_1_and_registered() -> None:
     assert (FULL.layers, FULL.channels, FULL.epochs, FULL.cutout) == (20, 36, 600, 16)
     owners = {p.name: p.provides for p in registry().plugins}
     assert owners["mipbpe"]["budget"] == ["bpe1", "bpe2"]
-    assert owners["mipbpe"]["command"] == ["bpe"]
+    assert sorted(owners["mipbpe"]["command"]) == ["bpe", "budgets"]
 
 
 @pytest.mark.parametrize("strategy", sorted(DISCRETE))
@@ -75,3 +75,13 @@ def test_darts_search_runs_with_bpe1(tmp_path: Path) -> None:
     run, arch = start_run(tree, tmp_path / "darts", progress=False)
     assert arch.space == "darts" and len(arch.spec["normal"]) == 8
     assert tree["budget"]["layers"] == 6 and tree["budget"]["channels"] == 8
+
+
+def test_bench_times_each_budget_on_the_same_architectures() -> None:
+    from nascore_mipbpe.bench import bench_budgets
+
+    rows = bench_budgets(("tiny", "small"), archs=2, subset=64)
+    assert [r["budget"] for r in rows] == ["tiny", "small"]
+    for row in rows:
+        assert 0 < row["min_seconds"] <= row["seconds_per_estimate"] <= row["max_seconds"]
+        assert 0.0 <= row["mean_accuracy"] <= 1.0 and row["archs"] == 2
