@@ -4,8 +4,10 @@ Each round draws up to K new budgets by Eq. 2 (:mod:`.sampling`), has the *evalu
 fixed architecture sample G under each (accuracies and mean seconds per architecture), adds
 ``(budget, r_s)`` to D, fits a random forest on D (:mod:`.importance`) and fixes the least
 important free hyper-parameter by Eq. 9 (:mod:`.pruning`). Rounds go on until one free
-hyper-parameter is left; that last one is explored by a final round. The result is the budget of
-D with the best Eq. 1 objective (:mod:`.objective`; with the default weight 0, the best r_s).
+hyper-parameter is left; that last one is explored by a final round. The forest sees every
+hyper-parameter of the grid (D holds budgets from before each was fixed); Eq. 9 chooses among the
+free ones. The result is the budget of D with the best Eq. 1 objective (:mod:`.objective`; with
+the default weight 0, the best r_s).
 
 The evaluator is any callable ``budget -> Evaluation``: a table lookup, a synthetic function, a
 tabular benchmark or live training. :class:`MIPState` holds everything the loop knows (D, the
