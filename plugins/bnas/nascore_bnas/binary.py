@@ -25,7 +25,6 @@ by default activations stay full precision.
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from typing import Any
 
 import torch
@@ -68,9 +67,9 @@ class BinaryConv2d(nn.Conv2d):
         super().__init__(*args, **kwargs)
         self.binarize_input = binarize_input
 
-    @abstractmethod
     def binary_weight(self) -> torch.Tensor:
         """The weights the convolution uses: an amplitude times ``sign_ste(weight)``."""
+        raise NotImplementedError
 
     @property
     def scale_count(self) -> int:
