@@ -1,0 +1,153 @@
+"""Binarized convolutions: weights ``A * sign(W)`` with straight-through gradients (BNAS, Sec.
+"Optimization for BNAS"), as drop-ins for :class:`torch.nn.Conv2d`.
+
+* :func:`sign_ste` -- ``sign`` with the *clipped* straight-through estimator of XNOR-Net
+  (Rastegari et al. 2016, Sec. 3.2, after Hubara/Courbariaux et al.): the forward pass gives
+  exactly +-1 (``sign(0) = +1``), the backward pass passes the gradient where ``|x| <= 1`` and
+  cancels it elsewhere. Clipping rather than identity because that is the estimator XNOR-Net
+  states, and PCNN's gradient through its projection carries the same indicator
+  ``1_{-1 <= x <= 1}`` (Gu et al. 2019); for latent weights, which stay well inside [-1, 1], the
+  two agree, while for binarized activations clipping stops the gradient of saturated inputs.
+* :class:`XNORConv2d` -- ``A = mean |W|`` per output channel (or per tensor). Autograd runs
+  through ``A`` as well, so ``dL/dW_i = sum_j g_j sign(W_j) sign(W_i) / n + g_i A 1_{|W_i|<=1}``
+  (``n`` weights per output channel): the two terms of XNOR-Net's weight gradient.
+* :class:`PCNNConv2d` -- a learned amplitude matrix ``A`` of the kernel's spatial size, shared by
+  all kernels of the layer (BNAS: "the shared amplitude ``A^l``"; PCNN duplicates its projection
+  matrix along the channels), and the amplitude loss of BNAS Eq. 6,
+  ``L_A = theta / 2 * ||W - A o sign(W)||^2``, from :meth:`PCNNConv2d.amplitude_loss`.
+
+Each class keeps ``nn.Conv2d``'s constructor and parameter names (``weight`` holds the latent
+full-precision weights, ``bias`` the bias; PCNN adds ``amplitude``), and its forward pass has no
+Python control flow on tensor values, so it traces with ``torch.export`` and exports to ONNX.
+With ``binarize_input=True`` the input is binarized by :func:`sign_ste` too (no scaling factor);
+by default activations stay full precision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Default ``theta`` of the amplitude loss (Eq. 6). BNAS gives no value; this is the weight
+#: ``lambda = 1e-4`` of PCNN's projection loss (Gu et al. 2019, the kernel-variance figure), the
+#: loss Eq. 6 restates.
+AMPLITUDE_THETA = 1e-4
+
+#: XNOR scaling granularities: one ``A`` per output channel (XNOR-Net) or one per tensor.
+XNOR_SCALINGS = ("channel", "tensor")
+
+
+def hard_sign(x: torch.Tensor) -> torch.Tensor:
+    """``+1`` where ``x >= 0``, ``-1`` elsewhere (no gradient)."""
+    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    """:func:`hard_sign` forward, clipped straight-through gradient ``1_{|x| <= 1}`` backward.
+
+    Written as ``sign + (x - x.detach()) * 1_{|x| <= 1}``, which is exactly ``sign(x)`` in the
+    forward pass and needs no custom autograd function (so it exports).
+    """
+    inside = (x.abs() <= 1.0).to(x.dtype)
+    return hard_sign(x).detach() + (x - x.detach()) * inside
+
+
+class BinaryConv2d(nn.Conv2d):
+    """A :class:`~torch.nn.Conv2d` that convolves with :meth:`binary_weight` instead of ``weight``.
+
+    ``weight`` stays the latent full-precision tensor the optimiser updates.
+    """
+
+    #: Name of the binarization (``"xnor"``, ``"pcnn"``).
+    mode: str
+
+    def __init__(self, *args: Any, binarize_input: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.binarize_input = binarize_input
+
+    def binary_weight(self) -> torch.Tensor:
+        """The weights the convolution uses: an amplitude times ``sign_ste(weight)``."""
+        raise NotImplementedError
+
+    @property
+    def scale_count(self) -> int:
+        """Floating-point scaling factors an inference model stores besides the parameters
+        (derived from the weights, so not parameters themselves)."""
+        return 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.binarize_input:
+            x = sign_ste(x)
+        return self._conv_forward(x, self.binary_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, binarize_input={self.binarize_input}"
+
+
+class XNORConv2d(BinaryConv2d):
+    """XNOR-Net weights ``A * sign(W)``, ``A = mean |W|`` per output channel (``scaling="channel"``)
+    or over the whole tensor (``scaling="tensor"``)."""
+
+    mode = "xnor"
+
+    def __init__(
+        self, *args: Any, scaling: str = "channel", binarize_input: bool = False, **kwargs: Any
+    ) -> None:
+        if scaling not in XNOR_SCALINGS:
+            raise ValueError(f"XNOR scaling must be one of {XNOR_SCALINGS}, got {scaling!r}")
+        super().__init__(*args, binarize_input=binarize_input, **kwargs)
+        self.scaling = scaling
+
+    def scale(self) -> torch.Tensor:
+        """``A``: ``[out, 1, 1, 1]`` per channel or a scalar per tensor."""
+        if self.scaling == "channel":
+            return self.weight.abs().mean(dim=(1, 2, 3), keepdim=True)
+        return self.weight.abs().mean()
+
+    def binary_weight(self) -> torch.Tensor:
+        return self.scale() * sign_ste(self.weight)
+
+    @property
+    def scale_count(self) -> int:
+        return self.out_channels if self.scaling == "channel" else 1
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, scaling={self.scaling}"
+
+
+class PCNNConv2d(BinaryConv2d):
+    """PCNN-style weights ``A o sign(W)`` with a learned amplitude ``A`` of shape
+    ``kernel_size``, broadcast over output and input channels.
+
+    ``A`` starts at ``mean |W|`` over the channels at each kernel position (the minimiser of
+    :meth:`amplitude_loss` for the initial weights; :meth:`reset_amplitude` recomputes it) and is
+    then learned from the task loss and the amplitude loss.
+    """
+
+    mode = "pcnn"
+
+    def __init__(self, *args: Any, binarize_input: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, binarize_input=binarize_input, **kwargs)
+        self.amplitude = nn.Parameter(
+            torch.empty(self.kernel_size, device=self.weight.device, dtype=self.weight.dtype)
+        )
+        self.reset_amplitude()
+
+    @torch.no_grad()
+    def reset_amplitude(self) -> None:
+        """Set ``A`` to ``mean |W|`` over output and input channels."""
+        self.amplitude.copy_(self.weight.abs().mean(dim=(0, 1)))
+
+    def binary_weight(self) -> torch.Tensor:
+        return self.amplitude * sign_ste(self.weight)
+
+    def amplitude_loss(self, theta: float = AMPLITUDE_THETA) -> torch.Tensor:
+        """BNAS Eq. 6 for this layer: ``theta / 2 * sum (W - A o sign(W))^2``.
+
+        ``sign(W)`` is treated as a constant here (its derivative is 0 almost everywhere), so the
+        loss pulls ``W`` towards ``A o sign(W)`` and ``A`` towards ``|W|``.
+        """
+        direction = hard_sign(self.weight).detach()
+        return 0.5 * theta * (self.weight - self.amplitude * direction).pow(2).sum()
