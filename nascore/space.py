@@ -27,6 +27,7 @@ from torch import nn
 from nascore.architecture import Architecture
 from nascore.costs import CostTable
 from nascore.errors import MalformedArchitecture
+from nascore.extra_loss import pop_extra_loss
 
 #: Capabilities a space may declare; strategies list the ones they need.
 CAPABILITIES = ("supernet", "sample", "mutate", "encode", "network", "cost")
@@ -141,11 +142,10 @@ class Supernet(nn.Module):
         raise NotImplementedError
 
     def extra_loss(self) -> torch.Tensor | None:
-        """A term added to the loss of every step (e.g. an amplitude loss of binarized
-        convolutions), or ``None``. Read right after a forward pass: a term that depends on
-        parameters should be recorded during ``forward``, so that second-order steps (which run
-        the forward with virtual weights) see it too."""
-        return None
+        """The term added to the loss of the step whose forward pass just ran (e.g. an amplitude
+        loss of binarized convolutions), or ``None``: by default what the supernet's modules
+        recorded with :func:`nascore.extra_loss.record_extra_loss` during that pass."""
+        return pop_extra_loss(self)
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from nascore.errors import NonFiniteLossError
+from nascore.extra_loss import pop_extra_loss
 from nascore.train.network import split_output
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -52,7 +53,8 @@ def fit_epoch(
     on_step: Callable[[float], None] | None = None,
 ) -> EpochStats:
     """One training pass: forward (autocast for ``precision`` 16), loss (plus the weighted
-    auxiliary loss if the network returns one), backward, gradient clip (0: off), SGD step.
+    auxiliary loss if the network returns one, plus the extra losses its modules recorded, see
+    :mod:`nascore.extra_loss`), backward, gradient clip (0: off), SGD step.
 
     ``augment`` transforms each image batch on the CPU before it moves to ``device``;
     ``on_step`` receives every step's loss. A batch of a single image is skipped (batch norm
@@ -72,6 +74,9 @@ def fit_epoch(
             loss = criterion(logits, y)
             if aux is not None and auxiliary_weight > 0:
                 loss = loss + auxiliary_weight * criterion(aux, y)
+            extra = pop_extra_loss(network)
+            if extra is not None:
+                loss = loss + extra
         value = loss.item()
         if not math.isfinite(value):
             raise NonFiniteLossError(f"training loss became {value} in step {step + 1}")

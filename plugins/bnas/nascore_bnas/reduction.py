@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from nascore.strategies.sampling import masked_softmax
+from nascore.oneshot.sampling import masked_softmax
 
 
 def smaller_half(alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
