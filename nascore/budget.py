@@ -12,11 +12,23 @@ The MIP-BPE budgets (``bpe1``, ``bpe2``) come with the ``mipbpe`` plugin.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from nascore.config import field, one_of, positive
+from nascore.config import (
+    build_config,
+    config_to_dict,
+    dump_toml,
+    field,
+    help_texts,
+    load_toml,
+    one_of,
+    positive,
+)
+from nascore.errors import ConfigError
 
 
 @attrs.frozen
@@ -50,3 +62,25 @@ SMALL = TINY.evolve(epochs=5, layers=5, channels=8)
 
 #: Presets by name, as registered by :mod:`nascore.builtins`.
 PRESETS: dict[str, Budget] = {"tiny": TINY, "small": SMALL}
+
+
+def budget_toml(budget: Budget, header: Sequence[str] = ()) -> str:
+    """A budget file: ``header`` lines as comments, then ``[budget]`` with every field (an unset
+    ``image_size`` is a commented-out key, i.e. the dataset's size)."""
+    comments = "".join(f"# {line}\n" for line in header)
+    return comments + dump_toml({"budget": config_to_dict(budget)}, help_texts(Budget, "budget"))
+
+
+def load_budget_file(path: str | Path) -> Budget:
+    """The :class:`Budget` of a budget file (``--budget FILE.toml``; missing keys take the
+    Budget defaults)."""
+    data = load_toml(str(path))
+    table = data.get("budget")
+    if not isinstance(table, dict) or set(data) != {"budget"}:
+        raise ConfigError(f"budget file {path} must hold exactly one [budget] table")
+    return build_config(Budget, table, "budget")
+
+
+def is_budget_file(name: str) -> bool:
+    """Whether ``--budget NAME`` names a file rather than a preset."""
+    return name.endswith(".toml")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from nascore.architecture import Architecture
 from nascore.context import SearchContext
+
+if TYPE_CHECKING:
+    from nascore.budget import Budget
 
 
 @attrs.frozen
@@ -40,8 +43,16 @@ class Estimator(ABC):
         self.context = context
 
     @abstractmethod
-    def estimate(self, arch: Architecture) -> Estimate:
-        """Evaluate ``arch``."""
+    def estimate(self, arch: Architecture, budget: Budget | None = None) -> Estimate:
+        """Evaluate ``arch`` under ``budget`` (``None``: the run's budget, or the estimator's
+        default); an estimator that cannot honour a budget refuses it with a one-line error."""
+
+    def estimate_many(
+        self, archs: Sequence[Architecture], budget: Budget | None = None
+    ) -> list[Estimate]:
+        """:meth:`estimate` of every architecture, in order (one after another by default;
+        executors run them in parallel)."""
+        return [self.estimate(arch, budget) for arch in archs]
 
     def state_dict(self) -> dict[str, Any]:
         """Stateless by default."""

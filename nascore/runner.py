@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from nascore.architecture import Architecture
-from nascore.budget import Budget
+from nascore.budget import Budget, is_budget_file, load_budget_file
 from nascore.config import (
     build_config,
     config_to_dict,
@@ -48,7 +48,9 @@ class RunConfig:
     space: str = field("", "search space name")
     seed: int = field(0, "seed of every random choice")
     estimator: str | None = field(None, "estimator for discrete strategies (train, nb201, ...)")
-    budget: str | None = field(None, "named budget preset (with [budget] overrides)")
+    budget: str | None = field(
+        None, "named budget preset or budget file (.toml), with [budget] overrides"
+    )
     constraints: tuple[str, ...] = field((), "resource bounds, e.g. params:1M..2M, flops:..600M")
     device: str = field("cpu", "cpu, cuda or auto")
 
@@ -112,7 +114,10 @@ def resolve_config(
     elif tree["estimator"]:
         raise ConfigError("[estimator] settings given without --estimator")
     if run.budget or tree["budget"]:
-        base = reg.get("budget", run.budget) if run.budget else Budget()
+        if run.budget and is_budget_file(run.budget):
+            base = load_budget_file(run.budget)
+        else:
+            base = reg.get("budget", run.budget) if run.budget else Budget()
         budget = build_config(Budget, {**config_to_dict(base), **tree["budget"]}, "budget")
         resolved["budget"] = config_to_dict(budget)
     for spec in run.constraints:

@@ -235,6 +235,21 @@ def test_estimator_counts_every_query() -> None:
     assert fresh.queries == 4
 
 
+def test_estimator_answers_the_tables_budget_and_refuses_others() -> None:
+    from nascore.budget import Budget
+    from nascore.errors import ConfigError
+
+    space = NB201Space(NB201Config(), DataInfo(3, 32, 10))
+    estimator = NB201Estimator(NB201EstimatorConfig(), context_for(space))
+    arch = space.parse(CELL)
+    assert estimator.estimate(arch, Budget(epochs=12)) == estimator.estimate(arch)
+    with pytest.raises(ConfigError, match="12-epoch budgets only, not 200 epochs"):
+        estimator.estimate(arch, Budget(epochs=200))
+    many = estimator.estimate_many([arch, space.parse(csv_rows(3)[2]["arch"])])
+    assert [e.score for e in many] == [estimator.estimate(arch).score,
+                                       pytest.approx(float(csv_rows(3)[2]["cifar10_val_12"]))]
+
+
 def test_estimator_missing_table(tmp_path, monkeypatch) -> None:
     space = NB201Space(NB201Config(), DataInfo(3, 32, 10))
     missing = tmp_path / "nope.csv"

@@ -15,7 +15,7 @@ from nascore.config import config_to_dict
 from nascore.context import SearchContext
 from nascore.costs import count_macs, count_params
 from nascore.data import DataConfig, SearchData
-from nascore.errors import NonFiniteLossError
+from nascore.errors import ConfigError, NonFiniteLossError
 from nascore.estimators.train import TrainEstimator, TrainEstimatorConfig
 from nascore.events import EventLog, read_events
 from nascore.plugins import registry
@@ -174,3 +174,47 @@ def test_evolution_with_the_train_estimator_meets_a_params_bound(nas, tmp_path: 
     assert len(queries) == 4 and len(estimates) == 4
     assert all(0 <= e["score"] <= 1 and e["params"] <= PARAMS_BOUND for e in estimates)
     assert all(q["params"] <= PARAMS_BOUND for q in queries)
+
+
+def test_a_budget_given_per_call_trains_under_it_and_is_part_of_the_cache_key(data):
+    estimator = make(data, TINY)
+    arch = sample(estimator)
+    run_budget = estimator.estimate(arch)
+    other = TINY.evolve(channels=6)
+    under_other = estimator.estimate(arch, other)
+    assert under_other != run_budget  # not the cached run-budget estimate
+    assert under_other.params > run_budget.params  # 6 channels instead of 4
+    assert estimator.estimate(arch, other) == under_other  # cached under its own key
+    assert len(estimator.cache) == 2
+    assert estimator.seed_for(arch, TINY) != estimator.seed_for(arch, other)
+    cached = [e["cached"] for e in estimate_events(estimator)]
+    assert cached == [False, False, True]
+
+
+def test_estimate_many_preserves_order_and_matches_single_estimates(data):
+    estimator = make(data, TINY)
+    archs = [sample(estimator, seed) for seed in (3, 1, 2)]
+    many = estimator.estimate_many(archs, TINY.evolve(lr=0.02))
+    fresh = make(data, TINY)
+    singles = [fresh.estimate(a, TINY.evolve(lr=0.02)) for a in archs]
+    assert [(e.score, e.params, e.report) for e in many] == [
+        (e.score, e.params, e.report) for e in singles
+    ]
+
+
+def test_a_budget_file_is_loaded_by_the_run_config(tmp_path):
+    from nascore.budget import budget_toml
+
+    path = tmp_path / "found.toml"
+    path.write_text(budget_toml(TINY.evolve(epochs=2, channels=6), ["found by a test"]))
+    tree = resolve_config("random", "darts", flags={"estimator": "train", "budget": str(path)},
+                          overrides=["budget.lr=0.02"])
+    assert tree["budget"] == config_to_dict(TINY.evolve(epochs=2, channels=6, lr=0.02))
+    assert tree["run"]["budget"] == str(path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[budget]\nepochs = 2\n[other]\nx = 1\n")
+    with pytest.raises(ConfigError, match="exactly one \\[budget\\] table"):
+        resolve_config("random", "darts", flags={"estimator": "train", "budget": str(bad)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_config("random", "darts",
+                       flags={"estimator": "train", "budget": str(tmp_path / "nope.toml")})

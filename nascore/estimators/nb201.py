@@ -20,12 +20,13 @@ import numpy as np
 
 from nascore.architecture import Architecture
 from nascore.config import field, one_of
-from nascore.errors import DataError, IncompatibleError
+from nascore.errors import ConfigError, DataError, IncompatibleError
 from nascore.estimator import Estimate, Estimator
 from nascore.spaces.nb201.cell import format_cell
 from nascore.spaces.nb201.space import NB201Space
 
 if TYPE_CHECKING:
+    from nascore.budget import Budget
     from nascore.context import SearchContext
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
@@ -104,6 +105,10 @@ def _read_table(path: str) -> NB201Table:
     return NB201Table(rows={r[arch_col]: n for n, r in enumerate(records)}, columns=columns)
 
 
+#: Training epochs of the table's search signal (the 12-epoch schedule).
+TABLE_EPOCHS = 12
+
+
 @attrs.frozen
 class NB201EstimatorConfig:
     """Which table and which dataset's accuracies."""
@@ -133,8 +138,15 @@ class NB201Estimator(Estimator):
         self.index = self.table.columns["index"]
         self.queries = 0
 
-    def estimate(self, arch: Architecture) -> Estimate:
-        """Score = 12-epoch validation accuracy; report = 200-epoch test accuracy and index."""
+    def estimate(self, arch: Architecture, budget: Budget | None = None) -> Estimate:
+        """Score = 12-epoch validation accuracy; report = 200-epoch test accuracy and index.
+
+        The table holds the 12-epoch schedule only: a budget of other epochs is refused."""
+        if budget is not None and budget.epochs != TABLE_EPOCHS:
+            raise ConfigError(
+                f"the NAS-Bench-201 table answers {TABLE_EPOCHS}-epoch budgets only, not "
+                f"{budget.epochs} epochs; set budget.epochs={TABLE_EPOCHS} or use --estimator train"
+            )
         row = self.table.row(format_cell(self.context.space.ops(arch)))
         self.queries += 1
         return Estimate(

@@ -7,13 +7,15 @@ precision 16) and scores top-1 accuracy on the *arch* half. Images are augmented
 then resized (bilinear) to the budget's ``image_size``. Without a budget (no ``--budget`` and no
 ``[budget]`` section) the :class:`~nascore.budget.Budget` defaults apply.
 
-Training is seeded by the run seed and the architecture (so an estimate does not depend on what
-was evaluated before it) and does not disturb the global RNG. Results are cached per architecture;
-the cache is part of the state dict, so a resumed search does not retrain.
+Training is seeded by the run seed, the architecture and the budget (so an estimate does not
+depend on what was evaluated before it) and does not disturb the global RNG. Results are cached
+per architecture and budget; the cache is part of the state dict, so a resumed search does not
+retrain.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from collections.abc import Mapping
@@ -72,25 +74,34 @@ class TrainEstimator(Estimator):
         self.budget = context.budget or Budget()
         self.cache: dict[str, Estimate] = {}
 
-    def seed_for(self, arch: Architecture) -> int:
-        """The training seed of ``arch``: a stable hash of the run seed and the architecture."""
+    @staticmethod
+    def cache_key(arch: Architecture, budget: Budget) -> str:
+        """The key of ``arch`` trained under ``budget`` (cache and seed)."""
+        return json.dumps([arch.key(), attrs.asdict(budget)], sort_keys=True)
+
+    def seed_for(self, arch: Architecture, budget: Budget | None = None) -> int:
+        """The training seed of ``arch`` under ``budget``: a stable hash of the run seed, the
+        architecture and the budget."""
         if not self.config.seed_per_arch:
             return self.context.seed
-        return zlib.crc32(f"{self.context.seed}:{arch.key()}".encode())
+        key = self.cache_key(arch, budget or self.budget)
+        return zlib.crc32(f"{self.context.seed}:{key}".encode())
 
-    def build(self, arch: Architecture) -> nn.Module:
-        """The network the budget trains (initialised from the current global RNG)."""
-        info = self.data.info
+    def build(self, arch: Architecture, budget: Budget | None = None) -> nn.Module:
+        """The network ``budget`` trains (initialised from the current global RNG)."""
+        info, budget = self.data.info, budget or self.budget
         return self.context.space.build_network(
-            arch, channels=self.budget.channels, layers=self.budget.layers,
+            arch, channels=budget.channels, layers=budget.layers,
             num_classes=info.num_classes, in_channels=info.in_channels,
         )
 
-    def estimate(self, arch: Architecture) -> Estimate:
-        """Validation accuracy after budgeted training (from the cache if evaluated before)."""
-        key = arch.key()
+    def estimate(self, arch: Architecture, budget: Budget | None = None) -> Estimate:
+        """Validation accuracy after training under ``budget`` (default: the run's budget),
+        from the cache if evaluated under that budget before."""
+        budget = budget or self.budget
+        key = self.cache_key(arch, budget)
         cached = key in self.cache
-        estimate = self.cache[key] if cached else self._train(arch)
+        estimate = self.cache[key] if cached else self._train(arch, budget)
         if self.config.cache:
             self.cache[key] = estimate
         self.context.events.log({
@@ -100,12 +111,12 @@ class TrainEstimator(Estimator):
         })
         return estimate
 
-    def _train(self, arch: Architecture) -> Estimate:
+    def _train(self, arch: Architecture, budget: Budget) -> Estimate:
         began = time.perf_counter()
-        budget, device, seed = self.budget, self.context.device, self.seed_for(arch)
+        device, seed = self.context.device, self.seed_for(arch, budget)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            network = self.build(arch).to(device)
+            network = self.build(arch, budget).to(device)
             optimizer = torch.optim.SGD(network.parameters(), lr=budget.lr,
                                         momentum=budget.momentum,
                                         weight_decay=budget.weight_decay)

@@ -50,6 +50,7 @@ from nascore import (
     build_config,
     registry,
 )
+from nascore.budget import budget_toml, load_budget_file
 from nascore.config import config_to_dict, dump_toml, help_texts, layer_tree
 from nascore.config import positive as _positive
 from nascore.data import DataConfig, SearchData
@@ -58,7 +59,6 @@ from nascore.plugins import make_space
 from nascore.rundir import RunDir, versions
 from nascore.runner import device_of
 from nascore_mipbpe.analysis import analyze, write_report
-from nascore_mipbpe.budgetfile import budget_toml, read_budget_file
 from nascore_mipbpe.costs import MeasuredCost
 from nascore_mipbpe.evaluators import EstimateCache, SampleEvaluator
 from nascore_mipbpe.mip import SECONDS_PER_HOUR, MinimumImportancePruning, MIPSettings, MIPState
@@ -191,9 +191,15 @@ def resolve_search_config(
         ),
         "archs": config_to_dict(archs),
         "mip": config_to_dict(build_config(MIPSettings, tree["mip"], "mip")),
-        "budget": config_to_dict(build_config(Budget, tree["budget"], "budget")),
+        "budget": config_to_dict(build_config(Budget, {**_base_values(tabular),
+                                                            **tree["budget"]}, "budget")),
         "grid": _check_grid(grid),
     }
+
+
+def _base_values(tabular: Mapping[str, list[Any]] | None) -> dict[str, Any]:
+    """The base budget's values a tabular estimator fixes (its table's only budget)."""
+    return {key: values[0] for key, values in (tabular or {}).items()}
 
 
 def config_help(tree: Mapping[str, Any]) -> dict[str, str]:
@@ -402,7 +408,7 @@ def final_budget(source: str) -> Budget:
     if source == "full":
         return FULL
     if source.endswith(".toml"):
-        return read_budget_file(source)
+        return load_budget_file(source)
     presets = registry().components["budget"]
     if source not in presets:
         raise ConfigError(

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from nascore_mipbpe import evaluators, spearman
-from nascore_mipbpe.budgetfile import read_budget_file
 from nascore_mipbpe.cli import bpe
 from nascore_mipbpe.search import Interrupted, resolve_search_config, resume_search, start_search
 
 from nascore import Architecture, ConfigError, DataError, DataInfo
+from nascore.budget import load_budget_file
 from nascore.estimators.nb201 import load_table
 from nascore.plugins import make_space
 from nascore.spaces.nb201.cell import format_cell
@@ -59,7 +59,7 @@ def test_nb201_search_ranks_the_12_epoch_signal_against_the_200_epoch_accuracy(
     expected = spearman([table.value(c, "cifar10_val_12") for c in cells], final["accuracies"])
     assert result["r_s"] == pytest.approx(expected)
     assert len(result["records"]) == 1 and result["fixes"] == []
-    assert read_budget_file(nb201_run / "budget.toml").epochs == 12
+    assert load_budget_file(nb201_run / "budget.toml").epochs == 12
     assert (nb201_run / "report" / "rs_vs_time.png").exists()
 
 
@@ -85,7 +85,7 @@ def test_live_search_prunes_to_one_hyperparameter_and_writes_its_best_budget(
     keys = [json.dumps(r["budget"], sort_keys=True) for r in records]
     assert len(set(keys)) == len(keys)
     assert result["r_s"] == max(r["r_s"] for r in records)
-    budget = read_budget_file(darts_run / "budget.toml")
+    budget = load_budget_file(darts_run / "budget.toml")
     best = next(r for r in records if r["r_s"] == result["r_s"])
     assert {k: getattr(budget, k) for k in best["budget"]} == best["budget"]
     assert budget.epochs in (1, 2) and budget.layers in (2, 3) and budget.channels == 4
