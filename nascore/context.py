@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import attrs
 import torch
 
+from nascore.errors import ConfigError
 from nascore.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -29,3 +30,14 @@ class SearchContext:
     estimator: Estimator | None = None
     constraints: list[Constraint] = attrs.field(factory=list)
     budget: Budget | None = None
+
+
+def device_of(name: str) -> torch.device:
+    """``auto``: a GPU when there is one, else the CPU; otherwise ``name`` (``cpu``, ``cuda``,
+    ``cuda:N``)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None

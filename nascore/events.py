@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from nascore.errors import RunDirError
+
 
 def to_jsonable(value: Any) -> Any:
     """Tensors, numpy values and tuples as plain JSON values; non-finite floats as strings."""
@@ -29,14 +31,22 @@ def to_jsonable(value: Any) -> Any:
 class EventLog:
     """Appends records to ``events.jsonl``; scalar fields also go to TensorBoard.
 
-    With ``directory=None`` records are kept in memory only (``records``), for library use.
+    With ``directory=None`` records are kept in memory only (``records``) until :meth:`attach`
+    gives the log its run directory.
     """
 
     def __init__(self, directory: str | Path | None = None, tensorboard: bool = True) -> None:
         self.records: list[dict[str, Any]] = []
-        self.path = Path(directory) / "events.jsonl" if directory else None
+        self.path: Path | None = None
+        self.tensorboard = tensorboard
         self._writer = None
-        if directory and tensorboard:
+        if directory:
+            self.attach(directory)
+
+    def attach(self, directory: str | Path) -> None:
+        """Write to ``directory`` from now on (records logged before stay in memory only)."""
+        self.path = Path(directory) / "events.jsonl"
+        if self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(Path(directory) / "tensorboard"))
@@ -46,8 +56,15 @@ class EventLog:
         data = to_jsonable(dict(record))
         self.records.append(data)
         if self.path is not None:
-            with self.path.open("a") as fh:
-                fh.write(json.dumps(data) + "\n")
+            line = json.dumps(data) + "\n"
+            try:
+                with self.path.open("a") as fh:
+                    fh.write(line)
+            except OSError as exc:
+                raise RunDirError(
+                    f"cannot append to {self.path}: {exc.strerror}; free space on that disk or "
+                    "make the run directory writable, then `nas resume` the run"
+                ) from None
         if self._writer is not None:
             kind = data.get("type", "event")
             x = step if step is not None else data.get("epoch", len(self.records))

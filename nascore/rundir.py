@@ -12,11 +12,14 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import random
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import torch
 from nascore.errors import CheckpointError, RunDirError
 
 CHECKPOINT = "last.pt"
+LOCK = ".lock"
 
 
 def versions() -> dict[str, str]:
@@ -40,34 +44,70 @@ def versions() -> dict[str, str]:
     return found
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+#: Prefix-and-suffix of the temporary files of atomic writes (``.NAME.XXXX.tmp``).
+TEMP_SUFFIX = ".tmp"
+
+
+def write_error(path: Path, exc: OSError) -> RunDirError:
+    """The one-line error of a failed write: what failed and what to free or change."""
+    reason = exc.strerror or type(exc).__name__
+    return RunDirError(
+        f"cannot write {path}: {reason}; free space on that disk or choose a writable "
+        "directory (the previous version of the file is unchanged)"
+    )
+
+
+@contextlib.contextmanager
+def _atomic_target(path: Path) -> Iterator[str]:
+    """A temporary file beside ``path`` that replaces it once the block succeeds; OS errors
+    become :func:`write_error`, and the temporary file never outlives a failure."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    with _atomic_target(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` that never leaves a half-written file at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_target(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:  # torch reports a full disk as a RuntimeError
+            raise OSError(28, str(exc).splitlines()[0][:120] or "write failed") from None
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete the temporary files a killed atomic write left in ``directory`` (and below)."""
+    stale = [p for p in directory.rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -126,20 +166,65 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    @classmethod
-    def create(cls, path: str | Path, meta: Mapping[str, Any], config_toml: str) -> RunDir:
-        """Create a new run; an existing non-empty directory is refused, never overwritten."""
+    @staticmethod
+    def check_free(path: str | Path) -> None:
+        """Refuse an existing non-empty ``path`` (checked before any costly preparation)."""
         target = Path(path)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise RunDirError(
                 f"{target} already exists and is not empty; choose another --out, "
                 f"or continue it with `nas resume {target}`"
             )
-        target.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls, path: str | Path, meta: Mapping[str, Any], config_toml: str) -> RunDir:
+        """Create a new run; an existing non-empty directory is refused, never overwritten.
+
+        ``run.json`` gets a fresh ``run_id`` that every checkpoint of the run carries."""
+        target = Path(path)
+        cls.check_free(target)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot create {target}: {exc.strerror}; choose a writable --out"
+            ) from None
         run = cls(target)
+        meta = {**meta, "run_id": uuid.uuid4().hex}
         atomic_write_bytes(run.path / "config.toml", config_toml.encode())
         atomic_write_bytes(run.path / "run.json", (json.dumps(meta, indent=2) + "\n").encode())
         return run
+
+    @property
+    def run_id(self) -> str | None:
+        """The identifier in ``run.json`` (runs made before it existed have none)."""
+        return self.meta.get("run_id")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run's exclusive lock (``RUN/.lock``, with this process's pid) while the
+        block runs; a second process gets a one-line error naming the holder. Stale temporary
+        files of a killed write are removed once the lock is held."""
+        path = self.path / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunDirError(f"cannot lock {self.path}: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise RunDirError(
+                    f"{self.path} is in use by process {holder}; wait for it to finish or stop "
+                    "it before resuming"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            remove_stale_temporaries(self.path)
+            yield
+        finally:
+            os.close(fd)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -177,6 +262,11 @@ class RunDir:
     def write_text(self, name: str, text: str) -> None:
         """Atomically write a text file in the run directory."""
         atomic_write_bytes(self.path / name, text.encode())
+
+    def update_meta(self, meta: Mapping[str, Any], config_toml: str) -> None:
+        """Rewrite ``run.json`` and ``config.toml`` (after ``--set`` overrides on resume)."""
+        self.write_json("run.json", dict(meta))
+        self.write_text("config.toml", config_toml)
 
     def truncate_events(self, keep: int) -> list[dict[str, Any]]:
         """Keep the first ``keep`` records of ``events.jsonl`` (those a checkpoint covers).

@@ -7,18 +7,17 @@ it in a run directory (see :mod:`nascore.rundir`).
 
 from __future__ import annotations
 
-import contextlib
-import signal
+import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
-from tqdm import tqdm
 
+from nascore import engine
 from nascore.architecture import Architecture
 from nascore.budget import Budget, is_budget_file, load_budget_file
 from nascore.config import (
@@ -30,12 +29,12 @@ from nascore.config import (
     layer_tree,
 )
 from nascore.constraint import Constraint
-from nascore.context import SearchContext
-from nascore.data import DataConfig, SearchData, load_datasets
-from nascore.errors import ConfigError, IncompatibleError, NascoreError, NonFiniteLossError
+from nascore.context import SearchContext, device_of
+from nascore.data import DataConfig, SearchData
+from nascore.errors import ConfigError, IncompatibleError
 from nascore.events import EventLog
 from nascore.plugins import registry
-from nascore.rundir import RunDir, rng_state, seed_everything, set_rng_state, versions
+from nascore.rundir import RunDir, seed_everything, versions
 from nascore.space import DataInfo, SearchSpace
 from nascore.strategy import Strategy
 
@@ -55,10 +54,8 @@ class RunConfig:
     device: str = field("cpu", "cpu, cuda or auto")
 
 
-class Interrupted(NascoreError):
-    """The run was stopped by SIGINT/SIGTERM after writing a checkpoint (exit code 130)."""
-
-    exit_code = 130
+#: The result file of a run (search and train alike).
+RESULT = "result.json"
 
 
 #: CLI flag -> (section, key).
@@ -100,6 +97,10 @@ def resolve_config(
     reg = registry()
     strategy_cls = reg.get("strategy", run.strategy)
     space_cls = reg.get("space", run.space)
+    _check_flags(flags, {
+        "strategy": (f"strategy '{run.strategy}'", strategy_cls.config_class(tree["strategy"])),
+        "space": (f"space '{run.space}'", space_cls.config_cls),
+    })
     resolved: dict[str, dict[str, Any]] = {
         "run": config_to_dict(run),
         "data": config_to_dict(build_config(DataConfig, tree["data"], "data")),
@@ -123,6 +124,23 @@ def resolve_config(
     for spec in run.constraints:
         parse_constraint(spec)
     return resolved
+
+
+def _check_flags(flags: Mapping[str, Any], owners: Mapping[str, tuple[str, type]]) -> None:
+    """A flag whose config key the chosen component does not have is a one-line error."""
+    for flag, value in flags.items():
+        if value is None or value == () or flag not in FLAG_TARGETS:
+            continue
+        section, key = FLAG_TARGETS[flag]
+        if section not in owners:
+            continue
+        owner, cls = owners[section]
+        names = [f.name for f in attrs.fields(cls)]
+        if key not in names:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} sets {section}.{key}, which {owner} does not have; "
+                f"its settings: {', '.join(names)} (use --set {section}.KEY=VALUE)"
+            )
 
 
 def config_help(tree: Mapping[str, Any]) -> dict[str, str]:
@@ -159,6 +177,11 @@ def check_compatible(
             f"but space '{space_cls.name}' provides only "
             f"{', '.join(sorted(space_cls.capabilities)) or 'nothing'}; choose another pair"
         )
+    if estimator_cls is not None and not strategy_cls.needs_estimator:
+        raise IncompatibleError(
+            f"strategy '{strategy_cls.name}' trains a supernet and uses no estimator; drop "
+            "--estimator (estimators serve discrete strategies such as evolution)"
+        )
     if strategy_cls.needs_estimator and estimator_cls is None:
         names = ", ".join(registry().names("estimator")) or "none installed"
         raise IncompatibleError(
@@ -178,16 +201,6 @@ def default_out(tree: Mapping[str, Any]) -> Path:
     run = tree["run"]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{run['strategy']}-{run['space']}-{stamp}"
-
-
-def device_of(name: str) -> torch.device:
-    """Resolve ``auto`` to cuda when available."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use cpu, cuda or auto") from None
 
 
 @attrs.define
@@ -235,180 +248,69 @@ def build_session(tree: dict[str, dict[str, Any]], events: EventLog) -> Session:
     return Session(tree=tree, space=space, strategy=strategy, context=context)
 
 
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag checked between steps."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[_StopFlag]:
-        def handler(signum: int, _frame: Any) -> None:
-            self.signal = signum
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield self
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
+def _estimator_state(session: Session) -> dict[str, Any]:
+    estimator = session.context.estimator
+    return {} if estimator is None else {"estimator": estimator.state_dict()}
 
 
-def _checkpoint(run: RunDir, session: Session, epoch: int, step: int, events: EventLog) -> None:
-    state = {
-        "epoch": epoch,
-        "step": step,
-        "strategy": session.strategy.state_dict(),
-        "rng": rng_state(),
-        "events": len(events.records),
-    }
-    if session.context.estimator is not None:
-        state["estimator"] = session.context.estimator.state_dict()
-    run.save_checkpoint(state)
+def _restore_estimator(session: Session) -> Any:
+    def restore(extra: Mapping[str, Any]) -> None:
+        estimator = session.context.estimator
+        if estimator is not None and "estimator" in extra:
+            estimator.load_state_dict(extra["estimator"])
+
+    return restore
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _finish(session: Session, events: EventLog) -> Any:
+    """Derive the architecture and write ``architecture.json``, ``genotype.txt`` and
+    ``result.json`` (with the constraints measured on the network the search is about)."""
 
-
-def execute(run: RunDir, resume: bool = False, progress: bool = True) -> Architecture:
-    """Run (or continue) the search described by ``run``'s config; return the architecture."""
-    tree = run.meta["config"]
-    start_epoch, start_step = 0, 0
-    state: dict[str, Any] | None = None
-    kept_events: list[dict[str, Any]] = []
-    if resume:
-        state = run.load_checkpoint()
-        start_epoch, start_step = int(state["epoch"]), int(state["step"])
-        kept_events = run.truncate_events(int(state["events"]))
-    events = EventLog(run.path)
-    events.records.extend(kept_events)
-    try:
-        session = build_session(tree, events)
-        strategy = session.strategy
-        if state is not None:
-            strategy.load_state_dict(state["strategy"])
-            if session.context.estimator is not None and "estimator" in state:
-                session.context.estimator.load_state_dict(state["estimator"])
-            set_rng_state(state["rng"])
-            _say(f"resuming {run.path} at epoch {start_epoch + 1}, step {start_step}")
-        return _loop(run, session, events, start_epoch, start_step, progress)
-    finally:
-        events.close()
-
-
-def _loop(
-    run: RunDir,
-    session: Session,
-    events: EventLog,
-    start_epoch: int,
-    start_step: int,
-    progress: bool,
-) -> Architecture:
-    strategy = session.strategy
-    stop = _StopFlag()
-    total = strategy.num_epochs
-    if start_epoch == 0 and start_step == 0:
-        _checkpoint(run, session, 0, 0, events)  # a NaN in epoch 1 still leaves a start point
-    with stop.installed():
-        epoch = start_epoch
-        while epoch < total and not strategy.finished():
-            began = time.time()
-            bar = tqdm(
-                total=strategy.steps_per_epoch(epoch),
-                initial=start_step,
-                desc=f"epoch {epoch + 1}/{total}",
-                disable=not progress,
-                leave=False,
-                file=sys.stderr,
-            )
-            sums: dict[str, float] = {}
-            step = start_step
-            try:
-                for metrics in strategy.run_epoch(epoch, start_step):
-                    step += 1
-                    bar.update(1)
-                    for key, value in metrics.items():
-                        sums[key] = sums.get(key, 0.0) + float(value)
-                    if "loss" in metrics:
-                        bar.set_postfix(loss=f"{float(metrics['loss']):.3f}")
-                    if stop.signal is not None:
-                        _checkpoint(run, session, epoch, step, events)
-                        raise Interrupted(
-                            f"stopped by signal {stop.signal} at epoch {epoch + 1} step {step}; "
-                            f"checkpoint written, continue with `nas resume {run.path}`"
-                        )
-            except NonFiniteLossError as exc:
-                raise NonFiniteLossError(
-                    f"{exc}; the checkpoint from the start of epoch {epoch + 1} is kept: "
-                    f"continue with `nas resume {run.path} --set strategy.KEY=VALUE`"
-                ) from None
-            finally:
-                bar.close()
-            done = step - start_step
-            summary = {f"train_{k}": v / done for k, v in sums.items()} if done else {}
-            summary.update(strategy.end_epoch(epoch))
-            summary["seconds"] = round(time.time() - began, 3)
-            events.log({"type": "epoch", "epoch": epoch, **summary}, step=epoch)
-            _say(_epoch_line(epoch, total, summary))
-            start_step = 0
-            epoch += 1
-            _checkpoint(run, session, epoch, 0, events)
-    return _finish(run, session, events)
-
-
-def _epoch_line(epoch: int, total: int, summary: Mapping[str, Any]) -> str:
-    parts = [f"epoch {epoch + 1}/{total}"]
-    for key, value in summary.items():
-        if isinstance(value, float) and key != "seconds":
-            parts.append(f"{key} {value:.4g}")
-    parts.append(f"({summary['seconds']:.1f}s)")
-    return "  ".join(parts)
-
-
-def _finish(run: RunDir, session: Session, events: EventLog) -> Architecture:
-    space, strategy = session.space, session.strategy
-    arch = space.validate(strategy.derive())
-    arch.save(run.path / "architecture.json")
-    text = space.format(arch)
-    if text != arch.key():
-        run.write_text("genotype.txt", text + "\n")
-    result: dict[str, Any] = {
-        "architecture": arch.to_dict(),
-        "text": text,
-        "data_info": attrs.asdict(space.data),
-    }
-    constraints = session.context.constraints
-    if constraints and "network" in space.capabilities:
-        info = space.data
-        network = space.build_network(arch)
-        example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
-        result["constraints"] = {
-            c.spec(): {"value": (v := c.measure(network, example)), "satisfied": c.satisfied(v)}
-            for c in constraints
+    def finish(run: RunDir) -> Architecture:
+        space, strategy = session.space, session.strategy
+        arch = space.validate(strategy.derive())
+        run.write_text("architecture.json", json.dumps(arch.to_dict(), indent=2) + "\n")
+        text = space.format(arch)
+        if text != arch.key():
+            run.write_text("genotype.txt", text + "\n")
+        result: dict[str, Any] = {
+            "architecture": arch.to_dict(),
+            "text": text,
+            "data_info": attrs.asdict(space.data),
+            "network": strategy.network_options(),
         }
-    run.write_json("result.json", result)
-    events.log({"type": "final", **result})
-    return arch
+        constraints = session.context.constraints
+        if constraints and "network" in space.capabilities:
+            info = space.data
+            network = space.build_network(arch, **strategy.network_options())
+            example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
+            result["constraints"] = {
+                c.spec(): {"value": (v := c.measure(network, example)),
+                           "satisfied": c.satisfied(v)}
+                for c in constraints
+            }
+        run.write_json(RESULT, result)
+        events.log({"type": "final", **result})
+        return arch
+
+    return finish
 
 
 def start_run(
     tree: dict[str, dict[str, Any]], out: str | Path | None, progress: bool = True
 ) -> tuple[RunDir, Architecture]:
-    """Create a run directory for ``tree`` and execute it."""
-    reg = registry()
-    run_cfg = tree["run"]
-    check_compatible(
-        reg.get("strategy", run_cfg["strategy"]),
-        reg.get("space", run_cfg["space"]),
-        reg.get("estimator", run_cfg["estimator"]) if run_cfg.get("estimator") else None,
-    )
-    load_datasets(build_config(DataConfig, tree["data"], "data"))  # missing data: fail first
+    """Build every component of ``tree`` (all checks, data loading), then create the run
+    directory and search."""
     target = Path(out) if out else default_out(tree)
+    RunDir.check_free(target)
+    events = EventLog()
+    session = build_session(tree, events)
     meta = {"kind": "search", "config": tree, "versions": versions(), "command": " ".join(sys.argv)}
-    run = RunDir.create(target, meta, dump_toml(tree, config_help(tree)))
-    _say(f"run directory: {run.path}")
-    return run, execute(run, resume=False, progress=progress)
+    run, arch = engine.start(
+        target, meta, dump_toml(tree, config_help(tree)), session.strategy, events, progress,
+        extra_state=lambda: _estimator_state(session), finish=_finish(session, events),
+    )
+    return run, arch
 
 
 def resume_run(
@@ -416,16 +318,27 @@ def resume_run(
 ) -> Architecture:
     """Continue a search run from its last checkpoint (optionally with changed settings)."""
     run = RunDir.open(path)
-    meta = run.meta
-    if meta.get("kind") != "search":
-        raise ConfigError(f"{path} is a {meta.get('kind')} run, not a search run")
-    if overrides:
-        tree = {k: dict(v) for k, v in meta["config"].items()}
-        run_section = tree["run"]
-        resolved = resolve_config(
-            run_section["strategy"], run_section["space"], file_tree=tree, overrides=overrides
+    holder: dict[str, Any] = {}
+
+    def build(meta: dict[str, Any], events: EventLog) -> engine.Resumed:
+        tree, new_meta, toml = meta["config"], None, ""
+        if overrides:
+            old = {k: dict(v) for k, v in tree.items()}
+            run_section = old["run"]
+            tree = resolve_config(
+                run_section["strategy"], run_section["space"], file_tree=old, overrides=overrides
+            )
+            new_meta = {**meta, "config": tree,
+                        "overrides": meta.get("overrides", []) + list(overrides)}
+            toml = dump_toml(tree, config_help(tree))
+        session = build_session(tree, events)
+        holder["session"], holder["events"] = session, events
+        return engine.Resumed(
+            session.strategy, _restore_estimator(session), lambda: _estimator_state(session),
+            new_meta, toml,
         )
-        meta = {**meta, "config": resolved, "overrides": meta.get("overrides", []) + overrides}
-        run.write_json("run.json", meta)
-        run.write_text("config.toml", dump_toml(resolved, config_help(resolved)))
-    return execute(run, resume=True, progress=progress)
+
+    def finish(run_dir: RunDir) -> Architecture:
+        return _finish(holder["session"], holder["events"])(run_dir)
+
+    return engine.resume(run, "search", build, finish, progress)

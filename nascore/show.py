@@ -54,7 +54,7 @@ def show_run(path: str) -> None:
     kind = meta.get("kind", "search")
     click.echo(f"run: {run.path}  ({kind})")
     if kind != "search":
-        results = run.path / "results.json"
+        results = run.path / "result.json"
         if results.exists():
             click.echo(results.read_text())
         return

@@ -117,14 +117,14 @@ def test_mismatched_weights_raise_checkpoint_error(tmp_path: Path):
 def test_export_reports_a_damaged_weights_file(trained_run: Path, tmp_path: Path):
     copy = tmp_path / "copy"
     copy.mkdir()
-    for name in ("run.json", "results.json"):
+    for name in ("run.json", "result.json"):
         (copy / name).write_text((trained_run / name).read_text())
-    (copy / "best.safetensors").write_bytes((trained_run / "best.safetensors").read_bytes()[:100])
+    (copy / "last.safetensors").write_bytes((trained_run / "last.safetensors").read_bytes()[:100])
     with pytest.raises(CheckpointError, match="corrupt"):
         load_trained(copy)
-    tensors = load_file(trained_run / "best.safetensors")
+    tensors = load_file(trained_run / "last.safetensors")
     tensors["classifier.weight"] = torch.zeros(3, 3)
-    save_file(tensors, copy / "best.safetensors")
+    save_file(tensors, copy / "last.safetensors")
     with pytest.raises(CheckpointError, match="classifier.weight"):
         load_trained(copy)
 

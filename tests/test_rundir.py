@@ -19,7 +19,7 @@ def test_create_refuses_existing_non_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="already exists and is not empty"):
         RunDir.create(run.path, {"kind": "search"}, "")
     assert (run.path / "precious.txt").read_text() == "keep me"
-    assert run.meta == {"kind": "search"}
+    assert run.meta == {"kind": "search", "run_id": run.run_id} and len(run.run_id) == 32
 
 
 def test_open_requires_run_json(tmp_path: Path) -> None:

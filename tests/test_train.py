@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -186,13 +187,29 @@ def test_train_run_directory_contents(tmp_path: Path):
     assert [r["epoch"] for r in epochs] == [0, 1]
     assert [r["lr"] for r in epochs] == pytest.approx([0.025, 0.0125])
     assert [r["drop_path"] for r in epochs] == pytest.approx([0.0, 0.1])
-    assert results["test_accuracy"] == epochs[-1]["test_acc"]
-    assert results["best_test_accuracy"] == max(r["test_acc"] for r in epochs)
-    assert json.loads((run.path / "results.json").read_text()) == results
+    assert results["test_acc"] == epochs[-1]["test_acc"]
+    assert results["best_valid_acc"] is None and "valid_acc" not in epochs[-1]
+    assert not (run.path / "best.safetensors").exists()  # never chosen by test accuracy
+    assert json.loads((run.path / "result.json").read_text()) == results
     assert any((run.path / "tensorboard").iterdir())
     last = load_weights(run.path / "last.safetensors")
     assert set(last) == set(network.state_dict())
     assert run.load_checkpoint()["epoch"] == 2
+
+
+def test_best_weights_are_chosen_on_held_out_validation_images(tmp_path: Path):
+    tree = resolve_tree({}, "darts", flags={**TINY, "epochs": 3},
+                        overrides=[*TINY_SET, "train.valid_fraction=0.25"])
+    run, results = start_training(tree, from_zoo("darts_v1"), tmp_path / "v", progress=False)
+    epochs = [r for r in read_events(run.path / "events.jsonl") if r["type"] == "epoch"]
+    best = max(range(3), key=lambda e: (epochs[e]["valid_acc"], -e))
+    assert results["best_epoch"] == best + 1
+    assert results["best_valid_acc"] == epochs[best]["valid_acc"]
+    assert results["weights"] == {"last": "last.safetensors", "best": "best.safetensors"}
+    assert load_weights(run.path / "best.safetensors").keys() == load_weights(
+        run.path / "last.safetensors").keys()
+    # 96 training images, 24 held out: 72 train at batch 32 = 3 steps per epoch
+    assert len(epochs) == 3 and run.load_checkpoint()["epoch"] == 3
 
 
 def test_interrupted_and_resumed_training_ends_with_identical_weights(tmp_path: Path):
@@ -203,17 +220,17 @@ def test_interrupted_and_resumed_training_ends_with_identical_weights(tmp_path: 
                        callbacks=[stop_after_first_epoch])
     interrupted = RunDir.open(tmp_path / "resumed")
     assert interrupted.load_checkpoint()["epoch"] == 1
-    assert not (interrupted.path / "results.json").exists()
+    assert not (interrupted.path / "result.json").exists()
     resumed = resume_training(interrupted, progress=False)
-    for name in ("last.safetensors", "best.safetensors"):
+    for name in ("last.safetensors",):
         a = load_weights(tmp_path / "straight" / name)
         b = load_weights(tmp_path / "resumed" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert resumed["test_accuracy"] == straight["test_accuracy"]
+    assert resumed["test_acc"] == straight["test_acc"]
     records = read_events(tmp_path / "resumed" / "events.jsonl")
-    assert [r["epoch"] for r in records] == [0, 1]
+    assert [r["type"] for r in records] == ["epoch", "epoch", "final"]
     expected = read_events(tmp_path / "straight" / "events.jsonl")
-    assert [r["train_loss"] for r in records] == [r["train_loss"] for r in expected]
+    assert [r.get("train_loss") for r in records] == [r.get("train_loss") for r in expected]
 
 
 def test_resume_refuses_network_changes_and_records_other_overrides(tmp_path: Path):
@@ -227,6 +244,7 @@ def test_resume_refuses_network_changes_and_records_other_overrides(tmp_path: Pa
     assert run.meta["overrides"] == ["train.lr=0.01"]
     assert run.meta["config"]["train"]["lr"] == 0.01
     assert read_events(run.path / "events.jsonl")[1]["lr"] == pytest.approx(0.005)
+    assert read_events(run.path / "events.jsonl")[-1]["type"] == "final"
     assert results["epochs"] == 2
 
 
@@ -246,7 +264,7 @@ def test_any_network_space_trains(tmp_path: Path):
                                   progress=False)
     assert run.meta["architecture"]["space"] == "nb201"
     assert "auxiliary" not in run.meta["network"]
-    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert 0.0 <= results["test_acc"] <= 1.0
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -294,14 +312,15 @@ def test_sources_resolve_run_dirs_zoo_genotypes_and_files(tmp_path: Path):
 
 
 # -- the command ---------------------------------------------------------------------------------
-def test_train_command_with_a_published_architecture(tmp_path: Path):
+def test_train_command_with_a_published_architecture(tmp_path: Path, caplog):
     out = tmp_path / "t"
     args = ["--arch", "darts_v2", *TINY_ARGS, "--out", str(out)]
-    result = CliRunner().invoke(train_command, args)
+    with caplog.at_level(logging.INFO, logger="nascore"):
+        result = CliRunner().invoke(train_command, args)
     assert result.exit_code == 0, result.output
     assert "test accuracy" in result.stdout
-    assert "params" in result.stderr and "multiply-adds" in result.stderr
-    assert json.loads((out / "results.json").read_text())["epochs"] == 1
+    assert "params" in caplog.text and "multiply-adds" in caplog.text
+    assert json.loads((out / "result.json").read_text())["epochs"] == 1
     again = CliRunner().invoke(train_command, args)
     assert isinstance(again.exception, RunDirError)  # never overwrites a run
 
@@ -327,7 +346,7 @@ def test_train_command_resume_and_usage_errors(tmp_path: Path):
     done = runner.invoke(train_command, ["--resume", str(tmp_path / "r"), "--quiet"])
     assert done.exit_code == 0, done.output
     assert RunDir.open(tmp_path / "r").load_checkpoint()["epoch"] == 2
-    assert math.isfinite(json.loads((tmp_path / "r" / "results.json").read_text())["test_loss"])
+    assert math.isfinite(json.loads((tmp_path / "r" / "result.json").read_text())["test_loss"])
 
 
 def test_imagenet_style_folders_train_with_the_imagenet_recipe(tmp_path: Path):

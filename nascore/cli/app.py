@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from nascore.errors import NascoreError
+from nascore.errors import NascoreError, UsageError
 
 _RUN_OPTIONS = [
     click.option("--strategy", help="Search strategy (see `nas plugins`)."),
@@ -111,6 +111,11 @@ def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
     from nascore.rundir import RunDir
 
     kind = RunDir.open(run_dir).meta.get("kind")
+    if kind not in ("search", "train"):
+        raise UsageError(
+            f"{run_dir} is a {kind} run; continue it with the command that made it "
+            "(e.g. `nas bpe search --resume RUN`)"
+        )
     if kind == "train":
         from nascore.cli.train import report_training
         from nascore.train import resume_training
@@ -187,9 +192,23 @@ def _attach_commands() -> None:
             target.add_command(command, name)
 
 
+def _console_logging() -> None:
+    """Send the ``nascore`` logger's lines (progress, epochs, notes) to stderr."""
+    import logging
+
+    logger = logging.getLogger("nascore")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def entry(args: list[str] | None = None) -> None:
     """Run the CLI, turning nascore errors into one-line messages and exit codes."""
     try:
+        _console_logging()
         _attach_commands()
         main.main(args=args, standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -37,8 +37,9 @@ class _ExportCommand(click.Command):
               show_default=True, help="Export format (listed below; plugins add more).")
 @click.option("--out", type=click.Path(),
               help="Output path (default: in the train run: export-timm/, model.onnx, model.pt2).")
-@click.option("--weights", type=click.Choice(["best", "last"]), default="best", show_default=True,
-              help="Which weights of the train run to export.")
+@click.option("--weights", type=click.Choice(["last", "best"]), default="last", show_default=True,
+              help="The last weights, or the best by held-out validation accuracy (runs with "
+                   "train.valid_fraction > 0).")
 def export_command(run_dir: str, fmt: str, out: str | None, weights: str) -> None:
     """Export the trained network of a train run (or of RUN_DIR/train for a search run).
 

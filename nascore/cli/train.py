@@ -75,9 +75,10 @@ def train_command(
 
 def report_training(path: str, results: dict[str, Any]) -> None:
     """Print a finished training run's accuracy and files."""
-    click.echo(
-        f"test accuracy {results['test_accuracy']:.4f} (best {results['best_test_accuracy']:.4f} "
-        f"at epoch {results['best_epoch']}/{results['epochs']})"
-    )
-    click.echo(f"wrote {path}/results.json, {path}/best.safetensors, {path}/last.safetensors",
-               err=True)
+    line = f"test accuracy {results['test_acc']:.4f} after {results['epochs']} epochs"
+    if results.get("best_epoch") is not None:
+        line += (f" (best validation accuracy {results['best_valid_acc']:.4f} at epoch "
+                 f"{results['best_epoch']})")
+    click.echo(line)
+    files = ", ".join(f"{path}/{name}" for name in ("result.json", *results["weights"].values()))
+    click.echo(f"wrote {files}", err=True)

@@ -29,9 +29,11 @@ LOAD_LINE = "import nascore.timm"
 
 
 def _description(meta: dict[str, Any]) -> str:
-    accuracy = meta["test_accuracy"]
+    accuracy, which = meta["test_accuracy"], "test"
+    if accuracy is None:
+        accuracy, which = meta["valid_accuracy"], "validation"
     return f"nascore {meta['space']} network trained on {meta['dataset']}" + (
-        f" (test accuracy {accuracy:.4f})" if isinstance(accuracy, float) else ""
+        f" ({which} accuracy {accuracy:.4f})" if isinstance(accuracy, float) else ""
     )
 
 

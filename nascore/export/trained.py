@@ -18,7 +18,7 @@ from nascore.plugins import make_space
 from nascore.rundir import RunDir
 from nascore.space import DataInfo, SearchSpace
 from nascore.train.network import AUXILIARY_PREFIX, build_network
-from nascore.train.trainer import BEST_WEIGHTS, LAST_WEIGHTS, RESULTS
+from nascore.train.trainer import BEST_WEIGHTS, LAST_WEIGHTS, RESULT
 
 WEIGHTS = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}
 
@@ -35,7 +35,7 @@ class TrainedNetwork:
     dataset: str
     run: RunDir
     results: dict[str, Any]
-    weights: str = "best"
+    weights: str = "last"
 
     def metadata(self) -> dict[str, Any]:
         """What a user of an exported file needs besides the weights: input size, normalisation
@@ -50,8 +50,9 @@ class TrainedNetwork:
             "space": self.arch.space,
             "architecture": self.space.format(self.arch),
             "weights": self.weights,
-            "test_accuracy": self.results.get(
-                "best_test_accuracy" if self.weights == "best" else "test_accuracy"),
+            "test_accuracy": self.results.get("test_acc") if self.weights == "last" else None,
+            "valid_accuracy": self.results.get(
+                "best_valid_acc" if self.weights == "best" else "valid_acc"),
             "nascore_version": __version__,
         }
 
@@ -70,10 +71,17 @@ def train_run_of(path: str | Path) -> RunDir:
     )
 
 
-def load_trained(path: str | Path, which: str = "best") -> TrainedNetwork:
-    """Rebuild the network of the train run at ``path`` with its ``best`` or ``last`` weights."""
+def load_trained(path: str | Path, which: str = "last") -> TrainedNetwork:
+    """Rebuild the network of the train run at ``path`` with its ``last`` weights, or the
+    ``best`` by held-out validation accuracy (``train.valid_fraction`` > 0)."""
     run = train_run_of(path)
     meta = run.meta
+    if which == "best" and not meta["config"]["train"].get("valid_fraction"):
+        raise CheckpointError(
+            f"{run.path} held no validation images out of training, so it has no best weights "
+            "(nascore never chooses weights by test accuracy); export --weights last, or "
+            "retrain with --set train.valid_fraction=0.1"
+        )
     if not (run.path / WEIGHTS[which]).is_file():
         raise CheckpointError(
             f"{run.path} has no {WEIGHTS[which]} yet; let the training finish an epoch "
@@ -86,7 +94,7 @@ def load_trained(path: str | Path, which: str = "best") -> TrainedNetwork:
     network, options = build_network(space, arch, options, quiet=True)
     load_state_checked(network, load_weights(run.path / WEIGHTS[which]),
                        f"in {run.path / WEIGHTS[which]}", ignore_prefixes=(AUXILIARY_PREFIX,))
-    results_path = run.path / RESULTS
+    results_path = run.path / RESULT
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     return TrainedNetwork(network.eval(), arch, space, options, info,
                           meta["config"]["data"]["dataset"], run, results, which)

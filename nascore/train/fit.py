@@ -39,6 +39,55 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+@attrs.frozen
+class StepResult:
+    """One training step: its loss and the correct predictions among its images."""
+
+    loss: float
+    correct: int
+    images: int
+
+
+def fit_step(
+    network: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    device: torch.device,
+    *,
+    grad_clip: float = 0.0,
+    auxiliary_weight: float = 0.0,
+    precision: int = 32,
+) -> StepResult:
+    """One training step: forward (autocast for ``precision`` 16), loss (plus the weighted
+    auxiliary loss if the network returns one, plus the extra losses its modules recorded, see
+    :mod:`nascore.extra_loss`), backward, gradient clip (0: off), SGD step.
+
+    Raises :class:`NonFiniteLossError` ("training loss became nan") before updating on a
+    non-finite loss; callers add where and what to do.
+    """
+    network.train()
+    x, y = x.to(device), y.to(device)
+    with precision_context(device, precision):
+        logits, aux = split_output(network(x))
+        loss = criterion(logits, y)
+        if aux is not None and auxiliary_weight > 0:
+            loss = loss + auxiliary_weight * criterion(aux, y)
+        extra = pop_extra_loss(network)
+        if extra is not None:
+            loss = loss + extra
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"training loss became {value}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
+    optimizer.step()
+    return StepResult(value, int((logits.detach().argmax(1) == y).sum()), len(y))
+
+
 def fit_epoch(
     network: nn.Module,
     batches: Batches,
@@ -50,46 +99,23 @@ def fit_epoch(
     auxiliary_weight: float = 0.0,
     precision: int = 32,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    on_step: Callable[[float], None] | None = None,
 ) -> EpochStats:
-    """One training pass: forward (autocast for ``precision`` 16), loss (plus the weighted
-    auxiliary loss if the network returns one, plus the extra losses its modules recorded, see
-    :mod:`nascore.extra_loss`), backward, gradient clip (0: off), SGD step.
-
-    ``augment`` transforms each image batch on the CPU before it moves to ``device``;
-    ``on_step`` receives every step's loss. A batch of a single image is skipped (batch norm
-    cannot train on it). Raises :class:`NonFiniteLossError` ("training loss became nan in step
-    3") before updating on a non-finite loss; callers add where and what to do.
-    """
-    network.train()
+    """:func:`fit_step` over ``batches``; ``augment`` transforms each image batch on the CPU
+    first. A batch of a single image is skipped (batch norm cannot train on it)."""
     loss_sum, correct, count = 0.0, 0, 0
     for step, (x, y) in enumerate(batches):
         if len(y) < 2:
             continue
         if augment is not None:
             x = augment(x)
-        x, y = x.to(device), y.to(device)
-        with precision_context(device, precision):
-            logits, aux = split_output(network(x))
-            loss = criterion(logits, y)
-            if aux is not None and auxiliary_weight > 0:
-                loss = loss + auxiliary_weight * criterion(aux, y)
-            extra = pop_extra_loss(network)
-            if extra is not None:
-                loss = loss + extra
-        value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLossError(f"training loss became {value} in step {step + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
-        optimizer.step()
-        loss_sum += value * len(y)
-        correct += int((logits.detach().argmax(1) == y).sum())
-        count += len(y)
-        if on_step is not None:
-            on_step(value)
+        try:
+            result = fit_step(network, x, y, optimizer, criterion, device, grad_clip=grad_clip,
+                              auxiliary_weight=auxiliary_weight, precision=precision)
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(f"{exc} in step {step + 1}") from None
+        loss_sum += result.loss * result.images
+        correct += result.correct
+        count += result.images
     return EpochStats(loss_sum / max(count, 1), correct / max(count, 1), count)
 
 

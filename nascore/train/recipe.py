@@ -45,6 +45,11 @@ class TrainConfig:
     layers: int = field(20, "number of cells", validator=positive)
     variant: str = field("cifar", "network stem: cifar or imagenet",
                          validator=one_of("cifar", "imagenet"))
+    valid_fraction: float = field(
+        0.0, "share of the training set held out to choose best.safetensors by validation "
+        "accuracy (0: the DARTS recipe, trains on every image; then only the last weights are "
+        "kept)", validator=non_negative,
+    )
     seed: int = field(0, "seed of initialisation, data order, cutout and drop path")
     device: str = field("cpu", "cpu, cuda or auto")
 

@@ -1,0 +1,304 @@
+"""The run lifecycle shared by search runs (``nas run``) and train runs (``nas train``).
+
+Both drive a :class:`Job` -- a strategy, or a retraining -- epoch by epoch::
+
+    for epoch in range(start, job.num_epochs):
+        for metrics in job.run_epoch(epoch, start_step):   # one item per step
+            ...   # progress, SIGINT/SIGTERM: checkpoint mid-epoch and stop (exit 130)
+        record = job.end_epoch(epoch)                      # logged to events.jsonl
+        checkpoint                                         # atomically, every epoch
+
+:func:`start` makes the run directory only once the job is built (every check that can fail
+before training has passed), takes the run's lock and writes a first checkpoint;
+:func:`resume` takes the lock, loads and checks the checkpoint before touching anything,
+applies ``--set`` overrides, restores the job and continues. A resumed run ends exactly as an
+uninterrupted one would: the job's state, the global RNGs and the running sums of the epoch's
+step metrics are all in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import attrs
+from tqdm import tqdm
+
+from nascore.errors import CheckpointError, NascoreError, NonFiniteLossError, RunDirError
+from nascore.events import EventLog
+from nascore.rundir import RunDir, rng_state, set_rng_state
+
+#: The logger of every console line nascore prints (``logging.getLogger("nascore")``); the CLI
+#: sends it to stderr, library users configure or silence it.
+log = logging.getLogger("nascore")
+
+T = TypeVar("T")
+
+
+class Interrupted(NascoreError):
+    """The run was stopped by SIGINT/SIGTERM after writing a checkpoint (exit code 130)."""
+
+    exit_code = 130
+
+
+class Job(Protocol):
+    """What the engine drives (a :class:`~nascore.strategy.Strategy` is one)."""
+
+    @property
+    def num_epochs(self) -> int: ...
+
+    def steps_per_epoch(self, epoch: int) -> int: ...
+
+    def run_epoch(self, epoch: int, start_step: int = 0) -> Iterator[Mapping[str, float]]: ...
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]: ...
+
+    def finished(self) -> bool: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between steps."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_StopFlag]:
+        def handler(signum: int, _frame: Any) -> None:
+            self.signal = signum
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def progress_bar(total: int, initial: int, description: str, enabled: bool) -> tqdm:
+    """A progress bar on an interactive terminal only: piped logs get the epoch lines."""
+    return tqdm(total=total, initial=initial, desc=description, leave=False, file=sys.stderr,
+                disable=not (enabled and sys.stderr.isatty()))
+
+
+def epoch_line(epoch: int, total: int, record: Mapping[str, Any]) -> str:
+    """``epoch 3/50  train_loss 1.2  valid_acc 0.51  (12.3s)``: the record's float values."""
+    parts = [f"epoch {epoch + 1}/{total}"]
+    for key, value in record.items():
+        if isinstance(value, float) and key != "seconds":
+            parts.append(f"{key} {value:.4g}")
+    parts.append(f"({record['seconds']:.1f}s)")
+    return "  ".join(parts)
+
+
+class Engine:
+    """Drives a :class:`Job` in a run directory (see the module docstring).
+
+    ``extra_state()`` adds to every checkpoint (e.g. an estimator's cache); ``callbacks`` are
+    called with ``(epoch, record)`` after each epoch's checkpoint.
+    """
+
+    def __init__(
+        self,
+        run: RunDir,
+        job: Job,
+        events: EventLog,
+        progress: bool = True,
+        extra_state: Callable[[], dict[str, Any]] | None = None,
+        callbacks: tuple[Callable[[int, Mapping[str, Any]], None], ...] = (),
+    ) -> None:
+        self.run = run
+        self.job = job
+        self.events = events
+        self.progress = progress
+        self.extra_state = extra_state or dict
+        self.callbacks = callbacks
+
+    def checkpoint(self, epoch: int, step: int, sums: Mapping[str, list[float]]) -> None:
+        """Atomically save everything needed to continue at ``(epoch, step)``."""
+        self.run.save_checkpoint({
+            "run_id": self.run.run_id,
+            "epoch": epoch,
+            "step": step,
+            "job": self.job.state_dict(),
+            "extra": self.extra_state(),
+            "rng": rng_state(),
+            "events": len(self.events.records),
+            "sums": {k: list(v) for k, v in sums.items()},
+        })
+
+    def drive(self, start_epoch: int = 0, start_step: int = 0,
+              sums: Mapping[str, list[float]] | None = None) -> None:
+        """Run the epochs from ``(start_epoch, start_step)`` to the end; ``sums`` holds the
+        ``[total, count]`` of each step metric of the interrupted epoch so far."""
+        job, stop = self.job, _StopFlag()
+        total = job.num_epochs
+        sums = {k: list(v) for k, v in (sums or {}).items()}
+        if start_epoch == 0 and start_step == 0:
+            self.checkpoint(0, 0, sums)  # a NaN in epoch 1 still leaves a start point
+        with stop.installed():
+            epoch = start_epoch
+            while epoch < total and not job.finished():
+                began = time.time()
+                self._epoch_steps(epoch, start_step, sums, stop)
+                record = {f"train_{k}": total / count for k, (total, count) in sums.items()}
+                record.update(job.end_epoch(epoch))
+                record["seconds"] = round(time.time() - began, 3)
+                self.events.log({"type": "epoch", "epoch": epoch, **record}, step=epoch)
+                log.info(epoch_line(epoch, total, record))
+                start_step, sums = 0, {}
+                epoch += 1
+                self.checkpoint(epoch, 0, sums)
+                for callback in self.callbacks:
+                    callback(epoch - 1, record)
+
+    def _epoch_steps(self, epoch: int, start_step: int, sums: dict[str, list[float]],
+                     stop: _StopFlag) -> None:
+        """The steps of ``epoch`` from ``start_step``; ``sums`` accumulates ``[total, count]``
+        of every step metric of the whole epoch (resumed steps included)."""
+        total = self.job.num_epochs
+        bar = progress_bar(self.job.steps_per_epoch(epoch), start_step,
+                           f"epoch {epoch + 1}/{total}", self.progress)
+        step = start_step
+        try:
+            for metrics in self.job.run_epoch(epoch, start_step):
+                step += 1
+                bar.update(1)
+                for key, value in metrics.items():
+                    entry = sums.setdefault(key, [0.0, 0])
+                    entry[0] += float(value)
+                    entry[1] += 1
+                if "loss" in metrics:
+                    bar.set_postfix(loss=f"{float(metrics['loss']):.3f}")
+                if stop.signal is not None:
+                    self.checkpoint(epoch, step, sums)
+                    raise Interrupted(
+                        f"stopped by signal {stop.signal} in epoch {epoch + 1}/{total} after "
+                        f"step {step}; checkpoint written, continue with "
+                        f"`nas resume {self.run.path}`"
+                    )
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(
+                f"{exc}; the checkpoint from before this epoch's last update is kept: "
+                f"continue with `nas resume {self.run.path} --set SECTION.KEY=VALUE`"
+            ) from None
+        finally:
+            bar.close()
+
+
+def start(
+    target: str | Path,
+    meta: Mapping[str, Any],
+    config_toml: str,
+    job: Job,
+    events: EventLog,
+    progress: bool = True,
+    extra_state: Callable[[], dict[str, Any]] | None = None,
+    callbacks: tuple[Callable[[int, Mapping[str, Any]], None], ...] = (),
+    prepare: Callable[[RunDir], None] | None = None,
+    finish: Callable[[RunDir], T] | None = None,
+) -> tuple[RunDir, T | None]:
+    """Create the run directory of an already built ``job``, lock it, drive the job and
+    return ``(run, finish(run))``.
+
+    ``prepare(run)`` writes files the run needs before training (e.g. its architecture);
+    ``finish(run)`` writes the results (the events are still open).
+    """
+    run = RunDir.create(target, meta, config_toml)
+    with run.locked():
+        events.attach(run.path)
+        try:
+            log.info(f"run directory: {run.path}")
+            if prepare is not None:
+                prepare(run)
+            Engine(run, job, events, progress, extra_state, callbacks).drive()
+            return run, None if finish is None else finish(run)
+        finally:
+            events.close()
+
+
+def load_resume_state(run: RunDir) -> dict[str, Any]:
+    """The run's checkpoint, checked to belong to this run (before anything is changed)."""
+    state = run.load_checkpoint()
+    owner = state.get("run_id")
+    if owner != run.run_id:
+        raise CheckpointError(
+            f"checkpoint {run.checkpoint_path} belongs to another run ({owner}), not {run.path} "
+            f"({run.run_id}); restore this run's own checkpoint or start a new run"
+        )
+    return state
+
+
+def restore(job: Job, state: Mapping[str, Any], run: RunDir) -> None:
+    """Load ``state["job"]`` into ``job``, turning mismatches into one-line errors."""
+    try:
+        job.load_state_dict(state["job"])
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {run.checkpoint_path} does not match this run's components "
+            f"({detail[:200]}); restore the run's own checkpoint or start a new run"
+        ) from None
+    set_rng_state(state["rng"])
+
+
+@attrs.frozen
+class Resumed:
+    """What a resume builds from a run's metadata: the job (restored by :func:`resume`), how to
+    restore its checkpoint's ``extra`` state, and the metadata to write when overrides changed
+    it (with its ``config.toml``)."""
+
+    job: Job
+    restore_extra: Callable[[Mapping[str, Any]], None] | None = None
+    extra_state: Callable[[], dict[str, Any]] | None = None
+    new_meta: Mapping[str, Any] | None = None
+    config_toml: str = ""
+
+
+def resume(
+    run: RunDir,
+    kind: str,
+    build: Callable[[dict[str, Any], EventLog], Resumed],
+    finish: Callable[[RunDir], T] | None = None,
+    progress: bool = True,
+    callbacks: tuple[Callable[[int, Mapping[str, Any]], None], ...] = (),
+) -> T | None:
+    """Continue the ``kind`` run ``run`` from its checkpoint and return ``finish(run)``.
+
+    Under the run's lock: the checkpoint is loaded and checked first; ``build(meta, events)``
+    makes the job (applying overrides); the job is restored; only then are changed metadata
+    written and the events after the checkpoint dropped (they are written again).
+    """
+    with run.locked():
+        meta = run.meta
+        if meta.get("kind") != kind:
+            raise RunDirError(f"{run.path} is a {meta.get('kind')} run, not a {kind} run")
+        state = load_resume_state(run)
+        events = EventLog()
+        resumed = build(meta, events)
+        restore(resumed.job, state, run)
+        if resumed.restore_extra is not None:
+            resumed.restore_extra(state.get("extra", {}))
+        if resumed.new_meta is not None:
+            run.update_meta(resumed.new_meta, resumed.config_toml)
+        events.records.extend(run.truncate_events(int(state["events"])))
+        events.attach(run.path)
+        try:
+            epoch, step = int(state["epoch"]), int(state["step"])
+            log.info(f"resuming {run.path} at epoch {epoch + 1}, step {step}")
+            Engine(run, resumed.job, events, progress, resumed.extra_state, callbacks).drive(
+                epoch, step, state.get("sums", {})
+            )
+            return None if finish is None else finish(run)
+        finally:
+            events.close()
