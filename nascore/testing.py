@@ -6,8 +6,12 @@ Everything here runs in seconds on a CPU: 96 digits images (48 for weights, 48 f
 
 from __future__ import annotations
 
+import ast
+import io
+import tokenize
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -114,3 +118,22 @@ def record_steps(strategy: OneShotStrategy) -> StepRecorder:
     recorder = StepRecorder(strategy)
     strategy.parts.append(recorder)
     return recorder
+
+
+def code_lines(path: str | Path) -> int:
+    """Lines of a Python file that hold code: no blank lines, comments or docstrings."""
+    source = Path(path).read_text()
+    docstrings: set[int] = set()
+    documented = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(ast.parse(source)):
+        first = node.body[0] if isinstance(node, documented) and node.body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                and isinstance(first.value.value, str):
+            docstrings.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    skipped = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+               tokenize.ENDMARKER}
+    lines: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in skipped:
+            lines.update(range(token.start[0], token.end[0] + 1))
+    return len(lines - docstrings)

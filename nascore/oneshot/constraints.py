@@ -190,7 +190,6 @@ class ConstraintHandler(Part):
     expected costs, and the feasible derivation (see the module docstring)."""
 
     is_constraint_handler: ClassVar[bool] = True
-    requires = frozenset({"cost"})
 
     def __init__(self, search: Any) -> None:
         super().__init__(search)

@@ -306,6 +306,39 @@ class OneShotStrategy(Strategy):
         running = ", ".join(p.name for p in self.parts) or "none"
         raise ConfigError(f"strategy {self.name} runs no part {name!r} (parts: {running})")
 
+    def op_groups(self, user: str) -> list[DecisionGroup]:
+        """The decision groups of role ``"op"``; a one-line error naming ``user`` (a part)
+        when the space has none."""
+        groups = [g for g in self.groups if g.role == "op"]
+        if not groups:
+            raise IncompatibleError(
+                f"{user} works on decision groups of role 'op', and space "
+                f"{self.context.space.name} has none; use a space with op choices (e.g. darts)"
+            )
+        return groups
+
+    def remove_candidates(
+        self, group: DecisionGroup, drops: Sequence[tuple[int, int, str]], **fields: Any
+    ) -> list[dict[str, Any]]:
+        """Remove ``(edge, candidate, reason)`` drops from ``group`` (they never run again) and
+        log one ``prune`` event each, with ``fields`` (e.g. epoch, score) and the candidates the
+        edge keeps; return the events."""
+        mask = self.params.masks[group.name].clone()
+        for edge, candidate, _reason in drops:
+            mask[edge, candidate] = False
+        self.params.set_mask(group.name, mask)
+        kept = mask.cpu()
+        events = []
+        for edge, candidate, reason in drops:
+            event = {
+                "type": "prune", **fields, "group": group.name, "edge": group.edges[edge],
+                "op": group.candidates[candidate], "reason": reason,
+                "remaining": [group.candidates[c] for c in kept[edge].nonzero().flatten()],
+            }
+            self.context.events.log(event)
+            events.append(event)
+        return events
+
     # -- compatibility shortcuts (the parameters live in ``params``) ---------------------------
     @property
     def alphas(self) -> dict[str, nn.Parameter]:

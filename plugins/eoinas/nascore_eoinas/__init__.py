@@ -1,13 +1,8 @@
 """EoiNAS for nascore: GDAS sampling, an operation importance indicator and gradual pruning."""
 
-from nascore_eoinas.indicator import (
-    ImportanceIndicator,
-    IndicatorConfig,
-    OpStatistics,
-    accuracy_ratio,
-    importance,
-)
-from nascore_eoinas.pruning import GradualPruning, Prune, PruningConfig, apply_prunes, choose_prunes
+from nascore_eoinas.config import IndicatorConfig, PruningConfig
+from nascore_eoinas.indicator import ImportanceIndicator, OpStatistics, accuracy_ratio, importance
+from nascore_eoinas.pruning import GradualPruning, Prune, choose_prunes
 from nascore_eoinas.schedule import prune_epochs
 from nascore_eoinas.strategy import EoiNASStrategy
 
@@ -23,7 +18,6 @@ __all__ = [
     "PruningConfig",
     "__version__",
     "accuracy_ratio",
-    "apply_prunes",
     "choose_prunes",
     "importance",
     "prune_epochs",

@@ -28,16 +28,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import torch
 
-from nascore import EdgeWeights, IncompatibleError
-from nascore.config import field, non_negative
+from nascore import EdgeWeights
 from nascore.oneshot import Part, StepRecord
 from nascore.oneshot.sampling import masked_logits, masked_softmax
-
-#: Role of the decision groups the indicator ranks and pruning shrinks.
-OP_ROLE = "op"
+from nascore_eoinas.config import IndicatorConfig
 
 
 def accuracy_ratio(ca: torch.Tensor, ce: torch.Tensor) -> torch.Tensor:
@@ -47,13 +43,8 @@ def accuracy_ratio(ca: torch.Tensor, ce: torch.Tensor) -> torch.Tensor:
     return torch.where(ce > 0, ca / ce.clamp(min=1.0), torch.zeros_like(ca))
 
 
-def importance(
-    alpha: torch.Tensor,
-    ca: torch.Tensor,
-    ce: torch.Tensor,
-    lam: float,
-    mask: torch.Tensor | None = None,
-) -> torch.Tensor:
+def importance(alpha: torch.Tensor, ca: torch.Tensor, ce: torch.Tensor, lam: float,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
     """``I = softmax(alpha) + lam * Ca / Ce`` per edge and op (Eq. 7), float64.
 
     The softmax is over the unpruned candidates of each row (``mask`` ``True`` = kept); pruned
@@ -110,23 +101,6 @@ class OpStatistics:
         self.ce = state["ce"].to(torch.int64).clone()
 
 
-@attrs.frozen
-class IndicatorConfig:
-    """Settings of the importance indicator (defaults: the EoiNAS paper, Eq. 6-7)."""
-
-    indicator_lambda: float = field(
-        0.5, "lambda of the indicator I = softmax(alpha) + lambda * Ca / Ce [EoiNAS, Eq. 7]",
-        validator=non_negative,
-    )
-    latest_accuracy: bool = field(
-        False, "Ca = the latest validation batch's top-1 (the authors' code) instead of the "
-        "accumulated validation accuracy (the paper's Eq. 6 as read here)",
-    )
-    reset_counts_after_prune: bool = field(
-        False, "restart Ce after every pruning stage (the authors' code)"
-    )
-
-
 class ImportanceIndicator(Part):
     """EoiNAS's indicator over the op groups: ``Ce`` on weights steps (after the warm-up),
     ``Ca`` on architecture steps, the indicator as the derivation scores of the op groups (other
@@ -137,12 +111,7 @@ class ImportanceIndicator(Part):
 
     def __init__(self, search: Any) -> None:
         super().__init__(search)
-        self.groups = [g for g in search.groups if g.role == OP_ROLE]
-        if not self.groups:
-            raise IncompatibleError(
-                f"the importance indicator ranks decision groups of role '{OP_ROLE}', and space "
-                f"{search.context.space.name} has none; use a space with op choices (e.g. darts)"
-            )
+        self.groups = search.op_groups("the importance indicator")
         self.stats = {
             g.name: OpStatistics(g.shape, latest=self.config.latest_accuracy) for g in self.groups
         }

@@ -1,14 +1,15 @@
 """Gradual pruning: which candidate every edge of an op group loses at a pruning stage, and the
 part that prunes on the EoiNAS schedule.
 
-On every edge that still holds more than one candidate, the one with the lowest indicator is
-pruned (ties: the first), with two rules about the zero candidate (``none``), which a derived
-DARTS cell can never keep (the paper's derivation takes its strengths over ``o != zero``):
+On every edge that still holds more than one candidate, the one with the lowest score (the
+importance indicator under EoiNAS) is pruned (ties: the first), with two rules about the zero
+candidate (``none``), which a derived DARTS cell can never keep (the paper's derivation takes
+its strengths over ``o != zero``):
 
 * it is never left as an edge's only candidate: an edge down to ``{zero, op}`` loses the zero
   candidate whatever the indicators say (otherwise the edge could not be derived);
 * ``drop_zero_first`` (the released code, at its last stage): an edge still holding the zero
-  candidate loses it instead of its lowest-indicator candidate.
+  candidate loses it instead of its lowest-scored candidate.
 """
 
 from __future__ import annotations
@@ -16,36 +17,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import torch
 
-from nascore import IncompatibleError
-from nascore.config import field, positive
 from nascore.oneshot import Part
-from nascore_eoinas.indicator import OP_ROLE
+from nascore_eoinas.config import PruningConfig
 from nascore_eoinas.plot import plot_pruning
 from nascore_eoinas.schedule import prune_epochs
 
 #: Why a candidate was pruned, as recorded in the ``prune`` events.
-LOWEST, ZERO_LAST, ZERO_FIRST = "lowest-indicator", "zero-never-last", "zero-first"
+LOWEST, ZERO_LAST, ZERO_FIRST = "lowest-score", "zero-never-last", "zero-first"
 
 
-@attrs.frozen
-class Prune:
-    """Edge row ``edge`` loses candidate column ``candidate`` (for ``reason``)."""
-
-    edge: int
-    candidate: int
-    reason: str
+#: ``(edge row, candidate column, reason)``: one candidate an edge loses.
+Prune = tuple[int, int, str]
 
 
 def choose_prunes(
-    indicator: torch.Tensor,
-    mask: torch.Tensor,
-    zero_index: int | None = None,
-    drop_zero_first: bool = False,
+    scores: torch.Tensor, mask: torch.Tensor, zero: int | None = None, drop_zero_first: bool = False
 ) -> list[Prune]:
-    """The candidate each edge of ``[edges, candidates]`` ``indicator`` loses in one stage.
+    """The candidate each edge of ``[edges, candidates]`` ``scores`` loses in one stage.
 
     ``mask`` marks the unpruned candidates; edges with a single one are left alone.
     """
@@ -54,38 +44,16 @@ def choose_prunes(
         kept = mask[edge].nonzero().flatten().tolist()
         if len(kept) < 2:
             continue
-        row = indicator[edge].detach().to("cpu", torch.float64)
+        row = scores[edge].detach().to("cpu", torch.float64)
         lowest = min(kept, key=lambda c: float(row[c]))
-        has_zero = zero_index is not None and zero_index in kept
-        if has_zero and lowest != zero_index and drop_zero_first:
-            prunes.append(Prune(edge, zero_index, ZERO_FIRST))
-        elif has_zero and lowest != zero_index and len(kept) == 2:
-            prunes.append(Prune(edge, zero_index, ZERO_LAST))
+        zero_kept = zero in kept and lowest != zero
+        if zero_kept and drop_zero_first:
+            prunes.append((edge, zero, ZERO_FIRST))
+        elif zero_kept and len(kept) == 2:
+            prunes.append((edge, zero, ZERO_LAST))
         else:
-            prunes.append(Prune(edge, lowest, LOWEST))
+            prunes.append((edge, lowest, LOWEST))
     return prunes
-
-
-def apply_prunes(mask: torch.Tensor, prunes: list[Prune]) -> torch.Tensor:
-    """A copy of ``mask`` with the pruned candidates set to ``False``."""
-    mask = mask.clone()
-    for prune in prunes:
-        mask[prune.edge, prune.candidate] = False
-    return mask
-
-
-@attrs.frozen
-class PruningConfig:
-    """Settings of gradual pruning (defaults: the EoiNAS paper, Algorithm 1)."""
-
-    prune_every: int | None = field(
-        None, "epochs between pruning stages after the warm-up (None: spread the stages evenly "
-        "so that one op per edge remains at the end; the paper's 20 for 160 epochs)",
-        validator=positive,
-    )
-    drop_zero_first: bool = field(
-        False, "the last pruning stage removes none where it remains (the authors' code)"
-    )
 
 
 class GradualPruning(Part):
@@ -99,12 +67,7 @@ class GradualPruning(Part):
 
     def __init__(self, search: Any) -> None:
         super().__init__(search)
-        self.groups = [g for g in search.groups if g.role == OP_ROLE]
-        if not self.groups:
-            raise IncompatibleError(
-                f"gradual pruning shrinks decision groups of role '{OP_ROLE}', and space "
-                f"{search.context.space.name} has none; use a space with op choices (e.g. darts)"
-            )
+        self.groups = search.op_groups("gradual pruning")
         stages = max(len(g.candidates) for g in self.groups) - 1
         #: The 0-based epoch ending each pruning stage.
         self.schedule = prune_epochs(
@@ -123,28 +86,15 @@ class GradualPruning(Part):
         scores = self.search.scores(handlers=False)
         events = []
         for group in self.groups:
-            mask = self.search.masks[group.name]
             score = scores[group.name]
-            prunes = choose_prunes(score, mask.cpu(), group.zero_index, drop_zero)
-            self.search.set_mask(group.name, apply_prunes(mask, prunes))
-            kept = self.search.masks[group.name].cpu().numpy()
-            events += [
-                {
-                    "type": "prune",
-                    "epoch": epoch,
-                    "stage": stage,
-                    "group": group.name,
-                    "edge": group.edges[p.edge],
-                    "op": group.candidates[p.candidate],
-                    "score": float(score[p.edge, p.candidate]),
-                    "reason": p.reason,
-                    "remaining": [group.candidates[c] for c in kept[p.edge].nonzero()[0]],
-                }
-                for p in prunes
-            ]
+            prunes = choose_prunes(score, self.search.masks[group.name].cpu(), group.zero_index,
+                                   drop_zero)
+            for edge, candidate, reason in prunes:
+                events += self.search.remove_candidates(
+                    group, [(edge, candidate, reason)], epoch=epoch, stage=stage,
+                    score=float(score[edge, candidate]),
+                )
         self.stages_done = stage
-        for event in events:
-            self.search.context.events.log(event)
         self.history += events
         return events
 

@@ -182,3 +182,28 @@ def test_a_run_directory_holds_the_events_and_show_draws_the_timeline(tmp_path: 
     assert paths == [str(tmp_path / "eoinas_pruning.png")]
     assert Path(paths[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert EoiNASStrategy.plot(epochs, str(tmp_path / "none")) == []
+
+
+@pytest.mark.parametrize("strategy", ["pcdarts", "darts"])
+def test_gradual_pruning_runs_as_a_part_of_other_strategies(strategy: str) -> None:
+    """EoiNAS's pruning part added through the config: without the indicator it prunes by the
+    strategy's own derivation scores, and one op per edge remains at the end."""
+    from nascore.testing import make_strategy as make_core
+
+    options = {"warmup_epochs": 1} if strategy == "pcdarts" else {}
+    search = make_core(strategy, epochs=3, valid_batches=1, parts=["gradual_pruning"], **options)
+    pruning = search.part("gradual_pruning")
+    assert [p.name for p in search.parts] == ["gradual_pruning"]
+    assert pruning.schedule[-1] == 2 and len(pruning.schedule) == 7
+    ran = _watch_ops(search)
+    drive(search, range(3))
+    for group in pruning.groups:
+        assert search.masks[group.name].sum(dim=1).tolist() == [1] * len(group.edges)
+    assert {p["reason"] for p in pruning.history} <= {"lowest-score", "zero-never-last"}
+    arch = search.derive()
+    assert search.context.space.validate(arch) == arch
+    ran.clear()
+    drive(search, [2])  # after the last stage only the kept ops run
+    kept = {(g.name, e, g.candidates[int(c)]) for g in pruning.groups
+            for e, c in enumerate(search.masks[g.name].float().argmax(dim=1))}
+    assert ran <= {(key[0], key[1], key[2]) for key in kept}

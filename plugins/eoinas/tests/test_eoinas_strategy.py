@@ -186,3 +186,17 @@ def test_derivation_follows_the_indicator_not_alpha(make_strategy, lam: float, o
     assert {o for o, _ in arch.spec["normal"] + arch.spec["reduce"]} == {op}
     scores = strategy.scores()
     assert torch.equal(scores["normal"], strategy.part("importance_indicator").indicator("normal"))
+
+
+def test_the_method_code_is_short():
+    """EoiNAS is a declaration plus two parts: at most 200 lines of code (without its config,
+    bench and plot modules)."""
+    from pathlib import Path
+
+    import nascore_eoinas
+
+    from nascore.testing import code_lines
+
+    root = Path(nascore_eoinas.__file__).parent
+    files = ("indicator.py", "pruning.py", "schedule.py", "strategy.py")
+    assert sum(code_lines(root / name) for name in files) <= 200
