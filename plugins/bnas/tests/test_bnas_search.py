@@ -96,9 +96,16 @@ def test_reduction_reaches_one_op_per_edge_after_the_planned_epochs(make_search)
     for g in part.groups:
         assert search.masks[g.name].sum(dim=1).tolist() == [1] * 14
         assert not search.masks[g.name][:, g.zero_index].any()  # none is never the last op
+    # an edge's score is its survivor's share of the softmax over all its alphas, times the
+    # edge-normalisation weight (not 1 for every single-op edge)
+    normal = next(g for g in part.groups if g.name == "normal")
+    full = torch.softmax(search.alphas["normal"].detach(), dim=-1)
+    expected = (full * search.edge_scale(normal)[:, None].detach()).masked_fill(
+        ~search.masks["normal"], float("-inf"))
+    assert torch.allclose(search.scores()["normal"], expected)
     arch = search.derive()
     assert search.context.space.validate(arch) == arch
-    survivors = [g for g in part.groups if g.name == "normal"][0]
+    survivors = normal
     for position, (op, source) in enumerate(arch.spec["normal"]):
         edge = survivors.edges.index(f"n{position // 2 + 2}<-{source}")
         assert search.masks["normal"][edge, survivors.candidates.index(op)]
