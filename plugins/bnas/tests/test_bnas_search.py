@@ -46,6 +46,24 @@ def _kept(search: OneShotStrategy) -> set[tuple[str, int, str]]:
     }
 
 
+def _check_reduce_events(search: OneShotStrategy) -> None:
+    """Every drop is a ``reduce`` event (7 stages x 14 edges x 2 groups) with its likelihoods."""
+    events = [e for e in search.context.events.records if e["type"] == "reduce"]
+    part = search.part(SpaceReduction.name)
+    assert events == part.history and len(events) == 7 * 14 * 2
+    assert all(set(e) >= REDUCE_KEYS for e in events)
+    for e in events:
+        lowest = e["likelihood"] == min(e["likelihoods"].values())  # Eq. 5
+        none_never_last = e["op"] == "none" and len(e["remaining"]) == 1
+        assert lowest or none_never_last
+        assert e["op"] not in e["remaining"] and len(e["remaining"]) == e["ops_before"] - 1
+        assert all(0.0 <= a <= 1.0 for a in e["mean_accuracy"].values())
+    per_edge: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for e in events:
+        per_edge[(e["group"], e["edge"])].append(e["op"])
+    assert all(len(set(ops)) == 7 for ops in per_edge.values())
+
+
 def test_paper_defaults_and_the_plan_of_the_bnas_strategy(make_search):
     config = BNASStrategy.configure({})
     assert (config.epochs, config.batch_size, config.partial_channels) == (69, 128, 2)
@@ -68,7 +86,9 @@ def test_a_run_whose_epochs_do_not_fit_the_plan_is_refused_naming_the_number(mak
         make_search(warmup_epochs=3)
 
 
-def test_reduction_reaches_one_op_per_edge_after_the_planned_epochs(make_search):
+def test_reduction_reaches_one_op_per_edge_after_the_planned_epochs_with_events(
+    make_search,
+):
     search = make_search()  # 27 epochs
     part = search.part(SpaceReduction.name)
     ran = _watch_ops(search)
@@ -109,6 +129,7 @@ def test_reduction_reaches_one_op_per_edge_after_the_planned_epochs(make_search)
     for position, (op, source) in enumerate(arch.spec["normal"]):
         edge = survivors.edges.index(f"n{position // 2 + 2}<-{source}")
         assert search.masks["normal"][edge, survivors.candidates.index(op)]
+    _check_reduce_events(search)
 
 
 def test_sampling_rounds_draw_every_smaller_op_once_per_edge(make_search):
@@ -126,25 +147,6 @@ def test_sampling_rounds_draw_every_smaller_op_once_per_edge(make_search):
         group = next(x for x in part.groups if x.name == g)
         expected = {group.candidates[c] for c in smaller[g][e].nonzero().flatten().tolist()}
         assert sorted(ops) == sorted(expected) and len(ops) == 4
-
-
-def test_every_drop_is_a_reduce_event_with_its_likelihoods(make_search):
-    search = make_search()
-    drive(search, range(search.num_epochs))
-    events = [e for e in search.context.events.records if e["type"] == "reduce"]
-    part = search.part(SpaceReduction.name)
-    assert events == part.history and len(events) == 7 * 14 * 2
-    assert all(set(e) >= REDUCE_KEYS for e in events)
-    for e in events:
-        lowest = e["likelihood"] == min(e["likelihoods"].values())  # Eq. 5
-        none_never_last = e["op"] == "none" and len(e["remaining"]) == 1
-        assert lowest or none_never_last
-        assert e["op"] not in e["remaining"] and len(e["remaining"]) == e["ops_before"] - 1
-        assert all(0.0 <= a <= 1.0 for a in e["mean_accuracy"].values())
-    per_edge: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for e in events:
-        per_edge[(e["group"], e["edge"])].append(e["op"])
-    assert all(len(set(ops)) == 7 for ops in per_edge.values())
 
 
 def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
