@@ -92,7 +92,7 @@ def show_run(path: str) -> None:
         click.echo("architecture:")
         click.echo(result["text"])
         if "network" in space.capabilities:
-            costs = network_costs(space.build_network(arch), info)
+            costs = network_costs(space.build_network(arch), info, space)
             click.echo(
                 f"network at search size ({info.num_classes} classes): {describe_costs(costs)}"
             )

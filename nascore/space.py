@@ -272,6 +272,12 @@ class SearchSpace(ABC):
         """The discrete evaluation network of ``arch`` (capability ``network``)."""
         raise NotImplementedError(f"space {self.name} cannot build networks")
 
+    def network_metrics(self, network: nn.Module) -> dict[str, float]:
+        """Space-specific measures of a network it built, reported next to its parameters and
+        multiply-adds by ``nas show``, ``nas train`` and exports (e.g. a binarized network's model
+        size in ``bits``). Default: none."""
+        return {}
+
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:
         """Write diagrams of ``arch`` next to ``path_stem``; return the written paths."""
         return []

@@ -39,7 +39,9 @@ class TrainedNetwork:
 
     def metadata(self) -> dict[str, Any]:
         """What a user of an exported file needs besides the weights: input size, normalisation
-        (inputs are ``(x - mean) / std`` of 0..1 images), classes, architecture, provenance."""
+        (inputs are ``(x - mean) / std`` of 0..1 images), classes, architecture, provenance,
+        and the network's costs as the train run measured them (parameters, multiply-adds and
+        the space's metrics, e.g. ``bits``)."""
         mean, std = normalization(self.dataset)
         return {
             "input_size": [self.info.in_channels, self.info.image_size, self.info.image_size],
@@ -54,6 +56,7 @@ class TrainedNetwork:
             "valid_accuracy": self.results.get(
                 "best_valid_acc" if self.weights == "best" else "valid_acc"),
             "nascore_version": __version__,
+            "costs": self.run.meta.get("costs"),
         }
 
 

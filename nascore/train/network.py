@@ -9,6 +9,7 @@ Every space with the ``network`` capability accepts ``channels``, ``layers``, ``
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ from nascore.space import DataInfo, SearchSpace
 OPTIONAL_OPTIONS = ("auxiliary", "variant")
 #: Parameter-name prefix of auxiliary heads (not counted, not exported).
 AUXILIARY_PREFIX = "auxiliary"
+#: The space that built each network through :func:`build_network` (for :func:`network_costs`).
+_BUILDERS: weakref.WeakKeyDictionary[nn.Module, SearchSpace] = weakref.WeakKeyDictionary()
 
 
 def require_network(space: SearchSpace) -> None:
@@ -41,8 +44,17 @@ def build_network(
     """``space.build_network(arch, **options)`` and the options it was actually built with.
 
     Options in :data:`OPTIONAL_OPTIONS` that the space rejects (its build fails with them and
-    succeeds without them) are dropped; a note goes to stderr unless ``quiet``.
+    succeeds without them) are dropped; a note goes to stderr unless ``quiet``. The network
+    remembers its space for :func:`network_costs`.
     """
+    network, accepted = _build(space, arch, options, quiet)
+    _BUILDERS[network] = space
+    return network, accepted
+
+
+def _build(
+    space: SearchSpace, arch: Architecture, options: Mapping[str, Any], quiet: bool
+) -> tuple[nn.Module, dict[str, Any]]:
     require_network(space)
     options = {k: v for k, v in options.items() if v is not None}
     try:
@@ -77,19 +89,30 @@ def split_output(output: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return output, None
 
 
-def network_costs(network: nn.Module, info: DataInfo) -> dict[str, Any]:
-    """Exact parameters (auxiliary head excluded) and multiply-adds of one image of ``info``."""
+def network_costs(
+    network: nn.Module, info: DataInfo, space: SearchSpace | None = None
+) -> dict[str, Any]:
+    """Exact parameters (auxiliary head excluded) and multiply-adds of one image of ``info``,
+    plus the :meth:`~nascore.space.SearchSpace.network_metrics` of ``space`` (default: the
+    space that built ``network`` through :func:`build_network`, if any)."""
     example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
     device = next(network.parameters()).device
+    space = space if space is not None else _BUILDERS.get(network)
     return {
         "params": count_params(network, exclude=(AUXILIARY_PREFIX,)),
         "macs": count_macs(network, example.to(device)),
         "input_size": [info.in_channels, info.image_size, info.image_size],
+        **(space.network_metrics(network) if space is not None else {}),
     }
 
 
 def describe_costs(costs: Mapping[str, Any]) -> str:
-    """One line: ``1,234 params, 5,678 multiply-adds per 3x32x32 image``."""
+    """One line: ``1,234 params, 5,678 multiply-adds per 3x32x32 image``, then any space
+    metrics (``, 40,000 bits``)."""
     c, h, w = costs["input_size"]
+    extra = "".join(
+        f", {value:,} {name}" for name, value in costs.items()
+        if name not in ("params", "macs", "input_size")
+    )
     return (f"{costs['params']:,} params, {costs['macs']:,} multiply-adds "
-            f"per {c}x{h}x{w} image")
+            f"per {c}x{h}x{w} image{extra}")

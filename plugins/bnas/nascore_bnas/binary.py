@@ -14,7 +14,8 @@
 * :class:`PCNNConv2d` -- a learned amplitude matrix ``A`` of the kernel's spatial size, shared by
   all kernels of the layer (BNAS: "the shared amplitude ``A^l``"; PCNN duplicates its projection
   matrix along the channels), and the amplitude loss of BNAS Eq. 6,
-  ``L_A = theta / 2 * ||W - A o sign(W)||^2``, from :meth:`PCNNConv2d.amplitude_loss`.
+  ``L_A = theta / 2 * ||W - A o sign(W)||^2``, from :meth:`PCNNConv2d.amplitude_loss`; with
+  ``amplitude_theta`` set, each training forward pass records it as an extra loss (Eq. 7).
 
 Each class keeps ``nn.Conv2d``'s constructor and parameter names (``weight`` holds the latent
 full-precision weights, ``bias`` the bias; PCNN adds ``amplitude``), and its forward pass has no
@@ -29,6 +30,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from nascore.extra_loss import record_extra_loss
 
 #: Default ``theta`` of the amplitude loss (Eq. 6). BNAS gives no value; this is the weight
 #: ``lambda = 1e-4`` of PCNN's projection loss (Gu et al. 2019, the kernel-variance figure), the
@@ -124,16 +127,32 @@ class PCNNConv2d(BinaryConv2d):
     ``A`` starts at ``mean |W|`` over the channels at each kernel position (the minimiser of
     :meth:`amplitude_loss` for the initial weights; :meth:`reset_amplitude` recomputes it) and is
     then learned from the task loss and the amplitude loss.
+
+    With ``amplitude_theta`` set, every training forward pass with gradients records
+    :meth:`amplitude_loss` at that ``theta`` through :func:`nascore.extra_loss.record_extra_loss`,
+    so search steps and ``nas train`` add ``L_A`` of exactly the layers that ran (Eq. 7).
     """
 
     mode = "pcnn"
 
-    def __init__(self, *args: Any, binarize_input: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        binarize_input: bool = False,
+        amplitude_theta: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, binarize_input=binarize_input, **kwargs)
+        self.amplitude_theta = amplitude_theta
         self.amplitude = nn.Parameter(
             torch.empty(self.kernel_size, device=self.weight.device, dtype=self.weight.dtype)
         )
         self.reset_amplitude()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.amplitude_theta is not None:
+            record_extra_loss(self, self.amplitude_loss(self.amplitude_theta))
+        return super().forward(x)
 
     @torch.no_grad()
     def reset_amplitude(self) -> None:
@@ -151,3 +170,6 @@ class PCNNConv2d(BinaryConv2d):
         """
         direction = hard_sign(self.weight).detach()
         return 0.5 * theta * (self.weight - self.amplitude * direction).pow(2).sum()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, amplitude_theta={self.amplitude_theta}"

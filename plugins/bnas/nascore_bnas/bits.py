@@ -40,9 +40,12 @@ def model_bits(module: nn.Module, exclude: tuple[str, ...] = ()) -> int:
 
 
 class BitsConstraint(Constraint):
-    """Model size in bits (see :func:`model_bits`; auxiliary heads excluded)."""
+    """Model size in bits (see :func:`model_bits`; auxiliary heads excluded). One-shot
+    strategies enforce it through the space's ``bits`` cost table (the ``bnas`` space has
+    one)."""
 
     name = "bits"
+    metric = "bits"
 
     def measure(self, network: nn.Module, example: torch.Tensor) -> float:
         return float(model_bits(network, exclude=("auxiliary",)))

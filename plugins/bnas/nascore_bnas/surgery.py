@@ -3,6 +3,8 @@ sum the amplitude loss of a network (BNAS Eq. 6, added to the task loss as in Eq
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -20,14 +22,21 @@ BINARIZERS: dict[str, type[BinaryConv2d]] = {"xnor": XNORConv2d, "pcnn": PCNNCon
 
 
 def binarize(
-    module: nn.Module, mode: str, *, scaling: str = "channel", binarize_input: bool = False
+    module: nn.Module,
+    mode: str,
+    *,
+    scaling: str = "channel",
+    binarize_input: bool = False,
+    amplitude_theta: float | None = None,
 ) -> nn.Module:
     """Replace every :class:`~torch.nn.Conv2d` inside ``module`` by its binarized twin.
 
     The twin has the same hyper-parameters, device, dtype, training mode, ``weight`` and ``bias``
     (copied); a PCNN twin's amplitude starts at ``mean |W|`` of the copied weights. Convolutions
     that are already binarized are left alone. Works in place and returns ``module`` (or the twin
-    when ``module`` itself is a convolution). ``scaling`` applies to XNOR only.
+    when ``module`` itself is a convolution). ``scaling`` applies to XNOR only;
+    ``amplitude_theta`` to PCNN only (its twins then record ``L_A`` in their forward pass, see
+    :class:`~nascore_bnas.binary.PCNNConv2d`).
     """
     if mode not in BINARIZERS:
         raise ConfigError(
@@ -37,21 +46,28 @@ def binarize(
         raise ConfigError(
             f"unknown XNOR scaling {scaling!r}; choose one of {', '.join(XNOR_SCALINGS)}"
         )
-    return _binarize(module, mode, scaling, binarize_input)
+    if mode == "xnor":
+        options: dict[str, Any] = {"scaling": scaling}
+    else:
+        options = {"amplitude_theta": amplitude_theta}
+    return _binarize(module, mode, binarize_input, options)
 
 
-def _binarize(module: nn.Module, mode: str, scaling: str, binarize_input: bool) -> nn.Module:
+def _binarize(
+    module: nn.Module, mode: str, binarize_input: bool, options: dict[str, Any]
+) -> nn.Module:
     if isinstance(module, BinaryConv2d):
         return module
     if isinstance(module, nn.Conv2d):
-        return _binary_twin(module, mode, scaling, binarize_input)
+        return _binary_twin(module, mode, binarize_input, options)
     for name, child in module.named_children():
-        setattr(module, name, _binarize(child, mode, scaling, binarize_input))
+        setattr(module, name, _binarize(child, mode, binarize_input, options))
     return module
 
 
-def _binary_twin(conv: nn.Conv2d, mode: str, scaling: str, binarize_input: bool) -> BinaryConv2d:
-    options = {"scaling": scaling} if mode == "xnor" else {}
+def _binary_twin(
+    conv: nn.Conv2d, mode: str, binarize_input: bool, options: dict[str, Any]
+) -> BinaryConv2d:
     twin = BINARIZERS[mode](
         conv.in_channels,
         conv.out_channels,
@@ -74,6 +90,18 @@ def _binary_twin(conv: nn.Conv2d, mode: str, scaling: str, binarize_input: bool)
     if isinstance(twin, PCNNConv2d):
         twin.reset_amplitude()
     return twin.train(conv.training)
+
+
+def strip_relus(module: nn.Module) -> nn.Module:
+    """Replace every :class:`~torch.nn.ReLU` inside ``module`` by an :class:`~torch.nn.Identity`
+    (in place; returns ``module``). Binarized activations need it: ``sign(ReLU(x))`` is +1
+    everywhere, so in front of a convolution that binarizes its input the sign is the
+    nonlinearity (XNOR-Net's block order ``BN -> sign -> conv``)."""
+    if isinstance(module, nn.ReLU):
+        return nn.Identity()
+    for name, child in module.named_children():
+        setattr(module, name, strip_relus(child))
+    return module
 
 
 def amplitude_loss(module: nn.Module, theta: float = AMPLITUDE_THETA) -> torch.Tensor:

@@ -14,6 +14,7 @@ from nascore_bnas.surgery import amplitude_loss, binarize
 from torch import nn
 
 from nascore import ConfigError, count_params, registry
+from nascore.extra_loss import pop_extra_loss
 from nascore.spaces.darts.ops import OPS
 
 C = 4
@@ -132,6 +133,23 @@ def test_amplitude_loss_sums_over_the_network_and_is_zero_without_pcnn():
     assert total == pytest.approx(expected, rel=1e-6)
     assert expected > 0
     assert float(amplitude_loss(binarize(_op("sep_conv_3x3"), "xnor"))) == 0.0
+
+
+def test_pcnn_records_its_amplitude_loss_in_training_forwards_only_when_given_theta():
+    x = torch.randn(2, C, 6, 6)
+    silent = binarize(_op("sep_conv_3x3"), "pcnn")
+    silent(x)
+    assert pop_extra_loss(silent) is None
+    op = binarize(_op("sep_conv_3x3"), "pcnn", amplitude_theta=2.0)
+    op(x)
+    assert torch.allclose(pop_extra_loss(op), amplitude_loss(op, theta=2.0))
+    op(x)
+    op(x)  # two passes record twice
+    assert torch.allclose(pop_extra_loss(op), 2 * amplitude_loss(op, theta=2.0))
+    with torch.no_grad():
+        op(x)
+    op.eval()(x)
+    assert pop_extra_loss(op) is None
 
 
 def test_model_bits_of_a_binarized_op_and_its_float_twin():

@@ -1,0 +1,183 @@
+"""The space reduction as a part of the one-shot loop on tiny searches: the plan's epochs, the
+sampled architectures (only they run, no architecture steps), one op per edge at the end,
+``none`` never last, the ``reduce`` events, refusing runs that do not fit, and resume."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Any
+
+import pytest
+import torch
+from nascore_bnas.plan import SAMPLE
+from nascore_bnas.reduction_part import SpaceReduction
+from nascore_bnas.strategy import BNASStrategy
+
+from nascore import ConfigError
+from nascore.nn import MixedEdge
+from nascore.oneshot import OneShotStrategy
+from nascore.testing import drive
+
+REDUCE_KEYS = {"type", "epoch", "stage", "group", "edge", "op", "likelihood", "likelihoods",
+               "mean_accuracy", "remaining", "ops_before"}
+
+
+def _watch_ops(search: OneShotStrategy) -> set[tuple[str, int, str]]:
+    """Forward hooks on every candidate op; the returned set fills with ``(group, edge, op)``."""
+    ran: set[tuple[str, int, str]] = set()
+    for cell in search.supernet.cells:
+        for index, edge in enumerate(cell.edges):
+            mixed = next(m for m in edge.modules() if isinstance(m, MixedEdge))
+            for name, op in mixed.ops.items():
+                key = (cell.cell_type, index, name)
+                op.register_forward_hook(lambda *_args, key=key: ran.add(key))
+    return ran
+
+
+def _kept(search: OneShotStrategy) -> set[tuple[str, int, str]]:
+    """The unpruned non-zero ops ``(group, edge, op)``."""
+    return {
+        (g.name, e, op)
+        for g in search.part(SpaceReduction.name).groups
+        for e in range(len(g.edges))
+        for c, op in enumerate(g.candidates)
+        if search.masks[g.name][e, c] and op != g.zero
+    }
+
+
+def _check_reduce_events(search: OneShotStrategy) -> None:
+    """Every drop is a ``reduce`` event (7 stages x 14 edges x 2 groups) with its likelihoods."""
+    events = [e for e in search.context.events.records if e["type"] == "reduce"]
+    part = search.part(SpaceReduction.name)
+    assert events == part.history and len(events) == 7 * 14 * 2
+    assert all(set(e) >= REDUCE_KEYS for e in events)
+    for e in events:
+        lowest = e["likelihood"] == min(e["likelihoods"].values())  # Eq. 5
+        none_never_last = e["op"] == "none" and len(e["remaining"]) == 1
+        assert lowest or none_never_last
+        assert e["op"] not in e["remaining"] and len(e["remaining"]) == e["ops_before"] - 1
+        assert all(0.0 <= a <= 1.0 for a in e["mean_accuracy"].values())
+    per_edge: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for e in events:
+        per_edge[(e["group"], e["edge"])].append(e["op"])
+    assert all(len(set(ops)) == 7 for ops in per_edge.values())
+
+
+def test_paper_defaults_and_the_plan_of_the_bnas_strategy(make_search):
+    config = BNASStrategy.configure({})
+    assert (config.epochs, config.batch_size, config.partial_channels) == (69, 128, 2)
+    assert (config.warmup_epochs, config.edge_normalization, config.arch_lr) == (3, True, 0.01)
+    assert (config.reduction_after, config.reduction_rounds,
+            config.reduction_search_epochs) == (5, 3, 1)
+    part = make_search(epochs=69, warmup_epochs=3, reduction_after=5, reduction_rounds=3,
+                       ).part(SpaceReduction.name)
+    assert len(part.plan) == 69
+    assert [p.arch_step for p in part.plan[:5]] == [False, False, False, True, True]
+    assert sum(p.kind == SAMPLE for p in part.plan) == 57
+
+
+def test_a_run_whose_epochs_do_not_fit_the_plan_is_refused_naming_the_number(make_search):
+    with pytest.raises(ConfigError, match=r"takes 69 epochs, the run has 50; set "
+                                          r"strategy.epochs=69") as info:
+        make_search(epochs=50, warmup_epochs=3, reduction_after=5, reduction_rounds=3)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"warmup_epochs \(3\) is above .* L = 1"):
+        make_search(warmup_epochs=3)
+
+
+def test_reduction_reaches_one_op_per_edge_after_the_planned_epochs_with_events(
+    make_search,
+):
+    search = make_search()  # 27 epochs
+    part = search.part(SpaceReduction.name)
+    ran = _watch_ops(search)
+    ends = [i for i, p in enumerate(part.plan) if p.ends_sampling]
+    assert ends == [4, 9, 13, 17, 20, 23, 25]  # after 4, 4, 3, 3, 2, 2, 1 sampling epochs + V
+    remaining = []
+    for epoch, planned in enumerate(part.plan):
+        kept = _kept(search)
+        alphas = {g: a.detach().clone() for g, a in search.alphas.items()}
+        ran.clear()
+        (summary,) = drive(search, [epoch])
+        remaining.append(int(search.masks["normal"].sum(dim=1).max()))
+        assert ran <= kept, f"pruned ops ran in epoch {epoch}"
+        if planned.kind == SAMPLE:
+            assert all(torch.equal(alphas[g], search.alphas[g]) for g in alphas)  # no arch step
+            sampled = {(g, e, op) for g, ops in summary["sampled"].items()
+                       for e, op in enumerate(ops) if op != "none"}
+            assert ran == sampled  # only the sampled architecture runs
+            assert summary["sampled_accuracy"] == summary["valid_acc"]
+        else:
+            assert not torch.equal(alphas["normal"], search.alphas["normal"])
+            assert ran == kept  # the softmax mixture runs every remaining op
+    assert remaining == [8] * 4 + [7] * 5 + [6] * 4 + [5] * 4 + [4] * 3 + [3] * 3 + [2] * 2 + [
+        1] * 2
+    for g in part.groups:
+        assert search.masks[g.name].sum(dim=1).tolist() == [1] * 14
+        assert not search.masks[g.name][:, g.zero_index].any()  # none is never the last op
+    # an edge's score is its survivor's share of the softmax over all its alphas, times the
+    # edge-normalisation weight (not 1 for every single-op edge)
+    normal = next(g for g in part.groups if g.name == "normal")
+    full = torch.softmax(search.alphas["normal"].detach(), dim=-1)
+    expected = (full * search.edge_scale(normal)[:, None].detach()).masked_fill(
+        ~search.masks["normal"], float("-inf"))
+    assert torch.allclose(search.scores()["normal"], expected)
+    arch = search.derive()
+    assert search.context.space.validate(arch) == arch
+    survivors = normal
+    for position, (op, source) in enumerate(arch.spec["normal"]):
+        edge = survivors.edges.index(f"n{position // 2 + 2}<-{source}")
+        assert search.masks["normal"][edge, survivors.candidates.index(op)]
+    _check_reduce_events(search)
+
+
+def test_sampling_rounds_draw_every_smaller_op_once_per_edge(make_search):
+    search = make_search()
+    part = search.part(SpaceReduction.name)
+    drawn: dict[tuple[str, int], list[str]] = defaultdict(list)
+    drive(search, [0])  # L = 1
+    for epoch in range(1, 5):  # stage 0: K = 8, one round of 4 epochs
+        (summary,) = drive(search, [epoch])
+        for g, ops in summary["sampled"].items():
+            for e, op in enumerate(ops):
+                drawn[(g, e)].append(op)
+    smaller = part.reduction.smaller
+    for (g, e), ops in drawn.items():
+        group = next(x for x in part.groups if x.name == g)
+        expected = {group.candidates[c] for c in smaller[g][e].nonzero().flatten().tolist()}
+        assert sorted(ops) == sorted(expected) and len(ops) == 4
+
+
+def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.slow
+def test_resume_mid_reduction_gives_the_same_architecture(make_search):
+    whole = make_search(batch_size=24)  # 2 steps per epoch
+    drive(whole, range(whole.num_epochs))
+
+    middle = 8  # stage 1 (K = 7), slot 2: half its accuracies collected
+    first = make_search(batch_size=24)
+    drive(first, range(middle))
+    steps = first.run_epoch(middle)
+    next(steps)  # interrupted after the first step of a sampling epoch
+    state = _roundtrip(first.state_dict())
+    assert first.part(SpaceReduction.name).reduction.counts["normal"].sum() > 0
+
+    resumed = make_search(batch_size=24)
+    resumed.load_state_dict(state)
+    for _ in resumed.run_epoch(middle, start_step=1):
+        pass
+    resumed.end_epoch(middle)
+    drive(resumed, range(middle + 1, resumed.num_epochs))
+
+    assert resumed.part(SpaceReduction.name).history == whole.part(SpaceReduction.name).history
+    for name in ("normal", "reduce"):
+        assert torch.equal(resumed.masks[name], whole.masks[name])
+        assert torch.equal(resumed.alphas[name], whole.alphas[name])
+    assert resumed.derive() == whole.derive()
