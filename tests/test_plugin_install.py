@@ -1,7 +1,9 @@
-"""A real third-party distribution (the guide's example) is discovered through its entry point."""
+"""A real third-party distribution (the guide's example, one component of every kind) is
+discovered through its entry point and runs together with the built-ins."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -42,11 +44,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("plugins")
     text = GUIDE.read_text()
     toml = re.search(r"`pyproject.toml`:\n\n```toml\n(.*?)```", text, re.S).group(1)
-    code = re.search(r"`nas_plugin_hillclimb.py`:\n\n```python\n(.*?)```", text, re.S).group(1)
-    good = root / "hillclimb"
+    code = re.search(r"`nas_plugin_example.py`:\n\n```python\n(.*?)```", text, re.S).group(1)
+    good = root / "example"
     good.mkdir()
     (good / "pyproject.toml").write_text(toml)
-    (good / "nas_plugin_hillclimb.py").write_text(code)
+    (good / "nas_plugin_example.py").write_text(code)
     broken = root / "broken"
     broken.mkdir()
     (broken / "pyproject.toml").write_text(BROKEN_PYPROJECT)
@@ -59,14 +61,66 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_guide_plugin_listed_and_broken_plugin_reported(site: Path, nas) -> None:
     proc = nas("plugins", env_extra={"PYTHONPATH": str(site)}, check=True)
-    assert "hillclimb  (nas-plugin-hillclimb 0.1.0" in proc.stdout
-    assert "strategy: hillclimb" in proc.stdout
+    assert "example  (nas-plugin-example 0.1.0" in proc.stdout
+    listed = proc.stdout.split("example  (", 1)[1].split("\n\n")[0]
+    for line in ("constraint: latency", "constraint_handler: squared", "estimator: gradnorm",
+                 "part: entropy", "space: chain", "strategy: hillclimb"):
+        assert line in listed, line
     assert "broken  (nas-plugin-broken 0.0.1" in proc.stdout
     assert "FAILED TO LOAD: ModuleNotFoundError" in proc.stdout
     assert "strategy: " in proc.stdout.split("builtin", 1)[1]  # built-ins still listed
 
 
-def test_guide_plugin_runs_through_nas_run(site: Path, nas, tmp_path: Path) -> None:
+def _run(nas, site: Path, out: Path, *args: str):
+    return nas("run", *args, "--out", str(out), "--quiet", "--set", "data.subset=96",
+               env_extra={"PYTHONPATH": str(site)}, check=True)
+
+
+def test_plugin_strategy_estimator_space_and_constraint_run_together(site: Path, nas,
+                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "hill"
+    proc = _run(nas, site, out, "--strategy", "hillclimb", "--space", "chain", "--estimator",
+                "gradnorm", "--constraint", "latency:..10s", "--set", "strategy.queries=6")
+    assert "constraint latency:..10000: " in proc.stdout and "(met)" in proc.stdout
+    records = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    queries = [r for r in records if r["type"] == "query"]
+    assert len(queries) == 6 and all(r["latency"] > 0 for r in queries)
+    arch = json.loads((out / "architecture.json").read_text())
+    assert arch["space"] == "chain" and len(arch["spec"]["ops"]) == 4
+
+
+def test_plugin_part_and_handler_under_a_builtin_one_shot_strategy(site: Path, nas,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "darts"
+    config = nas("config", "--strategy", "darts", "--space", "chain",
+                 "--set", 'strategy.parts=["entropy"]',
+                 "--set", "strategy.constraint_handler=squared",
+                 env_extra={"PYTHONPATH": str(site)}, check=True)
+    assert "entropy_weight = 0.1" in config.stdout and "squared_weight = 10.0" in config.stdout
+    # 5 x 3x3 params of a conv5x5 layer: the unconstrained search keeps them; 3.5k forbids it
+    proc = _run(nas, site, out, "--strategy", "darts", "--space", "chain", "--epochs", "2",
+                "--batch-size", "16", "--set", 'strategy.parts=["entropy"]',
+                "--set", "strategy.constraint_handler=squared",
+                "--constraint", "params:..3.5k")
+    result = json.loads((out / "result.json").read_text())
+    check = result["constraints"]["params:..3500"]
+    assert check["satisfied"] and check["value"] <= 3500, proc.stdout
+    epochs = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()
+              if '"epoch"' in line and '"type": "epoch"' in line]
+    assert epochs and "params:..3500" in epochs[-1]["constraints"]
+
+
+def test_plugin_constraint_without_a_differentiable_form_is_refused_by_one_shot_strategies(
+    site: Path, nas, tmp_path: Path
+) -> None:
+    proc = nas("run", "--strategy", "darts", "--space", "chain", "--constraint", "latency:..5ms",
+               "--out", str(tmp_path / "x"), env_extra={"PYTHONPATH": str(site)})
+    assert proc.returncode == 2 and "latency has no differentiable form" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "x").exists()
+
+
+def test_guide_strategy_runs_on_a_builtin_space_and_estimator(site: Path, nas,
+                                                             tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = nas(
         "run", "--strategy", "hillclimb", "--space", "nb201", "--estimator", "nb201",

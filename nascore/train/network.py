@@ -8,8 +8,7 @@ Every space with the ``network`` capability accepts ``channels``, ``layers``, ``
 
 from __future__ import annotations
 
-import sys
-import weakref
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,12 +20,12 @@ from nascore.costs import count_macs, count_params
 from nascore.errors import ConfigError, IncompatibleError
 from nascore.space import DataInfo, SearchSpace
 
+log = logging.getLogger("nascore")
+
 #: Options a space may reject; they are dropped when it does.
 OPTIONAL_OPTIONS = ("auxiliary", "variant")
 #: Parameter-name prefix of auxiliary heads (not counted, not exported).
 AUXILIARY_PREFIX = "auxiliary"
-#: The space that built each network through :func:`build_network` (for :func:`network_costs`).
-_BUILDERS: weakref.WeakKeyDictionary[nn.Module, SearchSpace] = weakref.WeakKeyDictionary()
 
 
 def require_network(space: SearchSpace) -> None:
@@ -44,17 +43,8 @@ def build_network(
     """``space.build_network(arch, **options)`` and the options it was actually built with.
 
     Options in :data:`OPTIONAL_OPTIONS` that the space rejects (its build fails with them and
-    succeeds without them) are dropped; a note goes to stderr unless ``quiet``. The network
-    remembers its space for :func:`network_costs`.
+    succeeds without them) are dropped; a note goes to stderr unless ``quiet``.
     """
-    network, accepted = _build(space, arch, options, quiet)
-    _BUILDERS[network] = space
-    return network, accepted
-
-
-def _build(
-    space: SearchSpace, arch: Architecture, options: Mapping[str, Any], quiet: bool
-) -> tuple[nn.Module, dict[str, Any]]:
     require_network(space)
     options = {k: v for k, v in options.items() if v is not None}
     try:
@@ -75,8 +65,8 @@ def _build(
             space.build_network(arch, **accepted, **{key: options[key]})
         except (ConfigError, TypeError):
             if not quiet:
-                print(f"note: space '{space.name}' networks have no option {key}; "
-                      f"building without it", file=sys.stderr)
+                log.info(f"note: space '{space.name}' networks have no option {key}; "
+                         "building without it")
             continue
         accepted[key] = options[key]
     return space.build_network(arch, **accepted), accepted
@@ -93,11 +83,10 @@ def network_costs(
     network: nn.Module, info: DataInfo, space: SearchSpace | None = None
 ) -> dict[str, Any]:
     """Exact parameters (auxiliary head excluded) and multiply-adds of one image of ``info``,
-    plus the :meth:`~nascore.space.SearchSpace.network_metrics` of ``space`` (default: the
-    space that built ``network`` through :func:`build_network`, if any)."""
+    plus the :meth:`~nascore.space.SearchSpace.network_metrics` of ``space`` (the space that
+    built ``network``) when given."""
     example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
     device = next(network.parameters()).device
-    space = space if space is not None else _BUILDERS.get(network)
     return {
         "params": count_params(network, exclude=(AUXILIARY_PREFIX,)),
         "macs": count_macs(network, example.to(device)),

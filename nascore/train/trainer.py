@@ -273,7 +273,7 @@ def start_training(
     """Create a train run directory at ``out`` for ``source`` and train it to the end."""
     RunDir.check_free(out)
     session = prepare(tree, source)
-    costs = network_costs(session.network, session.info)
+    costs = network_costs(session.network, session.info, session.space)
     log.info(f"network: {describe_costs(costs)}")
     meta = {
         "kind": "train",

@@ -169,7 +169,7 @@ def test_bits_cost_table_is_exact_for_a_derived_network():
 def test_network_costs_report_the_bits_of_a_binarized_network():
     space = _space(layers=3, reductions=(1,))
     network, _ = build_network(space, _arch(), {"auxiliary": True}, quiet=True)
-    costs = network_costs(network, INFO)  # the space is remembered by build_network
+    costs = network_costs(network, INFO, space)
     assert costs["bits"] == model_bits(network, exclude=("auxiliary",))
     assert f"{costs['bits']:,} bits" in describe_costs(costs)
     darts = registry().get("space", "darts")
