@@ -8,13 +8,13 @@ rejecting unknown keys with the list of valid ones.
 from __future__ import annotations
 
 import math
+import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
-import tomllib
 
 from nascore.errors import ConfigError
 

@@ -59,7 +59,7 @@ def nascore_architectures() -> dict[str, Any]:
 
 @hookspec
 def nascore_export_formats() -> dict[str, Any]:
-    """``nas export --format`` choices: name -> :class:`nascore.export.formats.Exporter`."""
+    """``nas export --format`` choices: name -> :class:`nascore.exporters.formats.Exporter`."""
 
 
 @hookspec

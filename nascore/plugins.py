@@ -4,7 +4,7 @@ building registered components by name."""
 from __future__ import annotations
 
 import importlib.metadata as md
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -50,59 +50,119 @@ class PluginRecord:
     error: str | None = None
 
 
-@attrs.define
-class Registry:
-    """Name -> component for every kind, filled from all plugins' hooks."""
+class _Kinds(Mapping[str, dict[str, Any]]):
+    """``registry.components[kind]``: each kind's hooks are called the first time it is read."""
 
-    components: dict[str, dict[str, Any]] = attrs.field(
-        factory=lambda: {kind: {} for kind in HOOKS}
-    )
-    owners: dict[tuple[str, str], str] = attrs.field(factory=dict)
-    plugins: list[PluginRecord] = attrs.field(factory=list)
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, kind: str) -> dict[str, Any]:
+        return self._registry.kind(kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(HOOKS)
+
+    def __len__(self) -> int:
+        return len(HOOKS)
+
+
+class Registry:
+    """Name -> component for every kind, filled from the plugins' hooks.
+
+    Plugin modules are loaded (and checked) when the registry is made; a kind's hooks are
+    called the first time that kind is asked for, so listing commands does not import the
+    modules behind strategies and spaces (plugin modules import their components inside their
+    hook functions). A plugin whose hook fails, or that claims a name another plugin holds, is
+    recorded with its error and its components are withdrawn; the others keep working.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager | None = None) -> None:
+        self.pm = pm or _plugin_manager()
+        self.plugins: list[PluginRecord] = []
+        self.owners: dict[tuple[str, str], str] = {}
+        self._kinds: dict[str, dict[str, Any]] = {}
+        self.components: Mapping[str, dict[str, Any]] = _Kinds(self)
+
+    def kind(self, kind: str) -> dict[str, Any]:
+        """Name -> component of one kind (calling that kind's hooks on first use)."""
+        if kind not in self._kinds:
+            self._kinds[kind] = {}
+            for record in self.plugins:
+                if record.error is None:
+                    self._collect(kind, record)
+        return self._kinds[kind]
+
+    def collect_all(self) -> None:
+        """Call every kind's hooks (for ``nas plugins``)."""
+        for kind in HOOKS:
+            self.kind(kind)
+
+    def _collect(self, kind: str, record: PluginRecord) -> None:
+        hook_name, as_dict = HOOKS[kind]
+        try:
+            staged: list[tuple[str, Any]] = []
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != record.name:
+                    continue
+                provided = impl.function()
+                staged += list(provided.items()) if as_dict else [(c.name, c) for c in provided]
+            for name, _component in staged:
+                if name in self._kinds[kind]:
+                    raise UsageError(
+                        f"{kind} '{name}' is provided by both plugin "
+                        f"'{self.owners[(kind, name)]}' and plugin '{record.name}'; "
+                        "uninstall one of them"
+                    )
+        except Exception as exc:  # a broken plugin must not take the others down
+            self._withdraw(record, exc)
+            return
+        for name, component in staged:
+            self._kinds[kind][name] = component
+            self.owners[(kind, name)] = record.name
+            record.provides.setdefault(kind, []).append(name)
+
+    def _withdraw(self, record: PluginRecord, exc: BaseException) -> None:
+        record.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        for kind, names in record.provides.items():
+            for name in names:
+                self._kinds[kind].pop(name, None)
+                self.owners.pop((kind, name), None)
+        record.provides.clear()
+        if self.pm.has_plugin(record.name):
+            self.pm.unregister(name=record.name)
 
     def add(self, kind: str, name: str, component: Any, owner: str) -> None:
-        """Register ``component`` under ``name``; two plugins may not claim the same name."""
-        if name in self.components[kind]:
+        """Register ``component`` under ``name`` directly (tests, embedding applications)."""
+        if name in self.kind(kind):
             raise UsageError(
                 f"{kind} '{name}' is provided by both plugin '{self.owners[(kind, name)]}' and "
                 f"plugin '{owner}'; uninstall one of them"
             )
-        self.components[kind][name] = component
+        self._kinds[kind][name] = component
         self.owners[(kind, name)] = owner
 
     def get(self, kind: str, name: str) -> Any:
         """The component, or :class:`UnknownNameError` listing the available names."""
         try:
-            return self.components[kind][name]
+            return self.kind(kind)[name]
         except KeyError:
-            raise UnknownNameError(kind, name, list(self.components[kind])) from None
+            raise UnknownNameError(kind, name, list(self.kind(kind))) from None
 
     def names(self, kind: str) -> list[str]:
         """Sorted registered names of one kind."""
-        return sorted(self.components[kind])
+        return sorted(self.kind(kind))
 
 
-def _provided(pm: pluggy.PluginManager, plugin: str) -> list[tuple[str, str, Any]]:
-    """``(kind, name, component)`` of everything the registered plugin ``plugin`` provides."""
-    staged: list[tuple[str, str, Any]] = []
-    for kind, (hook_name, as_dict) in HOOKS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin_name != plugin:
-                continue
-            provided = impl.function()
-            if as_dict:
-                staged.extend((kind, n, c) for n, c in provided.items())
-            else:
-                staged.extend((kind, c.name, c) for c in provided)
-    return staged
+def _plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
 
 
 def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
     """Load every ``nascore.plugins`` entry point into one plugin manager; a plugin that fails
-    to import or to register is recorded with its error and skipped, the others keep working."""
+    to import or speaks another plugin API is recorded with its error and skipped."""
     registry = Registry()
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
     eps = entry_points if entry_points is not None else md.entry_points(group=ENTRY_POINT_GROUP)
     for ep in sorted(eps, key=lambda e: (e.name != "builtin", e.name)):
         dist = getattr(ep, "dist", None)
@@ -121,23 +181,9 @@ def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
                     f"plugin API {api!r} is not supported (nascore speaks {PLUGIN_API_VERSION}); "
                     "upgrade the plugin or nascore"
                 )
-            pm.register(module, name=record.name)
-            staged = _provided(pm, record.name)
-            for kind, name, _component in staged:
-                if name in registry.components[kind]:
-                    raise UsageError(
-                        f"{kind} '{name}' is provided by both plugin "
-                        f"'{registry.owners[(kind, name)]}' and plugin '{record.name}'; "
-                        "uninstall one of them"
-                    )
-            for kind, name, component in staged:
-                registry.add(kind, name, component, record.name)
-                record.provides.setdefault(kind, []).append(name)
+            registry.pm.register(module, name=record.name)
         except Exception as exc:  # a broken plugin must not take the others down
-            record.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            record.provides.clear()
-            if pm.has_plugin(record.name):
-                pm.unregister(name=record.name)
+            registry._withdraw(record, exc)
     return registry
 
 

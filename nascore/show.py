@@ -13,7 +13,7 @@ from nascore.events import read_events
 from nascore.plugins import make_space, registry
 from nascore.rundir import RunDir
 from nascore.space import DataInfo
-from nascore.train.network import describe_costs, network_costs
+from nascore.training.network import describe_costs, network_costs
 
 
 def _plot_curves(events: list[dict[str, Any]], path: Path) -> str | None:

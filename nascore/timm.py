@@ -44,7 +44,7 @@ from nascore.errors import ConfigError, MalformedArchitecture, UsageError
 from nascore.nn.head import check_global_pool
 from nascore.plugins import make_space, registry
 from nascore.space import DataInfo
-from nascore.train.network import AUXILIARY_PREFIX, build_network
+from nascore.training.network import AUXILIARY_PREFIX, build_network
 
 NETWORK_MODEL = "nascore_network"
 #: Pretrained configs of the registered models, read by ``timm.models.register_model``.
@@ -180,7 +180,7 @@ def _entry(model_name: str, defaults: Mapping[str, Any]) -> Any:
 
 def _zoo_model(name: str, arch: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     from nascore.data import normalization
-    from nascore.train.recipe import TrainConfig, recipe_defaults
+    from nascore.training.recipe import TrainConfig, recipe_defaults
 
     imagenet = name.endswith("_imagenet")
     dataset = "imagefolder" if imagenet else "cifar10"

@@ -34,9 +34,11 @@ def test_step_ratios_by_hand():
     })
 
 
-def test_command_is_attached_to_the_bench_group():
+def test_command_is_attached_to_the_bench_group_and_loaded_when_used():
     _attach_commands()
-    assert bench.commands["supernet"] is supernet_command
+    attached = bench.commands["supernet"]
+    assert attached.real is supernet_command  # imported on first use
+    assert "step" in attached.get_short_help_str()
 
 
 def test_json_output_with_ratio_vs_darts():

@@ -39,3 +39,33 @@ def test_built_in_pairs_fit() -> None:
             check_compatible(reg.get("strategy", strategy), reg.get("space", space), None)
     check_compatible(reg.get("strategy", "evolution"), reg.get("space", "darts"),
                      reg.get("estimator", "train"))
+
+
+def test_cli_starts_without_importing_torch_and_fast() -> None:
+    """``nas --version`` and ``nas --help`` import neither torch nor a plugin's components;
+    their start-up is a small multiple of a bare interpreter's (min of 5 runs each)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    probe = ("import sys; from nascore.cli import entry\n"
+             "try:\n    entry(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print('torch' in sys.modules, 'numpy' in sys.modules, file=sys.stderr)")
+    for args in (["--version"], ["--help"], ["bench", "--help"]):
+        proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+        assert proc.stderr.strip().splitlines()[-1] == "False False", args
+
+    def fastest(command: list[str]) -> float:
+        times = []
+        for _ in range(5):
+            began = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True)
+            times.append(time.perf_counter() - began)
+        return min(times)
+
+    bare = fastest([sys.executable, "-c", "pass"])
+    for args in (["--version"], ["--help"]):
+        ratio = fastest([sys.executable, "-m", "nascore", *args]) / bare
+        assert ratio < 25, f"nas {args[0]} takes {ratio:.1f}x a bare interpreter"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import attrs
 import pytest
-import tomllib
 
 from nascore.config import apply_overrides, build_config, dump_toml, field, positive
 from nascore.errors import ConfigError

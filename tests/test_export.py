@@ -24,14 +24,14 @@ import nascore.timm  # noqa: F401  (registers nascore's timm models)
 from nascore.cli.export import export_command
 from nascore.data import normalization
 from nascore.errors import CheckpointError, RunDirError
-from nascore.export.formats import export
-from nascore.export.onnx_export import onnx_max_difference
-from nascore.export.trained import load_trained
-from nascore.export.weights import load_state_checked, load_weights, save_weights
+from nascore.exporters.formats import export
+from nascore.exporters.onnx_export import onnx_max_difference
+from nascore.exporters.trained import load_trained
+from nascore.exporters.weights import load_state_checked, load_weights, save_weights
 from nascore.plugins import ENTRY_POINT_GROUP, discover, make_space, registry
 from nascore.space import DataInfo
-from nascore.train.source import from_zoo, resolve_tree
-from nascore.train.trainer import start_training
+from nascore.training.source import from_zoo, resolve_tree
+from nascore.training.trainer import start_training
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from torch import nn
 
 from nascore.extra_loss import pop_extra_loss, record_extra_loss
 from nascore.testing import make_strategy, tiny_data
-from nascore.train.fit import fit_epoch
+from nascore.training.fit import fit_epoch
 
 
 class Penalised(nn.Module):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from nascore.architecture import Architecture
 from nascore.context import SearchContext
 from nascore.costs import count_params
 from nascore.errors import DataError, IncompatibleError, MalformedArchitecture
-from nascore.estimators.nb201 import ENV_VAR, NB201Estimator, NB201EstimatorConfig, resolve_path
+from nascore.estimators.nb201 import NB201Estimator, NB201EstimatorConfig
+from nascore.estimators.nb201_table import ENV_VAR, PACKAGED_PATH, resolve_path
 from nascore.events import EventLog
 from nascore.plugins import registry
 from nascore.space import DataInfo, EdgeWeights, SearchSpace, SupernetOptions
@@ -32,7 +35,7 @@ def space() -> NB201Space:
 
 def csv_rows(n: int) -> list[dict[str, str]]:
     """The first ``n`` rows of the table, read independently of the estimator."""
-    with open(resolve_path(), newline="") as fh:
+    with gzip.open(resolve_path(), "rt", newline="") as fh:
         reader = csv.DictReader(fh)
         return [next(reader) for _ in range(n)]
 
@@ -248,6 +251,24 @@ def test_estimator_answers_the_tables_budget_and_refuses_others() -> None:
     many = estimator.estimate_many([arch, space.parse(csv_rows(3)[2]["arch"])])
     assert [e.score for e in many] == [estimator.estimate(arch).score,
                                        pytest.approx(float(csv_rows(3)[2]["cifar10_val_12"]))]
+
+
+def test_the_shipped_table_is_the_benchmark_and_csv_copies_still_override(
+    tmp_path, monkeypatch
+) -> None:
+    assert resolve_path() == PACKAGED_PATH and PACKAGED_PATH.stat().st_size < 600_000
+    data = gzip.decompress(PACKAGED_PATH.read_bytes())
+    # the sha256 of the benchmark table as documented in shared/data/README.md
+    assert hashlib.sha256(data).hexdigest() == (
+        "93e0554dac80eef093ba5ba47f44567fd2ac239e50152d5d20dd24adf354178a"
+    )
+    assert data.count(b"\n") == 15625 + 1
+    plain = tmp_path / "nb201.csv"
+    plain.write_bytes(data)
+    monkeypatch.setenv(ENV_VAR, str(plain))
+    space = NB201Space(NB201Config(), DataInfo(3, 32, 10))
+    estimator = NB201Estimator(NB201EstimatorConfig(), context_for(space))
+    assert estimator.estimate(space.parse(CELL)).score == pytest.approx(82.834)
 
 
 def test_estimator_missing_table(tmp_path, monkeypatch) -> None:

@@ -23,11 +23,11 @@ from nascore.errors import (
     UsageError,
 )
 from nascore.events import read_events
-from nascore.export.weights import load_weights
+from nascore.exporters.weights import load_weights
 from nascore.plugins import make_space, registry
 from nascore.rundir import RunDir
 from nascore.space import DataInfo
-from nascore.train import (
+from nascore.training import (
     TrainConfig,
     build_network,
     learning_rate,
@@ -35,8 +35,8 @@ from nascore.train import (
     resume_training,
     start_training,
 )
-from nascore.train.augment import cutout
-from nascore.train.source import from_zoo, resolve_source, resolve_tree
+from nascore.training.augment import cutout
+from nascore.training.source import from_zoo, resolve_source, resolve_tree
 
 TINY = {"epochs": 2, "batch_size": 32, "channels": 4, "layers": 3}
 TINY_SET = ["data.subset=96"]

@@ -118,7 +118,7 @@ def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
         )
     if kind == "train":
         from nascore.cli.train import report_training
-        from nascore.train import resume_training
+        from nascore.training import resume_training
 
         results = resume_training(RunDir.open(run_dir), list(overrides), progress=not quiet)
         report_training(run_dir, results)
@@ -145,7 +145,9 @@ def plugins() -> None:
     """List installed plugins, their versions and what they provide."""
     from nascore.plugins import registry
 
-    for record in registry().plugins:
+    reg = registry()
+    reg.collect_all()
+    for record in reg.plugins:
         origin = f"{record.distribution} {record.version}" if record.distribution else "?"
         click.echo(f"{record.name}  ({origin}, module {record.module})")
         if record.error:
@@ -170,20 +172,7 @@ def bench() -> None:
 
 
 def _attach_commands() -> None:
-    """Attach optional built-in commands and every plugin's commands."""
-    import importlib
-
-    for module, attr, group in (
-        ("nascore.cli.train", "train_command", main),
-        ("nascore.cli.export", "export_command", main),
-        ("nascore.cli.bench", "supernet_command", bench),
-        ("nascore.cli.bench", "bench_nb201_command", bench),
-    ):
-        try:
-            command = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        group.add_command(command)
+    """Attach every registered command (built-in and plugins'; imported when invoked)."""
     from nascore.plugins import registry
 
     for name, command in registry().components["command"].items():

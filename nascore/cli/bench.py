@@ -11,7 +11,7 @@ import click
 
 from nascore.config import parse_value
 from nascore.errors import ConfigError
-from nascore.estimators.nb201 import DATASETS
+from nascore.estimators.nb201_table import DATASETS
 
 DEFAULT_STRATEGIES = ("darts", "pcdarts", "gdas")
 DEFAULT_SIZES = (16, 32)

@@ -45,8 +45,8 @@ def export_command(run_dir: str, fmt: str, out: str | None, weights: str) -> Non
 
     Every file written is printed; how to load it and the parity check go to stderr.
     """
-    from nascore.export.formats import export
-    from nascore.export.trained import load_trained
+    from nascore.exporters.formats import export
+    from nascore.exporters.trained import load_trained
 
     report = export(load_trained(run_dir, weights), fmt, out)
     for path in report.files:

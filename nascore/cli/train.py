@@ -47,8 +47,8 @@ def train_command(
     """
     from nascore.config import load_toml
     from nascore.rundir import RunDir
-    from nascore.train import resume_training, start_training
-    from nascore.train.source import default_out, resolve_source, resolve_tree
+    from nascore.training import resume_training, start_training
+    from nascore.training.source import default_out, resolve_source, resolve_tree
 
     if resume_dir:
         extra = [name for name, value in (

@@ -30,16 +30,16 @@ from nascore.budget import Budget
 from nascore.config import field
 from nascore.errors import IncompatibleError, NonFiniteLossError
 from nascore.estimator import Estimate, Estimator
-from nascore.train.augment import cutout
-from nascore.train.fit import (
+from nascore.training.augment import cutout
+from nascore.training.fit import (
     EpochStats,
     evaluate_batches,
     fit_epoch,
     resize_batch,
     set_learning_rate,
 )
-from nascore.train.network import network_costs, require_network
-from nascore.train.recipe import cosine_lr
+from nascore.training.network import network_costs, require_network
+from nascore.training.recipe import cosine_lr
 
 if TYPE_CHECKING:
     from nascore.context import SearchContext

@@ -36,8 +36,8 @@ from nascore.oneshot.unrolled import detach_selections, unrolled_arch_gradients
 from nascore.plugins import registry
 from nascore.space import DecisionGroup, EdgeWeights, SupernetOptions
 from nascore.strategy import Strategy
-from nascore.train.augment import cutout
-from nascore.train.fit import precision_context, resize_batch
+from nascore.training.augment import cutout
+from nascore.training.fit import precision_context, resize_batch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

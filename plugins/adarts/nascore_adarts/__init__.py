@@ -1,23 +1,40 @@
 """A-DARTS for nascore: the ``adarts`` space, DARTS ops factorized with activation functions."""
 
-from nascore_adarts.activations import (
-    ACTIVATIONS,
-    DEFAULT_ACTIVATIONS,
-    MixedActivation,
-    Swish,
-    make_activation,
-)
-from nascore_adarts.space import ADartsSpace, ADartsSpaceConfig
+from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
+
+from nascore.lazy import lazy_exports
+
+__version__ = '0.1.0'
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "ACTIVATIONS": ".activations",
+    "ADartsSpace": ".space",
+    "ADartsSpaceConfig": ".space",
+    "DEFAULT_ACTIVATIONS": ".activations",
+    "MixedActivation": ".activations",
+    "Swish": ".activations",
+    "make_activation": ".activations",
+})
 
 __all__ = [
+    "__version__",
     "ACTIVATIONS",
-    "DEFAULT_ACTIVATIONS",
     "ADartsSpace",
     "ADartsSpaceConfig",
+    "DEFAULT_ACTIVATIONS",
     "MixedActivation",
     "Swish",
     "make_activation",
-    "__version__",
 ]
+
+if TYPE_CHECKING:
+    from nascore_adarts.activations import (
+        ACTIVATIONS,
+        DEFAULT_ACTIVATIONS,
+        MixedActivation,
+        Swish,
+        make_activation,
+    )
+    from nascore_adarts.space import ADartsSpace, ADartsSpaceConfig

@@ -1,40 +1,46 @@
-"""The ``bnas`` plugin's registrations (entry point ``nascore.plugins: bnas``)."""
+"""The ``bnas`` plugin's registrations (entry point ``nascore.plugins: bnas``).
+
+Components are imported inside the hooks, so loading the plugin stays cheap."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nascore import hookimpl
-from nascore_bnas.bits import BitsConstraint
-from nascore_bnas.reduction_part import SpaceReduction
-from nascore_bnas.space import BnasSpace
-from nascore_bnas.strategy import BNASStrategy
+from nascore.cli.lazy import LazyCommand
 
 NASCORE_PLUGIN_API = 1
 
 
 @hookimpl
 def nascore_spaces() -> list[type]:
+    from nascore_bnas.space import BnasSpace
+
     return [BnasSpace]
 
 
 @hookimpl
 def nascore_strategies() -> list[type]:
+    from nascore_bnas.strategy import BNASStrategy
+
     return [BNASStrategy]
 
 
 @hookimpl
 def nascore_parts() -> list[type]:
+    from nascore_bnas.reduction_part import SpaceReduction
+
     return [SpaceReduction]
 
 
 @hookimpl
 def nascore_constraints() -> list[type]:
+    from nascore_bnas.bits import BitsConstraint
+
     return [BitsConstraint]
 
 
 @hookimpl
 def nascore_commands() -> list[Any]:
-    from nascore_bnas.bench import bench_command
-
-    return [bench_command]
+    return [LazyCommand("bnas", "nascore_bnas.bench:bench_command",
+                        "BNAS: bits vs float twins, search step time as K shrinks.", "bench")]

@@ -17,7 +17,7 @@ from torch import nn
 from nascore import Architecture, ConfigError, DataInfo, EdgeWeights, SupernetOptions, registry
 from nascore.extra_loss import pop_extra_loss
 from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES
-from nascore.train.network import build_network, describe_costs, network_costs
+from nascore.training.network import build_network, describe_costs, network_costs
 
 INFO = DataInfo(in_channels=3, image_size=8, num_classes=10)
 

@@ -17,12 +17,12 @@ from nascore_bnas.surgery import amplitude_loss
 import nascore.timm  # noqa: F401  (registers nascore's timm models)
 from nascore import registry
 from nascore.events import read_events
-from nascore.export.formats import export
-from nascore.export.onnx_export import onnx_max_difference
-from nascore.export.trained import load_trained
+from nascore.exporters.formats import export
+from nascore.exporters.onnx_export import onnx_max_difference
+from nascore.exporters.trained import load_trained
 from nascore.spaces.darts import format_genotype
-from nascore.train.source import ArchSource, from_text, resolve_tree
-from nascore.train.trainer import prepare, start_training
+from nascore.training.source import ArchSource, from_text, resolve_tree
+from nascore.training.trainer import prepare, start_training
 
 DARTS_V2 = registry().get("architecture", "darts_v2")
 #: One epoch of one batch (96 digits images), a 4-channel 3-cell network with its auxiliary head.

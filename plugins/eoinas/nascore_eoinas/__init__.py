@@ -1,14 +1,29 @@
 """EoiNAS for nascore: GDAS sampling, an operation importance indicator and gradual pruning."""
 
-from nascore_eoinas.config import IndicatorConfig, PruningConfig
-from nascore_eoinas.indicator import ImportanceIndicator, OpStatistics, accuracy_ratio, importance
-from nascore_eoinas.pruning import GradualPruning, Prune, choose_prunes
-from nascore_eoinas.schedule import prune_epochs
-from nascore_eoinas.strategy import EoiNASStrategy
+from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
+
+from nascore.lazy import lazy_exports
+
+__version__ = '0.1.0'
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "EoiNASStrategy": ".strategy",
+    "GradualPruning": ".pruning",
+    "ImportanceIndicator": ".indicator",
+    "IndicatorConfig": ".config",
+    "OpStatistics": ".indicator",
+    "Prune": ".pruning",
+    "PruningConfig": ".config",
+    "accuracy_ratio": ".indicator",
+    "choose_prunes": ".pruning",
+    "importance": ".indicator",
+    "prune_epochs": ".schedule",
+})
 
 __all__ = [
+    "__version__",
     "EoiNASStrategy",
     "GradualPruning",
     "ImportanceIndicator",
@@ -16,9 +31,20 @@ __all__ = [
     "OpStatistics",
     "Prune",
     "PruningConfig",
-    "__version__",
     "accuracy_ratio",
     "choose_prunes",
     "importance",
     "prune_epochs",
 ]
+
+if TYPE_CHECKING:
+    from nascore_eoinas.config import IndicatorConfig, PruningConfig
+    from nascore_eoinas.indicator import (
+        ImportanceIndicator,
+        OpStatistics,
+        accuracy_ratio,
+        importance,
+    )
+    from nascore_eoinas.pruning import GradualPruning, Prune, choose_prunes
+    from nascore_eoinas.schedule import prune_epochs
+    from nascore_eoinas.strategy import EoiNASStrategy

@@ -1,29 +1,34 @@
-"""The ``eoinas`` plugin's registrations (entry point ``nascore.plugins: eoinas``)."""
+"""The ``eoinas`` plugin's registrations (entry point ``nascore.plugins: eoinas``).
+
+Components are imported inside the hooks, so loading the plugin stays cheap."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nascore import hookimpl
-from nascore_eoinas.indicator import ImportanceIndicator
-from nascore_eoinas.pruning import GradualPruning
-from nascore_eoinas.strategy import EoiNASStrategy
+from nascore.cli.lazy import LazyCommand
 
 NASCORE_PLUGIN_API = 1
 
 
 @hookimpl
 def nascore_strategies() -> list[type]:
+    from nascore_eoinas.strategy import EoiNASStrategy
+
     return [EoiNASStrategy]
 
 
 @hookimpl
 def nascore_parts() -> list[type]:
+    from nascore_eoinas.indicator import ImportanceIndicator
+    from nascore_eoinas.pruning import GradualPruning
+
     return [ImportanceIndicator, GradualPruning]
 
 
 @hookimpl
 def nascore_commands() -> list[Any]:
-    from nascore_eoinas.bench import bench_command
-
-    return [bench_command]
+    return [LazyCommand("eoinas", "nascore_eoinas.bench:bench_command",
+                        "EoiNAS: seconds per search step before pruning and after each stage.",
+                        "bench")]

@@ -16,9 +16,9 @@ import attrs
 import numpy as np
 
 from nascore import Budget, DataError
+from nascore_mipbpe.budget_objective import LambdaRange, lambda_ranges, objective
 from nascore_mipbpe.importance import hyperparameter_importances
 from nascore_mipbpe.mip import MIPSettings
-from nascore_mipbpe.objective import LambdaRange, lambda_ranges, objective
 from nascore_mipbpe.plots import plot_importances, plot_rs_against_time
 from nascore_mipbpe.pruning import Fix, choose_fix
 from nascore_mipbpe.ranking import spearman_per_budget

@@ -27,8 +27,8 @@ from numpy.typing import ArrayLike
 
 import nascore
 from nascore.config import non_negative, positive
+from nascore_mipbpe.budget_objective import objective
 from nascore_mipbpe.importance import hyperparameter_importances
-from nascore_mipbpe.objective import objective
 from nascore_mipbpe.pruning import THRESHOLD, choose_fix
 from nascore_mipbpe.ranking import spearman
 from nascore_mipbpe.sampling import (

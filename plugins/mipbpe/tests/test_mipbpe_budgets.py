@@ -34,6 +34,7 @@ def test_presets_are_table_1_and_registered() -> None:
         assert {k: getattr(preset, k) for k in TABLE_1[name]} == TABLE_1[name]
         assert registry().get("budget", name) == preset
     assert (FULL.layers, FULL.channels, FULL.epochs, FULL.cutout) == (20, 36, 600, 16)
+    registry().collect_all()
     owners = {p.name: p.provides for p in registry().plugins}
     assert owners["mipbpe"]["budget"] == ["bpe1", "bpe2"]
     assert sorted(owners["mipbpe"]["command"]) == ["bpe", "budgets"]

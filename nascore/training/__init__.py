@@ -1,8 +1,8 @@
 """Retraining derived networks (``nas train``): recipes, the resumable loop, network costs."""
 
-from nascore.train.network import build_network, network_costs
-from nascore.train.recipe import TrainConfig, learning_rate, recipe_defaults
-from nascore.train.trainer import evaluate, resume_training, start_training
+from nascore.training.network import build_network, network_costs
+from nascore.training.recipe import TrainConfig, learning_rate, recipe_defaults
+from nascore.training.trainer import evaluate, resume_training, start_training
 
 __all__ = [
     "TrainConfig",

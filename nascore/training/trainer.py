@@ -34,15 +34,15 @@ from nascore.data import DataConfig, iterate_batches, load_datasets
 from nascore.engine import log
 from nascore.errors import ConfigError, NonFiniteLossError
 from nascore.events import EventLog
-from nascore.export.weights import load_state_checked, save_weights
+from nascore.exporters.weights import load_state_checked, save_weights
 from nascore.plugins import make_space
 from nascore.rundir import RunDir, seed_everything, versions
 from nascore.space import DataInfo, SearchSpace
-from nascore.train.augment import cutout
-from nascore.train.fit import evaluate_batches, fit_step, set_learning_rate
-from nascore.train.network import build_network, describe_costs, network_costs
-from nascore.train.recipe import TrainConfig, learning_rate
-from nascore.train.source import ArchSource, resolve_tree, tree_help
+from nascore.training.augment import cutout
+from nascore.training.fit import evaluate_batches, fit_step, set_learning_rate
+from nascore.training.network import build_network, describe_costs, network_costs
+from nascore.training.recipe import TrainConfig, learning_rate
+from nascore.training.source import ArchSource, resolve_tree, tree_help
 
 BEST_WEIGHTS = "best.safetensors"
 LAST_WEIGHTS = "last.safetensors"

@@ -15,11 +15,11 @@ from typing import Any
 
 from torch import nn
 
-from nascore.export.formats import ExportReport
-from nascore.export.trained import TrainedNetwork
-from nascore.export.weights import load_state_checked
+from nascore.exporters.formats import ExportReport
+from nascore.exporters.trained import TrainedNetwork
+from nascore.exporters.weights import load_state_checked
 from nascore.rundir import atomic_write_bytes
-from nascore.train.network import describe_costs
+from nascore.training.network import describe_costs
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"

@@ -17,7 +17,7 @@ import attrs
 from nascore.errors import RunDirError
 
 if TYPE_CHECKING:
-    from nascore.export.trained import TrainedNetwork
+    from nascore.exporters.trained import TrainedNetwork
 
 
 @attrs.frozen
@@ -33,11 +33,11 @@ class ExportReport:
 class Exporter:
     """One export format.
 
-    ``write(trained, out)`` writes ``trained`` (a :class:`~nascore.export.trained.TrainedNetwork`:
-    the eval-mode network, its architecture, space, build options, data info and
-    ``metadata()``) to ``out``, which does not exist yet, and reports what it wrote.
-    ``default_name`` is the output's name inside the train run when no ``--out`` is given;
-    ``description`` is one line for ``nas export --help``.
+    ``write(trained, out)`` writes ``trained`` (a
+    :class:`~nascore.exporters.trained.TrainedNetwork`: the eval-mode network, its architecture,
+    space, build options, data info and ``metadata()``) to ``out``, which does not exist yet,
+    and reports what it wrote. ``default_name`` is the output's name inside the train run when
+    no ``--out`` is given; ``description`` is one line for ``nas export --help``.
     """
 
     write: Callable[[TrainedNetwork, Path], ExportReport]
@@ -66,19 +66,19 @@ def export(
 
 
 def _timm(trained: TrainedNetwork, out: Path) -> ExportReport:
-    from nascore.export.timm_export import export_timm
+    from nascore.exporters.timm_export import export_timm
 
     return export_timm(trained, out)
 
 
 def _onnx(trained: TrainedNetwork, out: Path) -> ExportReport:
-    from nascore.export.onnx_export import export_onnx
+    from nascore.exporters.onnx_export import export_onnx
 
     return export_onnx(trained, out)
 
 
 def _pt2(trained: TrainedNetwork, out: Path) -> ExportReport:
-    from nascore.export.pt2_export import export_pt2
+    from nascore.exporters.pt2_export import export_pt2
 
     return export_pt2(trained, out)
 

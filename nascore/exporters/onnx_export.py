@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from nascore.errors import UsageError
-from nascore.export.formats import ExportReport
-from nascore.export.trained import TrainedNetwork
+from nascore.exporters.formats import ExportReport
+from nascore.exporters.trained import TrainedNetwork
 
 INPUT, OUTPUT = "input", "logits"
 

@@ -26,7 +26,7 @@ from nascore.errors import MalformedArchitecture, RunDirError, UsageError
 from nascore.plugins import registry
 from nascore.rundir import RunDir
 from nascore.space import SearchSpace
-from nascore.train.recipe import TrainConfig, recipe_defaults
+from nascore.training.recipe import TrainConfig, recipe_defaults
 
 #: Space of ``--genotype`` strings and text ``--arch-file`` files when ``--space`` is not given.
 DEFAULT_TEXT_SPACE = "darts"

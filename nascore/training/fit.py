@@ -12,7 +12,7 @@ from torch import nn
 
 from nascore.errors import NonFiniteLossError
 from nascore.extra_loss import pop_extra_loss
-from nascore.train.network import split_output
+from nascore.training.network import split_output
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 

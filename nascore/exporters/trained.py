@@ -13,12 +13,12 @@ from nascore import __version__
 from nascore.architecture import Architecture
 from nascore.data import normalization
 from nascore.errors import CheckpointError, RunDirError
-from nascore.export.weights import load_state_checked, load_weights
+from nascore.exporters.weights import load_state_checked, load_weights
 from nascore.plugins import make_space
 from nascore.rundir import RunDir
 from nascore.space import DataInfo, SearchSpace
-from nascore.train.network import AUXILIARY_PREFIX, build_network
-from nascore.train.trainer import BEST_WEIGHTS, LAST_WEIGHTS, RESULT
+from nascore.training.network import AUXILIARY_PREFIX, build_network
+from nascore.training.trainer import BEST_WEIGHTS, LAST_WEIGHTS, RESULT
 
 WEIGHTS = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from nascore.export.formats import ExportReport
-from nascore.export.trained import TrainedNetwork
+from nascore.exporters.formats import ExportReport
+from nascore.exporters.trained import TrainedNetwork
 
 METADATA = "nascore.json"
 
