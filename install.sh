@@ -9,4 +9,4 @@ fi
 # CPU-capable torch from the local wheel cache first, so nothing else pulls a different build.
 .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/python -m pip install --quiet -e ".[test]" \
-    -e plugins/eoinas -e plugins/adarts -e plugins/mipbpe -e plugins/bnas
+    -e plugins/eoinas -e plugins/adarts -e plugins/mipbpe -e plugins/bnas -e plugins/rcdarts

@@ -14,7 +14,7 @@ highest cost the space's derivation rule can produce).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -137,12 +137,32 @@ def _chosen_score(scores: Scores, kept: Mapping[str, torch.Tensor]) -> float:
     return sum(float(scores[g][kept[g]].sum()) for g in kept if g in scores)
 
 
+def _moves(scores: Scores, kept: Mapping[str, torch.Tensor]) -> Iterator[Scores]:
+    """Trial scores: on every kept edge, each other unexcluded candidate made the edge's best
+    by excluding the candidates scored at least as high (the chosen one included)."""
+    for group, mask in kept.items():
+        for edge, candidate in mask.nonzero().tolist():
+            row = scores[group][edge]
+            finite = torch.isfinite(row)
+            for alternative in finite.nonzero().flatten().tolist():
+                if alternative == candidate:
+                    continue
+                above = finite & (row >= row[alternative])
+                above[alternative] = False
+                trial = dict(scores)
+                trial[group] = scores[group].clone()
+                trial[group][edge, above] = float("-inf")
+                yield trial
+
+
 def feasible_scores(scores: Scores, costs: ConstraintCosts) -> Scores:
     """``scores`` with candidates excluded (``-inf``) until the derivation meets every bound.
 
-    Greedy: while the derived architecture violates a bound, exclude the chosen candidate whose
-    removal lowers the normalised violation the most per unit of lost score (the sum of the
-    chosen candidates' scores). Raises :class:`InfeasibleError` when no exclusion helps.
+    Greedy: while the derived architecture violates a bound, take the move that lowers the
+    normalised violation the most per unit of lost score (the sum of the chosen candidates'
+    scores). A move makes another candidate the choice of a kept edge by excluding those scored
+    at least as high (so it also reaches candidates behind others of the same cost, and drops
+    edges whose ops are all excluded). Raises :class:`InfeasibleError` when no move helps.
     """
     space = costs.space
     current = {g: s.clone() for g, s in scores.items()}
@@ -154,22 +174,18 @@ def feasible_scores(scores: Scores, costs: ConstraintCosts) -> Scores:
             return current
         base = _chosen_score(current, kept)
         best: tuple[float, Scores, dict[str, torch.Tensor], float] | None = None
-        for group, mask in kept.items():
-            for edge, candidate in mask.nonzero().tolist():
-                trial = dict(current)
-                trial[group] = current[group].clone()
-                trial[group][edge, candidate] = float("-inf")
-                trial_kept = _kept_or_none(space, trial)
-                if trial_kept is None:
-                    continue
-                trial_violation = float(costs.violation(costs.exact(trial_kept)))
-                gain = violation - trial_violation
-                if gain <= 0:
-                    continue
-                lost = max(base - _chosen_score(trial, trial_kept), 0.0)
-                value = gain / (lost + 1e-9)
-                if best is None or value > best[0]:
-                    best = (value, trial, trial_kept, trial_violation)
+        for trial in _moves(current, kept):
+            trial_kept = _kept_or_none(space, trial)
+            if trial_kept is None:
+                continue
+            trial_violation = float(costs.violation(costs.exact(trial_kept)))
+            gain = violation - trial_violation
+            if gain <= 0:
+                continue
+            lost = max(base - _chosen_score(trial, trial_kept), 0.0)
+            value = gain / (lost + 1e-9)
+            if best is None or value > best[0]:
+                best = (value, trial, trial_kept, trial_violation)
         if best is None:
             break
         _, current, kept, violation = best
