@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,8 +19,7 @@ from nascore.oneshot import OneShotStrategy
 from nascore.testing import TINY, tiny_data
 
 
-def constraints(*specs: str) -> list[Any]:
-    """Constraints from ``NAME:LOW..HIGH`` specs."""
+def _constraints(*specs: str) -> list[Any]:
     out = []
     for spec in specs:
         name, _, bounds = spec.partition(":")
@@ -25,12 +27,24 @@ def constraints(*specs: str) -> list[Any]:
     return out
 
 
-def measured(space: SearchSpace, arch: Any) -> tuple[int, int]:
-    """Parameters and multiply-adds of ``arch``'s evaluation network at the space's size."""
+def _measure(space: SearchSpace, arch: Any) -> tuple[int, int]:
     network = space.build_network(arch)
     info = space.data
     example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
     return count_params(network), count_macs(network, example)
+
+
+@pytest.fixture
+def make_constraints() -> Callable[..., list[Any]]:
+    """``make_constraints("params:..1e4", ...)``: constraints from ``NAME:LOW..HIGH`` specs."""
+    return _constraints
+
+
+@pytest.fixture
+def measure() -> Callable[[SearchSpace, Any], tuple[int, int]]:
+    """``measure(space, arch)``: parameters and multiply-adds of ``arch``'s evaluation network
+    at the space's size, counted on the built modules."""
+    return _measure
 
 
 @pytest.fixture
@@ -59,8 +73,20 @@ def make_search() -> Callable[..., OneShotStrategy]:
         cls = registry().get("strategy", strategy)
         context = SearchContext(
             space=space, seed=0, device=torch.device("cpu"), events=EventLog(None),
-            data=tiny_data(), constraints=constraints(*bounds),
+            data=tiny_data(), constraints=_constraints(*bounds),
         )
         return cls(cls.configure({**TINY, **config}), context)
 
     return make
+
+
+@pytest.fixture
+def nas() -> Callable[..., subprocess.CompletedProcess]:
+    """``nas(*args)``: run ``python -m nascore ARGS`` in a subprocess (one thread), captured."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        return subprocess.run([sys.executable, "-m", "nascore", *args], capture_output=True,
+                              text=True, env=env, timeout=600)
+
+    return run
