@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,14 @@ def bench_timing(
     steps: int = 3,
     bounds: Sequence[str] = PAPER_BOUNDS,
     levels: int = 1,
+    connection_cell: bool = False,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Seconds of one projection against the e_u-step Phase I before it (see the module doc)."""
     space_cls = registry().get("space", space)
+    sizes = {"channels": channels, "layers": layers, "connection_cell": connection_cell}
     built = space_cls(
-        build_config(space_cls.config_cls, {"channels": channels, "layers": layers}, "space"),
+        build_config(space_cls.config_cls, sizes, "space"),
         DataInfo(in_channels=3, image_size=image_size, num_classes=10),
     )
     context = SearchContext(
@@ -83,6 +86,7 @@ def bench_timing(
         "channels": channels,
         "layers": layers,
         "levels": levels,
+        "connection_cell": connection_cell,
         "image_size": image_size,
         "batch_size": batch_size,
         "bounds": list(bounds),
@@ -105,13 +109,17 @@ def bench_search(
     image_size: int = 32,
     epochs: int = 3,
     bounds: Sequence[str] = PAPER_BOUNDS,
+    levels: int = 1,
+    connection_cell: bool = False,
     phase1_steps: int = 5,
     warm_start_steps: int = 10,
-    extra: Sequence[str] = (),
     seed: int = 0,
 ) -> dict[str, Any]:
     """A short ``rcdarts`` search at the paper's size on digits (see the module doc); its
     derived network's measured params and multiply-adds against ``bounds``."""
+    setting = {"image_size": image_size, "epochs": epochs, "levels": levels,
+               "connection_cell": connection_cell, "bounds": list(bounds)}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         args = [
@@ -119,14 +127,17 @@ def bench_search(
             "--dataset", "digits", "--epochs", str(epochs), "--seed", str(seed), "--quiet",
             "--out", str(out), "--set", f"data.image_size={image_size}",
             "--set", f"strategy.phase1_steps={phase1_steps}",
-            "--set", f"strategy.warm_start_steps={warm_start_steps}", *extra,
+            "--set", f"strategy.warm_start_steps={warm_start_steps}",
+            "--set", f"strategy.levels={levels}",
+            "--set", f"space.connection_cell={str(connection_cell).lower()}",
         ]
         for spec in bounds:
             args += ["--constraint", spec]
         proc = subprocess.run(args, capture_output=True, text=True, env=dict(os.environ))
+        seconds = round(time.perf_counter() - started, 1)
         if proc.returncode != 0:
             lines = proc.stderr.strip().splitlines()
-            return {"image_size": image_size, "bounds": list(bounds),
+            return {**setting, "seconds": seconds,
                     "error": lines[-1] if lines else f"exit code {proc.returncode}"}
         result = json.loads((out / "result.json").read_text())
         events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
@@ -135,9 +146,7 @@ def bench_search(
     feasible = [f for e in epochs_done for f in e["projection"]["feasible"]]
     measured = result["constraints"]
     return {
-        "image_size": image_size,
-        "epochs": epochs,
-        "bounds": list(bounds),
+        **setting,
         "genotype": result["text"],
         "measured": {spec: check["value"] for spec, check in measured.items()},
         "inside_all_bounds": all(check["satisfied"] for check in measured.values()),
@@ -145,7 +154,7 @@ def bench_search(
         "projection_steps": projections,
         "projections_ending_feasible": sum(feasible),
         "expected_at_end": epochs_done[-1]["constraints"] if epochs_done else None,
-        "seconds": round(sum(e["seconds"] for e in epochs_done), 1),
+        "seconds": seconds,
     }
 
 
@@ -153,7 +162,8 @@ def bench_search(
 @click.option("--part", "parts", multiple=True, type=click.Choice(("timing", "search")),
               default=("timing", "search"), show_default=True, help="what to measure")
 @click.option("--space", default="darts", show_default=True, help="space of the timing")
-@click.option("--levels", default=1, show_default=True, help="normal-cell levels (timing)")
+@click.option("--levels", default=1, show_default=True, help="normal-cell levels")
+@click.option("--connection-cell", is_flag=True, help="search connection cells too")
 @click.option("--image-size", default=32, show_default=True,
               help="image size (the paper's FLOPs bounds are for 32x32)")
 @click.option("--steps", default=3, show_default=True, help="timed search steps")
@@ -164,6 +174,7 @@ def bench_command(
     parts: tuple[str, ...],
     space: str,
     levels: int,
+    connection_cell: bool,
     image_size: int,
     steps: int,
     epochs: int,
@@ -173,10 +184,11 @@ def bench_command(
     report: dict[str, Any] = {}
     if "timing" in parts:
         report["timing"] = bench_timing(
-            space, image_size=image_size, steps=steps, bounds=bounds, levels=levels
+            space, image_size=image_size, steps=steps, bounds=bounds, levels=levels,
+            connection_cell=connection_cell,
         )
     if "search" in parts:
-        report["search"] = bench_search(image_size, epochs, bounds)
+        report["search"] = bench_search(image_size, epochs, bounds, levels, connection_cell)
     click.echo(json.dumps(report, indent=2))
 
 
