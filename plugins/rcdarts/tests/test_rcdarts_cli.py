@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from nascore.cli.app import main
 
 TINY = ["--channels", "4", "--layers", "5", "--epochs", "1", "--batch-size", "32",
         "--set", "data.subset=128", "--quiet"]
@@ -15,18 +18,18 @@ HANDLER_FIELDS = ("phase1_steps = 150", "projection_steps = 500", "projection_lr
                   "lambda_start = 100.0", "lambda_decay = 0.9", "warm_start_steps")
 
 
-def test_config_prints_the_handler_settings_with_their_help(nas) -> None:
-    out = nas("config", "--strategy", "rcdarts", "--space", "darts")
-    assert out.returncode == 0, out.stderr
+def test_config_prints_the_handler_settings_with_their_help() -> None:
+    out = CliRunner().invoke(main, ["config", "--strategy", "rcdarts", "--space", "darts"])
+    assert out.exit_code == 0, out.output
     assert 'constraint_handler = "projection"' in out.stdout
     assert "arch_step_first = false" in out.stdout and "epochs = 50" in out.stdout
     for text in HANDLER_FIELDS:
         line = next(line for line in out.stdout.splitlines() if text in line)
         assert "#" in line  # with help
     assert "connection_cell = false" in out.stdout
-    other = nas("config", "--strategy", "pcdarts", "--space", "adarts",
-                "--set", "strategy.constraint_handler=projection")
-    assert other.returncode == 0, other.stderr
+    other = CliRunner().invoke(main, ["config", "--strategy", "pcdarts", "--space", "adarts",
+                                      "--set", "strategy.constraint_handler=projection"])
+    assert other.exit_code == 0, other.output
     assert all(text in other.stdout for text in HANDLER_FIELDS)
 
 

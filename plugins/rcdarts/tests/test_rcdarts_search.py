@@ -9,8 +9,8 @@ from nascore_rcdarts import Projection
 
 from nascore.testing import drive
 
-#: Short phases so that a 3-step epoch projects.
-FAST = {"phase1_steps": 2, "warm_start_steps": 3}
+#: Short phases so that a 3-step epoch projects (and short projections).
+FAST = {"phase1_steps": 2, "warm_start_steps": 3, "projection_steps": 100}
 #: Bounds that exclude what the tiny unconstrained search derives (checked below).
 BOUNDS = ("params:5000..8000", "flops:80000..140000")
 
@@ -127,13 +127,15 @@ def test_kept_edges_honour_edge_normalisation_and_pruning(make_space, make_searc
 
 
 def test_multi_level_search_on_adarts_meets_its_bounds(make_space, make_search, measure) -> None:
-    space = make_space("adarts", layers=5, connection_cell=True)
+    space = make_space("adarts", layers=4, connection_cell=True)  # normal cells 0 and 3
     bounds = ("params:8000..14000", "flops:100000..200000")
-    search = make_search("rcdarts", space, bounds, levels=2, **FAST)
+    search = make_search("rcdarts", space, bounds, levels=2, epochs=1, joint_arch_step=True,
+                         **FAST)
     handler = search.part(Projection.name)
     assert handler.groups == ["normal", "normal_2", "reduce", "connection", "normal.act",
                               "normal_2.act", "reduce.act"]
-    drive(search, range(2))
+    drive(search, range(1))
+    assert handler.projections == 1
     arch = search.derive()
     assert {"normal_2", "normal_2_act", "connection"} <= set(arch.spec)
     assert _inside(measure(space, arch), bounds)
