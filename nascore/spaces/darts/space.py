@@ -496,7 +496,7 @@ class DartsSpace(SearchSpace):
         def planner(C: int, n: int, _nodes: int, stem: int, stem_reduces: bool) -> list[CellPlan]:
             return self.plans(C, n, stem, stem_reduces, levels)
 
-        def preprocess(plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
+        def connected(plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
             return self.preprocess(plan, affine, connection)
 
         common = {
@@ -508,7 +508,8 @@ class DartsSpace(SearchSpace):
             "op_builder": op_builder,
             "auxiliary": auxiliary,
             "planner": planner,
-            "preprocess": preprocess,
+            # subclasses overriding preprocess(plan, affine) keep working without connections
+            "preprocess": self.preprocess if connection is None else connected,
         }
         if variant == "imagenet":
             return NetworkImageNet(**common)
