@@ -130,8 +130,9 @@ class DartsSupernet(Supernet):
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, EdgeWeights]) -> torch.Tensor:
         selections = self._selections(weights)
-        connection = weights[self.connection].row(0) if self.connection else None
+        # the connection selection only when there is one: cells keep their 3-argument call
+        extra = (weights[self.connection].row(0),) if self.connection else ()
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, selections[cell.key], connection)
+            s0, s1 = s1, cell(s0, s1, selections[cell.key], *extra)
         return self.classifier(self.global_pool(s1).flatten(1))
