@@ -14,7 +14,7 @@ highest cost the space's derivation rule can produce).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -137,46 +137,101 @@ def _chosen_score(scores: Scores, kept: Mapping[str, torch.Tensor]) -> float:
     return sum(float(scores[g][kept[g]].sum()) for g in kept if g in scores)
 
 
-def feasible_scores(scores: Scores, costs: ConstraintCosts) -> Scores:
-    """``scores`` with candidates excluded (``-inf``) until the derivation meets every bound.
+def _moves(scores: Scores, kept: Mapping[str, torch.Tensor]) -> Iterator[Scores]:
+    """Trial scores: on every kept edge, each other unexcluded candidate made the edge's best
+    by excluding the candidates scored at least as high (the chosen one included)."""
+    for group, mask in kept.items():
+        for edge, candidate in mask.nonzero().tolist():
+            row = scores[group][edge]
+            finite = torch.isfinite(row)
+            for alternative in finite.nonzero().flatten().tolist():
+                if alternative == candidate:
+                    continue
+                above = finite & (row >= row[alternative])
+                above[alternative] = False
+                trial = dict(scores)
+                trial[group] = scores[group].clone()
+                trial[group][edge, above] = float("-inf")
+                yield trial
 
-    Greedy: while the derived architecture violates a bound, exclude the chosen candidate whose
-    removal lowers the normalised violation the most per unit of lost score (the sum of the
-    chosen candidates' scores). Raises :class:`InfeasibleError` when no exclusion helps.
-    """
+
+#: How far a derivation is from the bounds: ``(costs, exact values) -> number`` (0 inside).
+Progress = Callable[["ConstraintCosts", Sequence[float]], float]
+
+
+def _violation(costs: ConstraintCosts, values: Sequence[float]) -> float:
+    return float(costs.violation(values))
+
+
+def _towards_middle(costs: ConstraintCosts, values: Sequence[float]) -> float:
+    """Per constraint, the normalised distance to the middle of a two-sided range, or the
+    normalised violation of a one-sided bound."""
+    total = 0.0
+    for c, value in zip(costs.constraints, values, strict=True):
+        if c.low is not None and c.high is not None:
+            total += abs(value - (c.low + c.high) / 2) / max(abs(c.high), 1e-12)
+        elif c.low is not None:
+            total += max(c.low - value, 0.0) / max(abs(c.low), 1e-12)
+        elif c.high is not None:
+            total += max(value - c.high, 0.0) / max(abs(c.high), 1e-12)
+    return total
+
+
+def _greedy(
+    scores: Scores, costs: ConstraintCosts, progress: Progress
+) -> tuple[Scores, dict[str, torch.Tensor], float]:
+    """Exclusion moves until the derivation meets every bound or no move lowers ``progress``;
+    returns the scores, what they keep and the normalised violation left."""
     space = costs.space
     current = {g: s.clone() for g, s in scores.items()}
     kept = space.kept_mask(current)
-    violation = float(costs.violation(costs.exact(kept)))
+    values = costs.exact(kept)
+    violation, distance = float(costs.violation(values)), progress(costs, values)
     limit = sum(int(torch.isfinite(s).sum()) for s in current.values())
     for _ in range(limit):
         if violation <= 0:
-            return current
+            break
         base = _chosen_score(current, kept)
-        best: tuple[float, Scores, dict[str, torch.Tensor], float] | None = None
-        for group, mask in kept.items():
-            for edge, candidate in mask.nonzero().tolist():
-                trial = dict(current)
-                trial[group] = current[group].clone()
-                trial[group][edge, candidate] = float("-inf")
-                trial_kept = _kept_or_none(space, trial)
-                if trial_kept is None:
-                    continue
-                trial_violation = float(costs.violation(costs.exact(trial_kept)))
-                gain = violation - trial_violation
-                if gain <= 0:
-                    continue
-                lost = max(base - _chosen_score(trial, trial_kept), 0.0)
-                value = gain / (lost + 1e-9)
-                if best is None or value > best[0]:
-                    best = (value, trial, trial_kept, trial_violation)
+        best: tuple[float, Scores, dict[str, torch.Tensor], list[float]] | None = None
+        for trial in _moves(current, kept):
+            trial_kept = _kept_or_none(space, trial)
+            if trial_kept is None:
+                continue
+            trial_values = costs.exact(trial_kept)
+            gain = distance - progress(costs, trial_values)
+            if gain <= 0:
+                continue
+            lost = max(base - _chosen_score(trial, trial_kept), 0.0)
+            value = gain / (lost + 1e-9)
+            if best is None or value > best[0]:
+                best = (value, trial, trial_kept, trial_values)
         if best is None:
             break
-        _, current, kept, violation = best
-    if violation <= 0:
-        return current
+        _, current, kept, values = best
+        violation, distance = float(costs.violation(values)), progress(costs, values)
+    return current, kept, violation
+
+
+def feasible_scores(scores: Scores, costs: ConstraintCosts) -> Scores:
+    """``scores`` with candidates excluded (``-inf``) until the derivation meets every bound.
+
+    Greedy: while the derived architecture violates a bound, take the move that lowers the
+    normalised violation the most per unit of lost score (the sum of the chosen candidates'
+    scores). A move makes another candidate the choice of a kept edge by excluding those scored
+    at least as high (so it also reaches candidates behind others of the same cost, and drops
+    edges whose ops are all excluded). When no move helps, the greedy starts again aiming at the
+    middle of two-sided bounds (it then gets stuck less at the edge of one bound while another
+    is violated). Raises :class:`InfeasibleError` when that fails too.
+    """
+    attempts = []
+    for progress in (_violation, _towards_middle):
+        current, kept, violation = _greedy(scores, costs, progress)
+        if violation <= 0:
+            return current
+        attempts.append((violation, kept))
+    _, closest = min(attempts, key=lambda attempt: attempt[0])
     found = ", ".join(
-        f"{c.name} {v:.6g}" for c, v in zip(costs.constraints, costs.exact(kept), strict=True)
+        f"{c.name} {v:.6g}" for c, v in zip(costs.constraints, costs.exact(closest), strict=True)
     )
     bounds = ", ".join(c.spec() for c in costs.constraints)
     raise InfeasibleError(

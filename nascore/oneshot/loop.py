@@ -284,8 +284,10 @@ class OneShotStrategy(Strategy):
         )
 
     def network_options(self) -> dict[str, Any]:
-        """The network the search is about: the supernet's size (for constraint checks)."""
-        return dict(self.proxy())
+        """The network the search is about: the supernet's size and, with more than one, its
+        normal-cell ``levels`` (what constraint handlers ask the space's cost tables for)."""
+        levels = self.config.levels
+        return {**self.proxy(), **({"levels": levels} if levels > 1 else {})}
 
     def _check_partial_channels(self, options: SupernetOptions) -> None:
         k = options.partial_channels

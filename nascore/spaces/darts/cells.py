@@ -5,6 +5,12 @@ channels: a :class:`FactorizedReduce` when the previous cell reduced (so both in
 else ReLU-1x1conv-BN. Node ``i`` (numbered from 2) sums one op on each of its incoming edges; the
 cell output concatenates all intermediate nodes. In a reduction cell the edges leaving the two
 inputs have stride 2.
+
+RC-DARTS adds two things here: *levels* (the normal cells of a stack are split by depth into
+groups with their own cell keys, see :func:`plan_cells`) and *connection cells* (a searched op
+in place of the ReLU-1x1conv-BN preprocessing; :class:`ConnectionEdge` in the supernet). The
+:class:`FactorizedReduce` after a reduction cell stays fixed: the paper's candidates are stride-1
+ops, and it does not say how a connection cell would reduce.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import attrs
 import torch
 from torch import nn
 
+from nascore.errors import ConfigError
 from nascore.nn.blocks import ReLUConvBN, drop_path
 from nascore.space import Selection
-from nascore.spaces.darts.genotype import cell_edges
-from nascore.spaces.darts.ops import FactorizedReduce
+from nascore.spaces.darts.genotype import cell_edges, level_key
+from nascore.spaces.darts.ops import CONNECTION_CHOICES, FactorizedReduce
 
 
 def half(size: int) -> int:
@@ -59,6 +66,19 @@ def reduction_layers(layers: int) -> frozenset[int]:
     return frozenset({layers // 3, 2 * layers // 3})
 
 
+def normal_levels(count: int, levels: int) -> list[int]:
+    """The level (1-based) of each of ``count`` normal cells in depth order, split into
+    ``levels`` groups as evenly as possible (``floor(i * levels / count) + 1``; sizes differ by at
+    most one, the paper does not say how to round): the rule for search and evaluation networks
+    alike, so a deeper network maps levels by relative depth."""
+    if levels > count:
+        raise ConfigError(
+            f"{levels} normal-cell levels need at least {levels} normal cells, but the network "
+            f"has {count}; lower strategy.levels or use more layers"
+        )
+    return [i * levels // count + 1 for i in range(count)]
+
+
 def plan_cells(
     C: int,
     layers: int,
@@ -66,13 +86,15 @@ def plan_cells(
     stem_channels: int,
     stem_reduces: bool = False,
     reductions: Collection[int] | None = None,
+    levels: int = 1,
 ) -> list[CellPlan]:
     """The plan of a stack of ``layers`` cells after a stem of ``stem_channels`` channels.
 
     Node channels start at ``C`` and double at each reduction cell (``reductions``: their
     indices; default :func:`reduction_layers`). ``stem_reduces`` marks that the stem's two
     outputs differ in size (the ImageNet stems), so the first cell treats its first input as
-    coming from a reduction.
+    coming from a reduction. With ``levels`` > 1 the normal cells get the keys ``normal``,
+    ``normal_2``, ... by depth (:func:`normal_levels`).
     """
     plans = []
     C_prev_prev, C_prev, C_curr = stem_channels, stem_channels, C
@@ -84,6 +106,11 @@ def plan_cells(
             C_curr *= 2
         plans.append(CellPlan(reduction, reduction_prev, C_prev_prev, C_prev, C_curr))
         C_prev_prev, C_prev, reduction_prev = C_prev, nodes * C_curr, reduction
+    if levels == 1:
+        return plans
+    normal = [i for i, plan in enumerate(plans) if not plan.reduction]
+    for i, level in zip(normal, normal_levels(len(normal), levels), strict=True):
+        plans[i] = attrs.evolve(plans[i], key=level_key(level))
     return plans
 
 
@@ -112,6 +139,50 @@ def edge_sites(plans: Sequence[CellPlan], nodes: int, size: int) -> Iterator[Edg
         size = out_size
 
 
+@attrs.frozen
+class ConnectionSite:
+    """One connection cell of a stack: input and output channels and the input's spatial size."""
+
+    C_in: int
+    C_out: int
+    size: int
+
+
+def connection_sites(plans: Sequence[CellPlan], size: int) -> Iterator[ConnectionSite]:
+    """Where the connection cells of a stack sit: in front of every cell, on its second input
+    and on its first unless the previous cell reduced (that input keeps its FactorizedReduce)."""
+    for plan in plans:
+        if not plan.reduction_prev:
+            yield ConnectionSite(plan.C_prev_prev, plan.C, size)
+        yield ConnectionSite(plan.C_prev, plan.C, size)
+        size = half(size) if plan.reduction else size
+
+
+#: ``(name, C_in, C_out) -> module``: a connection-cell candidate.
+ConnectionFactory = Callable[[str, int, int], nn.Module]
+
+
+class ConnectionEdge(nn.Module):
+    """A searched connection cell of the supernet: one mixed edge from ``C_in`` to ``C_out``
+    channels over :data:`~nascore.spaces.darts.ops.CONNECTION_CHOICES`, called as
+    ``edge(x, selection)`` (only the selected candidates run, as on a cell edge)."""
+
+    def __init__(self, C_in: int, C_out: int, factory: ConnectionFactory) -> None:
+        super().__init__()
+        self.candidates = CONNECTION_CHOICES
+        self.ops = nn.ModuleList(factory(name, C_in, C_out) for name in self.candidates)
+
+    def forward(self, x: torch.Tensor, sel: Selection) -> torch.Tensor:
+        active = sel.active(len(self.candidates))
+        if not active:
+            raise ValueError("a connection cell needs at least one unpruned candidate")
+        out = None
+        for k in active:
+            y = sel.weights[k] * self.ops[k](x)
+            out = y if out is None else out + y
+        return out
+
+
 def default_preprocess(plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
     """The fixed DARTS preprocessing of a cell's two inputs: FactorizedReduce (after a
     reduction) or ReLU-1x1conv-BN for the first, ReLU-1x1conv-BN for the second."""
@@ -137,6 +208,22 @@ class _Cell(nn.Module):
         self.reduction = plan.reduction
         self.key = plan.key
         self.preprocess0, self.preprocess1 = preprocess(plan, affine)
+
+    def preprocessed(
+        self, s0: torch.Tensor, s1: torch.Tensor, connection: Selection | None = None
+    ) -> list[torch.Tensor]:
+        """The two cell inputs after preprocessing; searched connection cells mix by
+        ``connection``."""
+        return [_preprocess(self.preprocess0, s0, connection),
+                _preprocess(self.preprocess1, s1, connection)]
+
+
+def _preprocess(module: nn.Module, x: torch.Tensor, connection: Selection | None) -> torch.Tensor:
+    if isinstance(module, ConnectionEdge):
+        if connection is None:
+            raise ValueError("a searched connection cell needs the connection group's selection")
+        return module(x, connection)
+    return module(x)
 
 
 #: ``(C, layers, nodes, stem_channels, stem_reduces) -> plans`` of a stack of cells.
@@ -176,8 +263,9 @@ class SearchCell(_Cell):
         s0: torch.Tensor,
         s1: torch.Tensor,
         selections: Sequence[Mapping[str, Selection]],
+        connection: Selection | None = None,
     ) -> torch.Tensor:
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        states = self.preprocessed(s0, s1, connection)
         batch, _, height, width = states[1].shape
         if self.reduction:
             height, width = half(height), half(width)
@@ -227,7 +315,7 @@ class DiscreteCell(_Cell):
         return out
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        states = self.preprocessed(s0, s1)
         for position in range(0, len(self.ops), 2):
             states.append(
                 self._run_op(position, states, drop_prob)

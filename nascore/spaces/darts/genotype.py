@@ -3,25 +3,79 @@
 A spec is a dict ``{"normal": [[op, input], ...], "normal_concat": [2, 3, 4, 5], "reduce": [...],
 "reduce_concat": [...]}``: two ``[op, input]`` pairs per intermediate node, node ``i`` (numbered
 from 2; 0 and 1 are the cell inputs) reading from two distinct earlier states ``0 .. i - 1``.
+
+Two optional parts (RC-DARTS):
+
+* **levels**: ``"normal_2"``, ``"normal_3"``, ... (each with its ``_concat``) are the normal cells
+  of the deeper depth levels; ``"normal"`` is level 1. The keys are valid Python identifiers, so
+  the genotype string simply has more fields: ``Genotype(normal=[...], normal_concat=...,
+  normal_2=[...], normal_2_concat=..., reduce=[...], reduce_concat=...)``.
+* **connection**: ``"connection"`` names the connection-cell op (one of
+  :data:`CONNECTION_CHOICES`) that replaces the 1x1 preprocessing in front of every cell; in the
+  string ``connection='conv_1x1_g2'``.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
 from nascore.errors import MalformedArchitecture
-from nascore.spaces.darts.ops import PRIMITIVES
+from nascore.spaces.darts.ops import CONNECTION_CHOICES, PRIMITIVES
 
 CELL_TYPES = ("normal", "reduce")
+NORMAL, REDUCE = CELL_TYPES
 ZERO = "none"
+#: The spec key (and decision-group name) of the connection cell.
+CONNECTION = "connection"
 #: The ops a derived cell may use (everything but the zero op).
 OP_CHOICES: tuple[str, ...] = tuple(p for p in PRIMITIVES if p != ZERO)
+#: The positional fields of ``Genotype(...)`` (levels and connection are keywords only).
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+_LEVEL_KEY = re.compile(rf"^{NORMAL}_([0-9]+)$")
+
+
+def level_key(level: int) -> str:
+    """The cell key of normal-cell depth level ``level`` (1-based): ``normal``, ``normal_2``..."""
+    return NORMAL if level == 1 else f"{NORMAL}_{level}"
+
+
+def cell_keys(levels: int = 1) -> list[str]:
+    """The cell keys of a layout with ``levels`` normal-cell levels, in spec order:
+    ``normal``, ``normal_2`` .. ``normal_<levels>``, ``reduce``."""
+    return [level_key(level) for level in range(1, levels + 1)] + [REDUCE]
+
+
+def is_cell_key(key: str) -> bool:
+    """Whether ``key`` names a cell (``normal``, ``normal_<i>`` with i >= 2, ``reduce``)."""
+    match = _LEVEL_KEY.match(key)
+    return key in CELL_TYPES or (match is not None and int(match.group(1)) >= 2)
+
+
+def cell_type_of(key: str) -> str:
+    """``"reduce"`` for the reduction cell key, ``"normal"`` for every level key."""
+    return REDUCE if key == REDUCE else NORMAL
+
+
+def levels_of(keys: Iterable[str]) -> int:
+    """The number of normal-cell levels among ``keys`` (spec keys or group names); raises
+    :class:`MalformedArchitecture` unless they are ``normal``, ``normal_2`` .. without gaps."""
+    found = sorted(
+        {int(m.group(1)) for key in keys if (m := _LEVEL_KEY.match(key)) and int(m.group(1)) >= 2}
+    )
+    expected = list(range(2, len(found) + 2))
+    if found != expected:
+        missing = next(level for level in expected if level not in found)
+        raise MalformedArchitecture(
+            f"darts levels must be numbered normal_2 .. normal_{len(found) + 1} without gaps; "
+            f"normal_{missing} is missing"
+        )
+    return len(found) + 1
 
 
 def cell_edges(nodes: int) -> list[tuple[int, int]]:
@@ -68,16 +122,34 @@ def _check_cell(cell: str, pairs: Any, nodes: int) -> list[list[Any]]:
     return checked
 
 
+def spec_fields(levels: int = 1, connection: bool = False) -> list[str]:
+    """The keys of a spec with ``levels`` normal levels (and a connection cell)."""
+    fields = [f for key in cell_keys(levels) for f in (key, f"{key}_concat")]
+    return fields + ([CONNECTION] if connection else [])
+
+
+def check_connection(value: Any) -> str:
+    """The checked connection-cell op name."""
+    if value not in CONNECTION_CHOICES:
+        raise MalformedArchitecture(
+            f"darts connection must be one of {', '.join(CONNECTION_CHOICES)}, got {value!r}"
+        )
+    return value
+
+
 def check_spec(spec: Mapping[str, Any], nodes: int) -> dict[str, Any]:
     """The normalised spec, or :class:`MalformedArchitecture` naming the first problem."""
-    unknown = sorted(set(spec) - set(_FIELDS))
+    allowed = [k for k in spec if is_cell_key(k.removesuffix("_concat")) or k == CONNECTION]
+    unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise MalformedArchitecture(
-            f"darts architecture has unknown key {unknown[0]!r}; keys: {', '.join(_FIELDS)}"
+            f"darts architecture has unknown key {unknown[0]!r}; keys: {', '.join(_FIELDS)}, "
+            f"optionally normal_2.. (levels) and {CONNECTION}"
         )
+    levels = levels_of(k.removesuffix("_concat") for k in spec)
     full = list(range(2, nodes + 2))
     out: dict[str, Any] = {}
-    for cell in CELL_TYPES:
+    for cell in cell_keys(levels):
         if cell not in spec:
             raise MalformedArchitecture(f"darts architecture lacks the {cell!r} cell")
         out[cell] = _check_cell(cell, spec[cell], nodes)
@@ -87,6 +159,8 @@ def check_spec(spec: Mapping[str, Any], nodes: int) -> dict[str, Any]:
                 f"darts {cell}_concat must be {full} (all intermediate nodes), got {concat!r}"
             )
         out[f"{cell}_concat"] = full
+    if CONNECTION in spec:
+        out[CONNECTION] = check_connection(spec[CONNECTION])
     return out
 
 
@@ -142,13 +216,15 @@ def derive_cell(scores: torch.Tensor, nodes: int, zero_index: int | None) -> lis
 
 def format_genotype(spec: Mapping[str, Any]) -> str:
     """The published ``Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6),
-    ...)`` form."""
+    ...)`` form (levels and the connection cell as further keyword fields)."""
     parts = []
-    for cell in CELL_TYPES:
+    for cell in cell_keys(levels_of(spec)):
         pairs = ", ".join(f"({op!r}, {source})" for op, source in spec[cell])
         concat = list(spec[f"{cell}_concat"])
         parts.append(f"{cell}=[{pairs}]")
         parts.append(f"{cell}_concat=range({concat[0]}, {concat[-1] + 1})")
+    if CONNECTION in spec:
+        parts.append(f"{CONNECTION}={spec[CONNECTION]!r}")
     return f"Genotype({', '.join(parts)})"
 
 
@@ -214,15 +290,31 @@ def parse_genotype(text: str, nodes: int = 4) -> dict[str, Any]:
         raise MalformedArchitecture(f"Genotype takes at most {len(_FIELDS)} fields")
     given: dict[str, ast.expr] = dict(zip(_FIELDS, call.args, strict=False))
     for keyword in call.keywords:
-        if keyword.arg not in _FIELDS:
+        name = keyword.arg or ""
+        if not (is_cell_key(name.removesuffix("_concat")) or name == CONNECTION):
             raise MalformedArchitecture(
-                f"Genotype has unknown field {keyword.arg!r}; fields: {', '.join(_FIELDS)}"
+                f"Genotype has unknown field {keyword.arg!r}; fields: {', '.join(_FIELDS)}, "
+                f"optionally normal_2.. (levels) and {CONNECTION}"
             )
         if keyword.arg in given:
             raise MalformedArchitecture(f"Genotype field {keyword.arg!r} is given twice")
         given[keyword.arg] = keyword.value
     spec: dict[str, Any] = {}
     for field, node in given.items():
-        spec[field] = _concat(node, field) if field.endswith("_concat") else _pairs(node, field)
+        if field == CONNECTION:
+            spec[field] = _connection(node)
+        elif field.endswith("_concat"):
+            spec[field] = _concat(node, field)
+        else:
+            spec[field] = _pairs(node, field)
     return check_spec(spec, nodes)
+
+
+def _connection(node: ast.expr) -> str:
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        raise MalformedArchitecture(
+            f"genotype {CONNECTION} must be a string literal, one of "
+            f"{', '.join(CONNECTION_CHOICES)}"
+        )
+    return node.value
 

@@ -18,9 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascore.errors import ConfigError
 from nascore.nn.blocks import (
     ActFactory,
     RecomputingMaxPool2d,
+    ReLUConvBN,
+    channel_shuffle,
 )
 
 
@@ -194,3 +197,50 @@ def supernet_op(
     pools followed by a BatchNorm (see :func:`as_supernet_op`). ``leading_act=False``: see the
     module docstring."""
     return as_supernet_op(name, OPS[name](C, stride, False, act, leading_act), C)
+
+
+# -- connection cells (RC-DARTS) ------------------------------------------------------------------
+
+
+class GroupConv1x1(nn.Sequential):
+    """ReLU, 1x1 convolution in ``groups`` groups, BatchNorm, then a channel shuffle with
+    ``groups`` groups (ShuffleNet), so that the ops of the next cell see every group's channels.
+    RC-DARTS leaves the shuffle's position open; nascore shuffles the output."""
+
+    def __init__(self, C_in: int, C_out: int, groups: int, affine: bool = True) -> None:
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(C_in, C_out, 1, groups=groups, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return channel_shuffle(super().forward(x), self.groups)
+
+
+#: The connection-cell candidates of RC-DARTS (Sec. 4.1, "four candidate operations"): a dilated
+#: 3x3 conv and 1x1 group convolutions with 1, 2 and 4 groups. ``conv_1x1`` is exactly the fixed
+#: DARTS preprocessing (ReLU-1x1conv-BN).
+CONNECTION_CHOICES: tuple[str, ...] = ("dil_conv_3x3", "conv_1x1", "conv_1x1_g2", "conv_1x1_g4")
+_CONNECTION_GROUPS = {"conv_1x1": 1, "conv_1x1_g2": 2, "conv_1x1_g4": 4}
+
+
+def connection_op(name: str, C_in: int, C_out: int, affine: bool = True) -> nn.Module:
+    """The connection-cell op ``name`` from ``C_in`` to ``C_out`` channels (stride 1); a
+    :class:`~nascore.errors.ConfigError` when its groups do not divide both channel counts."""
+    if name == "dil_conv_3x3":
+        return DilConv(C_in, C_out, 3, 1, 2, 2, affine)
+    if name not in _CONNECTION_GROUPS:
+        raise ConfigError(
+            f"unknown connection op {name!r}; choose from {', '.join(CONNECTION_CHOICES)}"
+        )
+    groups = _CONNECTION_GROUPS[name]
+    if C_in % groups or C_out % groups:
+        raise ConfigError(
+            f"connection op {name} needs channel counts divisible by {groups}, got {C_in} -> "
+            f"{C_out}; choose channels that are a multiple of {groups}"
+        )
+    if groups == 1:
+        return ReLUConvBN(C_in, C_out, 1, 1, 0, affine)
+    return GroupConv1x1(C_in, C_out, groups, affine)

@@ -1,4 +1,5 @@
-"""Cell diagrams with matplotlib (no graphviz): inputs c_{k-2}, c_{k-1}, nodes 0.., output c_{k}."""
+"""Cell diagrams with matplotlib (no graphviz): inputs c_{k-2}, c_{k-1}, nodes 0.., output c_{k};
+and the one-edge connection cell of RC-DARTS."""
 
 from __future__ import annotations
 
@@ -26,6 +27,40 @@ def _positions(nodes: int) -> dict[str, tuple[float, float]]:
 
 def _state_name(source: int) -> str:
     return ("c_{k-2}", "c_{k-1}")[source] if source < 2 else str(source - 2)
+
+
+def cell_title(key: str, levels: int) -> str:
+    """The diagram title of cell ``key``: ``"normal cell"``, ``"reduce cell"`` or, with
+    ``levels`` > 1, ``"normal cell, level 2 of 3"``."""
+    if levels == 1 or not key.startswith("normal"):
+        return f"{key} cell"
+    level = 1 if key == "normal" else int(key.rsplit("_", 1)[1])
+    return f"normal cell, level {level} of {levels}"
+
+
+def _save(figure: Figure, path_stem: str) -> list[str]:
+    paths = [f"{path_stem}.png", f"{path_stem}.pdf"]
+    for path in paths:
+        figure.savefig(path, bbox_inches="tight", dpi=150)
+    return paths
+
+
+def plot_connection(op: str, path_stem: str) -> list[str]:
+    """Draw the connection cell (input -> ``op`` -> output, in front of every cell) to
+    ``path_stem`` + ``.png``/``.pdf``."""
+    figure = Figure(figsize=(4.5, 1.4))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.set_axis_off()
+    ax.set_title("connection cell (in front of every cell)")
+    ax.annotate("", xy=(3.0, 0.0), xytext=(0.0, 0.0),
+                arrowprops={"arrowstyle": "-|>", "color": "0.35", "shrinkA": 18, "shrinkB": 18})
+    ax.text(1.5, 0.12, op, fontsize=8, ha="center", va="bottom")
+    ax.text(0.0, 0.0, "$c_{k-i}$", ha="center", va="center", bbox={**_BOX, "fc": _COLOURS["input"]})
+    ax.text(3.0, 0.0, "0", ha="center", va="center", bbox={**_BOX, "fc": _COLOURS["node"]})
+    ax.set_xlim(-0.6, 3.6)
+    ax.set_ylim(-0.5, 0.6)
+    return _save(figure, path_stem)
 
 
 def plot_cell(pairs: Sequence[Sequence[Any]], title: str, path_stem: str) -> list[str]:
@@ -63,7 +98,4 @@ def plot_cell(pairs: Sequence[Sequence[Any]], title: str, path_stem: str) -> lis
     ys = [y for _, y in pos.values()]
     ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
     ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
-    paths = [f"{path_stem}.png", f"{path_stem}.pdf"]
-    for path in paths:
-        figure.savefig(path, bbox_inches="tight", dpi=150)
-    return paths
+    return _save(figure, path_stem)

@@ -11,8 +11,23 @@ Extension points for spaces built on this one (A-DARTS, BNAS, as subclasses usin
   protocol ``edge(x, selections)``); :meth:`DartsSpace.network_op` builds each op of the
   evaluation network from the architecture.
 * :meth:`DartsSpace.plans` lays out the cells (reduction positions, cell keys) and
-  :meth:`DartsSpace.preprocess` the step in front of every cell.
+  :meth:`DartsSpace.preprocess` the step in front of every cell (:meth:`DartsSpace.connection_op`
+  builds the connection-cell ops it uses with ``connection_cell``).
 * :meth:`DartsSpace.measure` measures one module for a cost metric (a space may add metrics).
+
+Multi-level search (RC-DARTS): with ``SupernetOptions.levels`` k > 1 the normal cells of the
+supernet are split by depth into k levels with the cell keys ``normal``, ``normal_2`` ..
+``normal_k``; every decision group of the normal cell (``"normal"`` and ``"normal.<x>"``) is
+copied per level (``"normal_2"``, ``"normal_2.<x>"``), so spaces built on this one get per-level
+groups without code. Derived architectures carry one normal cell per level, and evaluation
+networks of any depth map levels by relative depth (:func:`~.cells.normal_levels`). Cost tables
+for k levels: ``cost_table(metric, {"levels": k})``.
+
+Connection cells (RC-DARTS, ``connection_cell = true``): one decision group ``"connection"``
+(one edge, role ``"connection"``) over :data:`~.ops.CONNECTION_CHOICES` drives a mixed op in place
+of every ReLU-1x1conv-BN preprocessing; the paper learns one connection cell for the whole
+network ("the connection cell ... contains one 1x1 convolution with #groups equals to 2"), so the
+group is shared by all cells. The architecture records it as ``spec["connection"]``.
 """
 
 from __future__ import annotations
@@ -37,8 +52,10 @@ from nascore.space import (
 )
 from nascore.spaces.darts.cells import (
     CellPlan,
+    ConnectionEdge,
     EdgeSite,
     OpBuilder,
+    connection_sites,
     default_preprocess,
     edge_sites,
     plan_cells,
@@ -46,6 +63,8 @@ from nascore.spaces.darts.cells import (
 )
 from nascore.spaces.darts.genotype import (
     CELL_TYPES,
+    CONNECTION,
+    NORMAL,
     OP_CHOICES,
     ZERO,
     cell_edges,
@@ -53,16 +72,32 @@ from nascore.spaces.darts.genotype import (
     derive_cell,
     edge_names,
     format_genotype,
+    level_key,
+    levels_of,
     parse_genotype,
     strongest_edges,
 )
+from nascore.spaces.darts.genotype import cell_keys as layout_keys
 from nascore.spaces.darts.network import DartsNetwork, NetworkCIFAR, NetworkImageNet
-from nascore.spaces.darts.ops import OPS, PRIMITIVES, ActFactory, as_supernet_op
-from nascore.spaces.darts.plot import plot_cell
+from nascore.spaces.darts.ops import (
+    CONNECTION_CHOICES,
+    OPS,
+    PRIMITIVES,
+    ActFactory,
+    FactorizedReduce,
+    as_supernet_op,
+    connection_op,
+)
+from nascore.spaces.darts.plot import cell_title, plot_cell, plot_connection
 from nascore.spaces.darts.supernet import DartsSupernet, OpEdge
 
-#: Keys of ``SupernetOptions.proxy`` this space understands.
-PROXY_KEYS = ("channels", "layers")
+#: Keys of ``SupernetOptions.proxy`` (and of ``cost_table``'s ``proxy``) this space understands:
+#: the size overrides, and ``levels`` (normal-cell depth levels of the network costed).
+PROXY_KEYS = ("channels", "layers", "levels")
+#: The connection op :meth:`DartsSpace.validate` fills in when an architecture has none: the
+#: fixed DARTS preprocessing.
+DEFAULT_CONNECTION = "conv_1x1"
+CONNECTION_ROLE = "connection"
 COST_METRICS = ("params", "flops")
 VARIANTS = ("cifar", "imagenet")
 _DECISION_PARTS = ("input_a", "op_a", "input_b", "op_b")
@@ -91,6 +126,12 @@ class DartsSpaceConfig:
         None, "0-based indices of the reduction cells of the search network (None: layers // 3 "
         "and 2 * layers // 3, as DARTS); networks of other depths use the DARTS rule",
         validator=_check_reductions,
+    )
+    connection_cell: bool = field(
+        False, "search a connection cell in place of the fixed ReLU-1x1conv-BN in front of every "
+        "cell (RC-DARTS, Sec. 3.3/4.1): dil_conv_3x3 or a 1x1 group conv with 1, 2 or 4 groups "
+        "(channel shuffle when > 1); one cell shared by the network; channels must be "
+        "divisible by 4",
     )
 
 
@@ -132,25 +173,85 @@ class DartsSpace(SearchSpace):
         return reduction_layers(layers)
 
     def plans(
-        self, C: int, layers: int, stem_channels: int, stem_reduces: bool = False
+        self,
+        C: int,
+        layers: int,
+        stem_channels: int,
+        stem_reduces: bool = False,
+        levels: int = 1,
     ) -> list[CellPlan]:
-        """The plan of a stack of ``layers`` cells (channels, reductions, cell keys)."""
+        """The plan of a stack of ``layers`` cells (channels, reductions, cell keys; ``levels``
+        normal-cell depth levels)."""
         return plan_cells(
-            C, layers, self.nodes, stem_channels, stem_reduces, self.reduction_cells(layers)
+            C, layers, self.nodes, stem_channels, stem_reduces, self.reduction_cells(layers),
+            levels,
         )
 
-    def preprocess(self, plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
-        """The step in front of a cell (both networks): DARTS's fixed preprocessing."""
-        return default_preprocess(plan, affine)
+    def connection_op(self, name: str, C_in: int, C_out: int, affine: bool) -> nn.Module:
+        """The connection-cell op ``name`` from ``C_in`` to ``C_out`` channels (see
+        :func:`~nascore.spaces.darts.ops.connection_op`)."""
+        return connection_op(name, C_in, C_out, affine)
+
+    def preprocess(
+        self, plan: CellPlan, affine: bool, connection: str | None = None
+    ) -> tuple[nn.Module, nn.Module]:
+        """The step in front of a cell (both networks): DARTS's fixed preprocessing, or with
+        ``connection`` that connection-cell op in place of its ReLU-1x1conv-BNs (the
+        FactorizedReduce after a reduction cell stays)."""
+        if connection is None:
+            return default_preprocess(plan, affine)
+        first = (
+            FactorizedReduce(plan.C_prev_prev, plan.C, affine)
+            if plan.reduction_prev
+            else self.connection_op(connection, plan.C_prev_prev, plan.C, affine)
+        )
+        return first, self.connection_op(connection, plan.C_prev, plan.C, affine)
+
+    def search_preprocess(self, plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
+        """The supernet's step in front of a cell: :meth:`preprocess`, or with
+        ``connection_cell`` a :class:`ConnectionEdge` over the connection candidates."""
+        if not self.config.connection_cell:
+            return self.preprocess(plan, affine)
+
+        def factory(name: str, C_in: int, C_out: int) -> nn.Module:
+            return self.connection_op(name, C_in, C_out, affine)
+
+        first = (
+            FactorizedReduce(plan.C_prev_prev, plan.C, affine)
+            if plan.reduction_prev
+            else ConnectionEdge(plan.C_prev_prev, plan.C, factory)
+        )
+        return first, ConnectionEdge(plan.C_prev, plan.C, factory)
 
     # -- one-shot ---------------------------------------------------------------------------
     def decision_groups(self) -> list[DecisionGroup]:
-        """``"normal"`` and ``"reduce"``: edges ``"n2<-0"`` .. ``"n5<-4"``, role ``"op"``."""
+        """``"normal"`` and ``"reduce"``: edges ``"n2<-0"`` .. ``"n5<-4"``, role ``"op"``; with
+        ``connection_cell`` also ``"connection"`` (edge ``"n1<-0"``, role ``"connection"``).
+        The one-level layout: :meth:`supernet_groups` adds the copies of further levels."""
         names = edge_names(self.nodes)
-        return [
+        groups = [
             DecisionGroup(cell_type, names, PRIMITIVES, role="op", zero=ZERO)
             for cell_type in CELL_TYPES
         ]
+        if self.config.connection_cell:
+            groups.append(
+                DecisionGroup(CONNECTION, ("n1<-0",), CONNECTION_CHOICES, role=CONNECTION_ROLE)
+            )
+        return groups
+
+    def supernet_groups(self, levels: int = 1) -> list[DecisionGroup]:
+        """:meth:`decision_groups` with every group of the normal cell (``"normal"``,
+        ``"normal.<x>"``) followed by its copies for levels 2..``levels``."""
+        out = []
+        for group in self.decision_groups():
+            out.append(group)
+            key, dot, rest = group.name.partition(".")
+            if key == NORMAL:
+                out += [
+                    attrs.evolve(group, name=level_key(level) + dot + rest)
+                    for level in range(2, levels + 1)
+                ]
+        return out
 
     def supernet_op(
         self,
@@ -173,25 +274,28 @@ class DartsSpace(SearchSpace):
         return OpEdge(C, stride, self.supernet_op, options.partial_channels)
 
     def sized_config(self, proxy: Mapping[str, Any]) -> DartsSpaceConfig:
-        """The config with ``proxy`` overrides (``channels``, ``layers``) applied."""
+        """The config with ``proxy`` overrides (``channels``, ``layers``) applied (``levels``
+        is not part of the config; see :meth:`proxy_levels`)."""
         unknown = sorted(set(proxy) - set(PROXY_KEYS))
         if unknown:
             raise ConfigError(
                 f"space {self.name} cannot resize the supernet by {unknown[0]!r}; "
                 f"proxy keys: {', '.join(PROXY_KEYS)}"
             )
-        return attrs.evolve(self.config, **{k: int(v) for k, v in proxy.items()})
+        sizes = {k: int(v) for k, v in proxy.items() if k != "levels"}
+        return attrs.evolve(self.config, **sizes)
 
-    def check_levels(self, levels: int) -> None:
-        """Multi-level search needs per-depth cell keys, which this space does not have yet."""
-        if levels != 1:
-            raise ConfigError(
-                f"space {self.name} has no multi-level search; set strategy.levels=1"
-            )
+    @staticmethod
+    def proxy_levels(proxy: Mapping[str, Any] | None) -> int:
+        """The normal-cell levels a ``proxy`` mapping asks for (default 1)."""
+        levels = int((proxy or {}).get("levels", 1))
+        if levels < 1:
+            raise ConfigError(f"levels must be positive, got {levels}")
+        return levels
 
     def build_supernet(self, options: SupernetOptions) -> Supernet:
-        """The DARTS search network, sized by the config and ``options.proxy``."""
-        self.check_levels(options.levels)
+        """The DARTS search network, sized by the config and ``options.proxy``, with
+        ``options.levels`` normal-cell levels."""
         config = self.sized_config(options.proxy)
         stem_channels = config.stem_multiplier * config.channels
 
@@ -199,38 +303,47 @@ class DartsSpace(SearchSpace):
             return self.search_edge(C, stride, cell_type, edge_index, options)
 
         return DartsSupernet(
-            self.decision_groups(),
-            self.plans(config.channels, config.layers, stem_channels),
+            self.supernet_groups(options.levels),
+            self.plans(config.channels, config.layers, stem_channels, levels=options.levels),
             nodes=config.nodes,
             stem_channels=stem_channels,
             in_channels=self.data.in_channels,
             num_classes=self.data.num_classes,
             edge_factory=edge_factory,
-            preprocess=self.preprocess,
+            preprocess=self.search_preprocess,
+            connection=CONNECTION if config.connection_cell else None,
         )
 
-    def cell_keys(self) -> list[str]:
-        """The spec entries of the cells: ``normal`` and ``reduce``."""
-        return list(CELL_TYPES)
+    def cell_keys(self, levels: int = 1) -> list[str]:
+        """The spec entries of the cells: ``normal`` (``normal_2`` .. with ``levels``) and
+        ``reduce``."""
+        return layout_keys(levels)
 
     def derive(self, scores: Mapping[str, torch.Tensor]) -> Architecture:
-        """The DARTS rule per cell (see :func:`derive_cell`)."""
+        """The DARTS rule per cell key of ``scores`` (see :func:`derive_cell`) and the argmax
+        connection op."""
         spec: dict[str, Any] = {}
-        for key in self.cell_keys():
+        for key in self.cell_keys(levels_of(scores)):
             spec[key] = derive_cell(scores[key], self.nodes, PRIMITIVES.index(ZERO))
             spec[f"{key}_concat"] = list(range(2, self.nodes + 2))
+        if CONNECTION in scores:
+            spec[CONNECTION] = CONNECTION_CHOICES[_connection_choice(scores[CONNECTION])]
         return Architecture(self.name, spec)
 
     def kept_mask(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per op group, the op the DARTS rule keeps on each of the 2 strongest incoming edges
-        of every node (the tensor form of :meth:`derive`)."""
+        of every node (the tensor form of :meth:`derive`), and the connection op."""
         out = {}
-        for key in self.cell_keys():
+        for key in self.cell_keys(levels_of(scores)):
             table = scores[key]
             _order, ops, kept = strongest_edges(table, self.nodes, PRIMITIVES.index(ZERO))
             mask = torch.zeros(table.shape, dtype=torch.bool)
             mask[kept, ops[kept]] = True
             out[key] = mask
+        if CONNECTION in scores:
+            mask = torch.zeros(scores[CONNECTION].shape, dtype=torch.bool)
+            mask[0, _connection_choice(scores[CONNECTION])] = True
+            out[CONNECTION] = mask
         return out
 
     # -- discrete ---------------------------------------------------------------------------
@@ -239,7 +352,9 @@ class DartsSpace(SearchSpace):
         return self.cell_decisions()
 
     def cell_decisions(self) -> list[Decision]:
-        """Per cell type and node: ``input_a``, ``op_a``, ``input_b``, ``op_b`` (inputs differ)."""
+        """Per cell type and node: ``input_a``, ``op_a``, ``input_b``, ``op_b`` (inputs differ);
+        with ``connection_cell`` a last decision ``connection``. One normal cell: discrete
+        strategies search no levels."""
         out = []
         for cell_type in CELL_TYPES:
             for node in range(2, self.nodes + 2):
@@ -247,14 +362,23 @@ class DartsSpace(SearchSpace):
                 for part in _DECISION_PARTS:
                     candidates = inputs if part.startswith("input") else OP_CHOICES
                     out.append(Decision(f"{cell_type}.n{node}.{part}", candidates))
+        if self.config.connection_cell:
+            out.append(Decision(CONNECTION, CONNECTION_CHOICES))
         return out
 
     def encode(self, arch: Architecture) -> list[int]:
         spec = self.validate(arch).spec
+        if levels_of(spec) != 1:
+            raise MalformedArchitecture(
+                f"discrete decisions of space {self.name} cover one normal cell; this "
+                f"architecture has {levels_of(spec)} levels"
+            )
         choices = []
         for cell_type in CELL_TYPES:
             for op, source in spec[cell_type]:
                 choices += [source, OP_CHOICES.index(op)]
+        if self.config.connection_cell:
+            choices.append(CONNECTION_CHOICES.index(spec[CONNECTION]))
         return choices
 
     def decode(self, choices: list[int]) -> Architecture:
@@ -271,8 +395,10 @@ class DartsSpace(SearchSpace):
                     f"({len(decision.candidates)} candidates)"
                 )
         values = [d.candidates[c] for d, c in zip(decisions, choices, strict=True)]
-        per_cell = len(values) // len(CELL_TYPES)
         spec: dict[str, Any] = {}
+        if self.config.connection_cell:
+            spec[CONNECTION] = values.pop()
+        per_cell = len(values) // len(CELL_TYPES)
         for i, cell_type in enumerate(CELL_TYPES):
             cell = values[i * per_cell : (i + 1) * per_cell]
             spec[cell_type] = [[cell[k + 1], cell[k]] for k in range(0, per_cell, 2)]
@@ -280,12 +406,24 @@ class DartsSpace(SearchSpace):
 
     # -- architectures ----------------------------------------------------------------------
     def validate(self, arch: Architecture) -> Architecture:
-        """Check space and spec (ops, inputs, counts, concat); return the normalised arch."""
+        """Check space and spec (ops, inputs, counts, concat, levels, connection); return the
+        normalised arch. With ``connection_cell`` an architecture without a connection op gets
+        ``conv_1x1`` (the fixed DARTS preprocessing); without it, one with a connection op is
+        rejected."""
         super().validate(arch)
-        return Architecture(self.name, check_spec(arch.spec, self.nodes))
+        spec = check_spec(arch.spec, self.nodes)
+        if self.config.connection_cell:
+            spec.setdefault(CONNECTION, DEFAULT_CONNECTION)
+        elif CONNECTION in spec:
+            raise MalformedArchitecture(
+                f"the architecture has a connection cell ({spec[CONNECTION]}) but space "
+                f"{self.name} has none; set space.connection_cell=true"
+            )
+        return Architecture(self.name, spec)
 
     def format(self, arch: Architecture) -> str:
-        """The published ``Genotype(normal=[...], normal_concat=range(2, 6), ...)`` string."""
+        """The published ``Genotype(normal=[...], normal_concat=range(2, 6), ...)`` string
+        (levels and the connection cell as further fields)."""
         return format_genotype(self.validate(arch).spec)
 
     def parse(self, text: str) -> Architecture:
@@ -318,7 +456,9 @@ class DartsSpace(SearchSpace):
         """The DARTS evaluation network (``variant`` ``"cifar"`` or ``"imagenet"``).
 
         Sizes default to the space config and the data; ``act`` builds the activation in front of
-        parameterized ops (ReLU). ``network.drop_path_prob`` enables drop path when training.
+        parameterized ops (ReLU). ``network.drop_path_prob`` enables drop path when training. A
+        multi-level architecture's levels are spread over the network's normal cells by depth;
+        its connection op replaces the 1x1 preprocessing.
         """
         arch = self.validate(arch)
         act = act or nn.ReLU
@@ -326,9 +466,13 @@ class DartsSpace(SearchSpace):
         def op_builder(key: str, position: int, C: int, stride: int) -> nn.Module:
             return self.network_op(arch, key, position, C, stride, act)
 
-        inputs = {key: [source for _, source in arch.spec[key]] for key in self.cell_keys()}
+        levels = levels_of(arch.spec)
+        inputs = {
+            key: [source for _, source in arch.spec[key]] for key in self.cell_keys(levels)
+        }
         return self._network(
-            inputs, op_builder, channels, layers, num_classes, auxiliary, variant, in_channels
+            inputs, op_builder, channels, layers, num_classes, auxiliary, variant, in_channels,
+            levels=levels, connection=arch.spec.get(CONNECTION),
         )
 
     def _network(
@@ -341,6 +485,8 @@ class DartsSpace(SearchSpace):
         auxiliary: bool = False,
         variant: str = "cifar",
         in_channels: int | None = None,
+        levels: int = 1,
+        connection: str | None = None,
     ) -> DartsNetwork:
         if variant not in VARIANTS:
             raise ConfigError(
@@ -348,7 +494,10 @@ class DartsSpace(SearchSpace):
             )
 
         def planner(C: int, n: int, _nodes: int, stem: int, stem_reduces: bool) -> list[CellPlan]:
-            return self.plans(C, n, stem, stem_reduces)
+            return self.plans(C, n, stem, stem_reduces, levels)
+
+        def connected(plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Module]:
+            return self.preprocess(plan, affine, connection)
 
         common = {
             "C": channels or self.config.channels,
@@ -359,7 +508,8 @@ class DartsSpace(SearchSpace):
             "op_builder": op_builder,
             "auxiliary": auxiliary,
             "planner": planner,
-            "preprocess": self.preprocess,
+            # subclasses overriding preprocess(plan, affine) keep working without connections
+            "preprocess": self.preprocess if connection is None else connected,
         }
         if variant == "imagenet":
             return NetworkImageNet(**common)
@@ -368,10 +518,18 @@ class DartsSpace(SearchSpace):
     # -- costs --------------------------------------------------------------------------------
     cost_metrics = COST_METRICS
 
-    def edge_sites(self, proxy: Mapping[str, Any] | None = None) -> list[EdgeSite]:
-        """Every edge of the network at the search size (``proxy`` overrides) on this data."""
+    def _sized_plans(self, proxy: Mapping[str, Any] | None) -> tuple[DartsSpaceConfig, list]:
         config = self.sized_config(proxy or {})
-        plans = self.plans(config.channels, config.layers, config.stem_multiplier * config.channels)
+        plans = self.plans(
+            config.channels, config.layers, config.stem_multiplier * config.channels,
+            levels=self.proxy_levels(proxy),
+        )
+        return config, plans
+
+    def edge_sites(self, proxy: Mapping[str, Any] | None = None) -> list[EdgeSite]:
+        """Every edge of the network at the search size (``proxy`` overrides, ``levels``) on
+        this data."""
+        config, plans = self._sized_plans(proxy)
         return list(edge_sites(plans, config.nodes, self.data.image_size))
 
     def measure(self, metric: str, module: nn.Module, example: torch.Tensor) -> float:
@@ -388,7 +546,10 @@ class DartsSpace(SearchSpace):
 
     def cost_table(self, metric: str, proxy: Mapping[str, Any] | None = None) -> CostTable:
         """Per-candidate ``metric`` costs of the evaluation network at the search size (the
-        config with ``proxy`` overrides), measured on the real modules; ``"none"`` costs 0.
+        config with ``proxy`` overrides; ``proxy["levels"]``: one table per normal-cell level),
+        measured on the real modules; ``"none"`` costs 0. With ``connection_cell`` the
+        ``"connection"`` table (one row) holds each candidate's cost summed over every
+        connection site.
 
         ``constant`` (stem, preprocessing, classifier) is the measured cost of a whole network
         minus its chosen ops, so ``constant`` plus the chosen ops' costs is the network's cost.
@@ -398,7 +559,7 @@ class DartsSpace(SearchSpace):
                 f"unknown cost metric {metric!r}; space {self.name} measures "
                 f"{', '.join(self.cost_metrics)}"
             )
-        cache: dict[tuple[str, int, int, int], float] = {}
+        cache: dict[tuple[Any, ...], float] = {}
 
         def cost(name: str, site: EdgeSite) -> float:
             key = (name, site.C, site.stride, site.size)
@@ -408,19 +569,26 @@ class DartsSpace(SearchSpace):
                 cache[key] = self.measure(metric, module, example)
             return cache[key]
 
+        levels = self.proxy_levels(proxy)
+        keys = self.cell_keys(levels)
         shape = (len(cell_edges(self.nodes)), len(PRIMITIVES))
-        tables = {key: torch.zeros(shape, dtype=torch.float64) for key in self.cell_keys()}
+        tables = {key: torch.zeros(shape, dtype=torch.float64) for key in keys}
         for site in self.edge_sites(proxy):
             for k, name in enumerate(PRIMITIVES):
                 if name != ZERO:
                     tables[site.key][site.edge_index, k] += cost(name, site)
-        # constant: a network whose nodes max-pool both cell inputs, minus those pools
+        config, plans = self._sized_plans(proxy)
+        connection = None
+        if config.connection_cell:
+            tables[CONNECTION] = self._connection_costs(metric, plans)
+            connection = CONNECTION_CHOICES[0]
+        # constant: a network whose nodes max-pool both cell inputs, minus those pools (and
+        # minus its connection cells)
         pool = "max_pool_3x3"
-        config = self.sized_config(proxy or {})
         network = self._network(
-            {key: [0, 1] * self.nodes for key in self.cell_keys()},
+            {key: [0, 1] * self.nodes for key in keys},
             lambda _key, _position, C, stride: self.op(pool, C, stride, True),
-            channels=config.channels, layers=config.layers,
+            channels=config.channels, layers=config.layers, levels=levels, connection=connection,
         )
         info = self.data
         example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
@@ -428,26 +596,57 @@ class DartsSpace(SearchSpace):
         edges = cell_edges(self.nodes)
         pooled = [edges.index((node, source)) for node in range(2, self.nodes + 2)
                   for source in (0, 1)]
-        chosen = sum(float(tables[k][pooled, PRIMITIVES.index(pool)].sum()) for k in tables)
+        chosen = sum(float(tables[k][pooled, PRIMITIVES.index(pool)].sum()) for k in keys)
+        if connection is not None:
+            chosen += float(tables[CONNECTION][0, 0])
         return CostTable(metric, total - chosen, tables)
+
+    def _connection_costs(self, metric: str, plans: Sequence[CellPlan]) -> torch.Tensor:
+        """``[1, candidates]``: each connection candidate's cost summed over every site."""
+        table = torch.zeros(1, len(CONNECTION_CHOICES), dtype=torch.float64)
+        cache: dict[tuple[Any, ...], float] = {}
+        for site in connection_sites(plans, self.data.image_size):
+            for k, name in enumerate(CONNECTION_CHOICES):
+                key = (name, site.C_in, site.C_out, site.size)
+                if key not in cache:
+                    module = self.connection_op(name, site.C_in, site.C_out, True)
+                    example = torch.zeros(1, site.C_in, site.size, site.size)
+                    cache[key] = self.measure(metric, module, example)
+                table[0, k] += cache[key]
+        return table
 
     def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
         """Per cell key, the ``[edges, candidates]`` bool mask of the ops ``arch`` keeps (the
-        :meth:`kept_mask` of its scores)."""
+        :meth:`kept_mask` of its scores), and the connection op's."""
         spec = self.validate(arch).spec
         edges = cell_edges(self.nodes)
         out = {}
-        for key in self.cell_keys():
+        for key in self.cell_keys(levels_of(spec)):
             matrix = torch.zeros(len(edges), len(PRIMITIVES), dtype=torch.bool)
             for position, (op, source) in enumerate(spec[key]):
                 matrix[edges.index((position // 2 + 2, source)), PRIMITIVES.index(op)] = True
             out[key] = matrix
+        if CONNECTION in spec:
+            matrix = torch.zeros(1, len(CONNECTION_CHOICES), dtype=torch.bool)
+            matrix[0, CONNECTION_CHOICES.index(spec[CONNECTION])] = True
+            out[CONNECTION] = matrix
         return out
 
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:
-        """Normal and reduction cell diagrams as PNG and PDF: ``<stem>_normal.png`` etc."""
+        """Cell diagrams as PNG and PDF: ``<stem>_normal.png`` etc. (one per level), and
+        ``<stem>_connection`` for the connection cell."""
         spec = self.validate(arch).spec
         paths = []
-        for cell_type in CELL_TYPES:
-            paths += plot_cell(spec[cell_type], f"{cell_type} cell", f"{path_stem}_{cell_type}")
+        for key in self.cell_keys(levels_of(spec)):
+            paths += plot_cell(spec[key], cell_title(key, levels_of(spec)), f"{path_stem}_{key}")
+        if CONNECTION in spec:
+            paths += plot_connection(spec[CONNECTION], f"{path_stem}_{CONNECTION}")
         return paths
+
+
+def _connection_choice(scores: torch.Tensor) -> int:
+    """The connection candidate with the best score (``-inf``: excluded)."""
+    row = scores.reshape(-1)
+    if not bool(torch.isfinite(row).any()):
+        raise MalformedArchitecture("every connection candidate is excluded")
+    return int(torch.argmax(row))

@@ -6,6 +6,10 @@ with ``edge_factory(C, stride, cell_type, edge_index)`` and, on each forward pas
 decision group whose name is the cell's key (its type, or a per-depth key) or starts with the key
 plus ``"."`` (e.g. ``"normal"`` with role ``"op"`` and ``"normal.act"`` with role
 ``"activation"``). An edge returns a tensor, or ``None`` when it contributes nothing.
+
+With connection cells, the group named by ``connection`` (one edge) drives every searched
+preprocessing (:class:`~nascore.spaces.darts.cells.ConnectionEdge`) of the network: RC-DARTS
+learns one connection cell.
 """
 
 from __future__ import annotations
@@ -92,9 +96,11 @@ class DartsSupernet(Supernet):
         num_classes: int,
         edge_factory: EdgeFactory,
         preprocess: Preprocess,
+        connection: str | None = None,
     ) -> None:
         super().__init__()
         self.groups = list(groups)
+        self.connection = connection
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(stem_channels),
@@ -124,7 +130,9 @@ class DartsSupernet(Supernet):
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, EdgeWeights]) -> torch.Tensor:
         selections = self._selections(weights)
+        # the connection selection only when there is one: cells keep their 3-argument call
+        extra = (weights[self.connection].row(0),) if self.connection else ()
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, selections[cell.key])
+            s0, s1 = s1, cell(s0, s1, selections[cell.key], *extra)
         return self.classifier(self.global_pool(s1).flatten(1))

@@ -7,7 +7,8 @@ parameterized pairs::
 
     Genotype(normal=[('sep_conv_3x3', 0, 'selu'), ('skip_connect', 1), ...], normal_concat=...)
 
-A plain DARTS genotype reads as ReLU on every parameterized op.
+A plain DARTS genotype reads as ReLU on every parameterized op. Multi-level architectures have
+one activation list per normal-cell level (``"normal_2_act"`` for the cell ``"normal_2"``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nascore import MalformedArchitecture
-from nascore.spaces.darts import CELL_TYPES, format_genotype, parse_genotype
+from nascore.spaces.darts import format_genotype, is_cell_key, parse_genotype
 from nascore.spaces.darts.ops import PARAMETERIZED
 from nascore_adarts.activations import ACTIVATIONS, DEFAULT_ACTIVATION
 
@@ -30,10 +31,22 @@ def act_key(cell_type: str) -> str:
     return f"{cell_type}_act"
 
 
+def cells_of(spec: Mapping[str, Any]) -> list[str]:
+    """The cell keys of a spec (``normal``, ``normal_2`` .., ``reduce``), in spec order."""
+    return [key for key in spec if is_cell_key(key)]
+
+
 def split_spec(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(darts part, {cell_type: activations or None})`` of an adarts spec."""
-    darts = {k: v for k, v in spec.items() if k not in {act_key(c) for c in CELL_TYPES}}
-    return darts, {c: spec.get(act_key(c)) for c in CELL_TYPES}
+    """``(darts part, {cell key: activations or None})`` of an adarts spec; an activation list
+    of a cell the spec does not have is a :class:`MalformedArchitecture`."""
+    darts = {k: v for k, v in spec.items() if not k.endswith("_act")}
+    cells = cells_of(darts)
+    stray = sorted(set(spec) - set(darts) - {act_key(c) for c in cells})
+    if stray:
+        raise MalformedArchitecture(
+            f"adarts architecture has {stray[0]!r} but no cell {stray[0].removesuffix('_act')!r}"
+        )
+    return darts, {c: spec.get(act_key(c)) for c in cells}
 
 
 def check_activations(cell_type: str, pairs: Sequence[Sequence[Any]], acts: Any) -> list[Any]:
@@ -66,7 +79,7 @@ class _CellItems(ast.NodeVisitor):
     source order (flat or nested per-node lists alike)."""
 
     def __init__(self) -> None:
-        self.items: dict[str, list[ast.Tuple | ast.List]] = {c: [] for c in CELL_TYPES}
+        self.items: dict[str, list[ast.Tuple | ast.List]] = {}
         self._cell: str | None = None
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -78,7 +91,8 @@ class _CellItems(ast.NodeVisitor):
         fields = list(zip(_GENOTYPE_FIELDS, node.args, strict=False))
         fields += [(k.arg, k.value) for k in node.keywords]
         for field, value in fields:
-            if field in self.items:
+            if field is not None and is_cell_key(field):
+                self.items.setdefault(field, [])
                 self._cell = field
                 self.visit(value)
                 self._cell = None
@@ -136,7 +150,7 @@ def parse_adarts_genotype(text: str, nodes: int) -> dict[str, Any]:
                 ) from None
             acts[cell_type].append(act)
     spec = parse_genotype(ast.unparse(tree), nodes)
-    for cell_type in CELL_TYPES:
+    for cell_type in cells_of(spec):
         pairs, given = spec[cell_type], acts[cell_type]
         if len(given) != len(pairs):
             raise MalformedArchitecture(

@@ -8,6 +8,11 @@ ops. Any one-shot strategy working through decision groups works on it; the stag
 the tri-level scheme (weights, then alpha, then beta) of strategies that step one optimiser per
 stage. With ``fixed_activation`` or ``activation_config`` the activation groups disappear and only
 alpha is searched (the paper's ablations).
+
+Multi-level search (``strategy.levels``) and connection cells (``space.connection_cell``) come from
+the ``darts`` space: each normal-cell level gets its op and activation groups (``"normal_2"``,
+``"normal_2.act"``) and its activation list (``"normal_2_act"``); fixed activations apply to every
+level of the normal cell; the connection cell keeps its ReLU.
 """
 
 from __future__ import annotations
@@ -36,17 +41,23 @@ from nascore import (
 from nascore.config import field
 from nascore.spaces.darts import (
     CELL_TYPES,
+    CONNECTION,
     DartsSpace,
     DartsSpaceConfig,
     EdgeSite,
+    cell_title,
+    cell_type_of,
     edge_names,
+    levels_of,
     plot_cell,
+    plot_connection,
 )
 from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, ActFactory
 from nascore_adarts.activations import DEFAULT_ACTIVATIONS, check_activation, make_activation
 from nascore_adarts.edge import FactorizedEdge
 from nascore_adarts.genotype import (
     act_key,
+    cells_of,
     check_activations,
     format_adarts_genotype,
     parse_adarts_genotype,
@@ -211,12 +222,12 @@ class ADartsSpace(DartsSpace):
         if not self.searches_activations:
             return out
         parameterized = self._parameterized_columns()
-        for cell_type in CELL_TYPES:
-            acts = scores[cell_type + ACT_GROUP_SUFFIX]
-            with_act = (out[cell_type] & parameterized).any(dim=1)
+        for key in self.cell_keys(levels_of(scores)):
+            acts = scores[key + ACT_GROUP_SUFFIX]
+            with_act = (out[key] & parameterized).any(dim=1)
             mask = torch.zeros(acts.shape, dtype=torch.bool)
             mask[with_act, acts.argmax(dim=1)[with_act]] = True
-            out[cell_type + ACT_GROUP_SUFFIX] = mask
+            out[key + ACT_GROUP_SUFFIX] = mask
         return out
 
     @staticmethod
@@ -232,12 +243,12 @@ class ADartsSpace(DartsSpace):
         :class:`InfeasibleError`.
         """
         spec = dict(super().derive(scores).spec)
-        for cell_type in CELL_TYPES:
-            spec[act_key(cell_type)] = [
-                self._edge_activation(scores, cell_type, self.edge_of(position, source))
+        for key in cells_of(spec):
+            spec[act_key(key)] = [
+                self._edge_activation(scores, key, self.edge_of(position, source))
                 if op in PARAMETERIZED
                 else None
-                for position, (op, source) in enumerate(spec[cell_type])
+                for position, (op, source) in enumerate(spec[key])
             ]
         if self.config.require_skip_in_normal and all(
             op != "skip_connect" for op, _ in spec["normal"]
@@ -248,12 +259,10 @@ class ADartsSpace(DartsSpace):
             )
         return Architecture(self.name, spec)
 
-    def _edge_activation(
-        self, scores: Mapping[str, torch.Tensor], cell_type: str, edge: int
-    ) -> str:
+    def _edge_activation(self, scores: Mapping[str, torch.Tensor], key: str, edge: int) -> str:
         if not self.searches_activations:
-            return self.edge_activations[cell_type][edge]
-        row = scores[cell_type + ACT_GROUP_SUFFIX][edge]
+            return self.edge_activations[cell_type_of(key)][edge]
+        row = scores[key + ACT_GROUP_SUFFIX][edge]
         return self.config.activations[int(torch.argmax(row))]
 
     # -- discrete ---------------------------------------------------------------------------
@@ -330,10 +339,8 @@ class ADartsSpace(DartsSpace):
         """The ``darts`` checks plus the activations; missing ``*_act`` lists mean ReLU."""
         darts, acts = split_spec(arch.spec)
         spec = dict(super().validate(Architecture(arch.space, darts)).spec)
-        for cell_type in CELL_TYPES:
-            spec[act_key(cell_type)] = check_activations(
-                cell_type, spec[cell_type], acts[cell_type]
-            )
+        for key in cells_of(spec):
+            spec[act_key(key)] = check_activations(key, spec[key], acts.get(key))
         return Architecture(self.name, spec)
 
     def format(self, arch: Architecture) -> str:
@@ -364,14 +371,14 @@ class ADartsSpace(DartsSpace):
         """Cell diagrams whose edges read ``op`` or ``op (activation)``."""
         spec = self.validate(arch).spec
         paths = []
-        for cell_type in CELL_TYPES:
+        for key in cells_of(spec):
             pairs = [
                 [op if act is None else f"{op} ({act})", source]
-                for (op, source), act in zip(
-                    spec[cell_type], spec[act_key(cell_type)], strict=True
-                )
+                for (op, source), act in zip(spec[key], spec[act_key(key)], strict=True)
             ]
-            paths += plot_cell(pairs, f"{cell_type} cell", f"{path_stem}_{cell_type}")
+            paths += plot_cell(pairs, cell_title(key, levels_of(spec)), f"{path_stem}_{key}")
+        if CONNECTION in spec:
+            paths += plot_connection(spec[CONNECTION], f"{path_stem}_{CONNECTION}")
         return paths
 
     # -- costs --------------------------------------------------------------------------------
@@ -390,7 +397,8 @@ class ADartsSpace(DartsSpace):
             {n for names in self.edge_activations.values() for n in names}
         )
         edges = len(edge_names(self.nodes))
-        extra = {c: torch.zeros(edges, len(names), dtype=torch.float64) for c in CELL_TYPES}
+        keys = self.cell_keys(self.proxy_levels(proxy))
+        extra = {c: torch.zeros(edges, len(names), dtype=torch.float64) for c in keys}
         cache: dict[tuple[str, int, int, int], float] = {}
         for site in self.edge_sites(proxy):
             for k, name in enumerate(names):
@@ -400,17 +408,17 @@ class ADartsSpace(DartsSpace):
                 extra[site.key][site.edge_index, k] += cache[key]
         if self.searches_activations:
             columns = self._parameterized_columns()
-            tables = {**base.per_group, **{c + ACT_GROUP_SUFFIX: extra[c] for c in CELL_TYPES}}
-            gates = {c + ACT_GROUP_SUFFIX: (c, columns) for c in CELL_TYPES}
+            tables = {**base.per_group, **{c + ACT_GROUP_SUFFIX: extra[c] for c in keys}}
+            gates = {c + ACT_GROUP_SUFFIX: (c, columns) for c in keys}
             return CostTable(metric, base.constant, tables, gates)
-        tables = {}
-        for cell_type in CELL_TYPES:
-            table = base.per_group[cell_type].clone()
-            for edge, name in enumerate(self.edge_activations[cell_type]):
+        tables = dict(base.per_group)
+        for key in keys:
+            table = base.per_group[key].clone()
+            for edge, name in enumerate(self.edge_activations[cell_type_of(key)]):
                 for k, op in enumerate(PRIMITIVES):
                     if op in PARAMETERIZED:
-                        table[edge, k] += extra[cell_type][edge, names.index(name)]
-            tables[cell_type] = table
+                        table[edge, k] += extra[key][edge, names.index(name)]
+            tables[key] = table
         return CostTable(metric, base.constant, tables)
 
     def _activation_cost(self, metric: str, name: str, site: EdgeSite) -> float:
@@ -430,12 +438,12 @@ class ADartsSpace(DartsSpace):
         if not self.searches_activations:
             return out
         edges = len(edge_names(self.nodes))
-        for cell_type in CELL_TYPES:
+        for key in cells_of(arch.spec):
             matrix = torch.zeros(edges, len(self.config.activations), dtype=torch.bool)
             for position, ((_op, source), act) in enumerate(
-                zip(arch.spec[cell_type], arch.spec[act_key(cell_type)], strict=True)
+                zip(arch.spec[key], arch.spec[act_key(key)], strict=True)
             ):
                 if act is not None:
                     matrix[self.edge_of(position, source), self._candidate(act)] = True
-            out[cell_type + ACT_GROUP_SUFFIX] = matrix
+            out[key + ACT_GROUP_SUFFIX] = matrix
         return out
