@@ -132,3 +132,18 @@ def test_tau_follows_the_configured_schedule():
         "gdas", epochs=3, tau_max=5.0, tau_min=0.05, tau_schedule="exponential"
     )
     assert [strategy.policy.tau(e) for e in range(3)] == pytest.approx([5.0, 0.5, 0.05])
+
+
+def test_gdas_defaults_are_the_reference_codes_with_their_source():
+    import attrs
+
+    from nascore.strategies.gdas import GDASStrategy
+
+    config = GDASStrategy.configure({})
+    assert (config.epochs, config.batch_size, config.lr, config.lr_min) == (250, 256, 0.025,
+                                                                           0.001)
+    assert (config.weight_decay, config.nesterov, config.tau_max, config.tau_min) == (
+        5e-4, True, 10.0, 0.1)
+    assert config.tau_schedule == "linear" and config.arch_step_first is False
+    helps = {f.name: f.metadata["help"] for f in attrs.fields(type(config))}
+    assert "AutoDL-Projects" in helps["epochs"] and "AutoDL-Projects" in helps["nesterov"]

@@ -325,3 +325,29 @@ def test_joint_arch_step_updates_every_stage_from_one_forward_pass() -> None:
         results[joint] = (len(calls), stepped, alphas_moved)
     assert results[False] == (3, {0, 1}, True)  # weights step + one arch forward per stage
     assert results[True] == (2, {0, 1}, True)
+
+
+def test_a_budget_sets_the_image_size_cutout_and_precision_of_search_steps():
+    """Images are augmented (cutout) at full size on weights batches only, then resized to the
+    budget's image size; precision 16 runs the forward passes under bfloat16 autocast."""
+    budget = Budget(epochs=2, batch_size=16, lr=0.05, layers=3, channels=4, image_size=6,
+                    cutout=4, precision=16)
+    strategy = make_strategy("darts", budget=budget)
+    seen = []
+
+    def record(_module, inputs):
+        seen.append((tuple(inputs[0].shape[-2:]), torch.is_autocast_enabled("cpu")))
+
+    strategy.supernet.register_forward_pre_hook(record)
+    data = tiny_data()
+    batch, arch_batch = next(data.batches("weights", 16, 0)), next(data.batches("arch", 16, 0))
+    strategy.search_step(batch, arch_batch, 0)
+    assert seen == [((6, 6), True), ((6, 6), True)]  # arch step, then weights step
+
+    x, _ = batch
+    train = strategy._prepare(batch, train=True)[0]
+    plain = strategy._prepare(batch, train=False)[0]
+    resized = torch.nn.functional.interpolate(x, size=(6, 6), mode="bilinear",
+                                              align_corners=False)
+    assert torch.equal(plain, resized)  # arch batches: resized, no cutout
+    assert not torch.equal(train, resized)  # weights batches: cutout first

@@ -79,7 +79,13 @@ def load_trained(path: str | Path, which: str = "last") -> TrainedNetwork:
     ``best`` by held-out validation accuracy (``train.valid_fraction`` > 0)."""
     run = train_run_of(path)
     meta = run.meta
-    if which == "best" and not meta["config"]["train"].get("valid_fraction"):
+    missing = [key for key in ("architecture", "data_info", "network", "config") if key not in meta]
+    if missing:
+        raise RunDirError(
+            f"{run.path / 'run.json'} lacks {', '.join(missing)}: it is damaged or not written "
+            "by `nas train`; restore it from a backup or retrain"
+        )
+    if which == "best" and not meta["config"].get("train", {}).get("valid_fraction"):
         raise CheckpointError(
             f"{run.path} held no validation images out of training, so it has no best weights "
             "(nascore never chooses weights by test accuracy); export --weights last, or "

@@ -249,7 +249,7 @@ class ConstraintHandler(Part):
     def __init__(self, search: Any) -> None:
         super().__init__(search)
         space = search.context.space
-        self.costs = ConstraintCosts(space, search.context.constraints, search.network_options())
+        self.costs = ConstraintCosts(space, search.context.constraints, search.cost_options())
         check_reachable(space, self.costs.constraints, self.costs.tables)
 
     def kept(self) -> dict[str, torch.Tensor]:

@@ -84,6 +84,7 @@ class OneShotConfig:
     lr_min: float = field(0.001, "final learning rate of the cosine schedule [DARTS: 0.001]",
                           validator=[non_negative, _lr_min])
     momentum: float = field(0.9, "SGD momentum [DARTS: 0.9]", validator=non_negative)
+    nesterov: bool = field(False, "Nesterov momentum of the weights' SGD [DARTS: false]")
     weight_decay: float = field(3e-4, "SGD weight decay [DARTS: 3e-4]", validator=non_negative)
     grad_clip: float = field(5.0, "gradient norm clip of the weights step [DARTS: 5]",
                              validator=positive)
@@ -236,7 +237,7 @@ class OneShotStrategy(Strategy):
         self.epoch = 0
         self.weights_optimizer = torch.optim.SGD(
             self.supernet.parameters(), lr=self.hyper.lr, momentum=self.hyper.momentum,
-            weight_decay=self.hyper.weight_decay,
+            weight_decay=self.hyper.weight_decay, nesterov=config.nesterov,
         )
         self.weights_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.weights_optimizer, T_max=self.hyper.epochs, eta_min=config.lr_min
@@ -284,8 +285,12 @@ class OneShotStrategy(Strategy):
         )
 
     def network_options(self) -> dict[str, Any]:
-        """The network the search is about: the supernet's size and, with more than one, its
-        normal-cell ``levels`` (what constraint handlers ask the space's cost tables for)."""
+        """``build_network`` options of the network the search is about: the supernet's size."""
+        return self.proxy()
+
+    def cost_options(self) -> dict[str, Any]:
+        """What constraint handlers ask the space's cost tables for: the network's size and,
+        with more than one, its normal-cell ``levels``."""
         levels = self.config.levels
         return {**self.proxy(), **({"levels": levels} if levels > 1 else {})}
 

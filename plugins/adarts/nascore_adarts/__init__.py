@@ -12,6 +12,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "ACTIVATIONS": ".activations",
     "ADartsSpace": ".space",
     "ADartsSpaceConfig": ".space",
+    "ADartsStrategy": ".strategy",
     "DEFAULT_ACTIVATIONS": ".activations",
     "MixedActivation": ".activations",
     "Swish": ".activations",
@@ -23,6 +24,7 @@ __all__ = [
     "ACTIVATIONS",
     "ADartsSpace",
     "ADartsSpaceConfig",
+    "ADartsStrategy",
     "DEFAULT_ACTIVATIONS",
     "MixedActivation",
     "Swish",
@@ -38,3 +40,4 @@ if TYPE_CHECKING:
         make_activation,
     )
     from nascore_adarts.space import ADartsSpace, ADartsSpaceConfig
+    from nascore_adarts.strategy import ADartsStrategy

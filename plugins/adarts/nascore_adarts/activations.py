@@ -27,6 +27,42 @@ class Swish(nn.Module):
         return x * torch.sigmoid(self.b * x)
 
 
+class RReLU(nn.RReLU):
+    """:class:`torch.nn.RReLU`, whose evaluation-mode forward (a leaky ReLU with the mean of the
+    slope range) is written as :func:`torch.nn.functional.leaky_relu`, so exported networks
+    (ONNX) hold an operator every runtime knows; training draws random slopes as before."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        return nn.functional.leaky_relu(x, (self.lower + self.upper) / 2)
+
+
+class SharedActivation(nn.Module):
+    """Another site of an activation module that is registered once elsewhere in the op (so
+    its parameters appear once in state dicts and exports)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self._shared = (module,)  # a tuple: not registered as a submodule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._shared[0](x)
+
+
+def single_instance(name: str) -> Callable[[], nn.Module]:
+    """An activation factory for the activation sites of one op: the first call returns a new
+    module of ``name``, later calls :class:`SharedActivation` sites of it (one set of parameters
+    per op, as the edge shares one activation in the supernet)."""
+    module = make_activation(name)
+    sites = iter(range(1 << 30))
+
+    def factory() -> nn.Module:
+        return module if next(sites) == 0 else SharedActivation(module)
+
+    return factory
+
+
 #: Name -> factory of every known activation, in the paper's order. None of them works in place:
 #: the input of an edge's activation is shared by several ops.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -34,7 +70,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu6": nn.ReLU6,
     "leaky_relu": nn.LeakyReLU,
     "prelu": nn.PReLU,
-    "rrelu": nn.RReLU,
+    "rrelu": RReLU,
     "elu": nn.ELU,
     "celu": nn.CELU,
     "selu": nn.SELU,

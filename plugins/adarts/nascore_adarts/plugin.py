@@ -14,3 +14,10 @@ def nascore_spaces() -> list[type]:
     from nascore_adarts.space import ADartsSpace
 
     return [ADartsSpace]
+
+
+@hookimpl
+def nascore_strategies() -> list[type]:
+    from nascore_adarts.strategy import ADartsStrategy
+
+    return [ADartsStrategy]

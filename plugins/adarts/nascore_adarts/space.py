@@ -53,7 +53,11 @@ from nascore.spaces.darts import (
     plot_connection,
 )
 from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, ActFactory
-from nascore_adarts.activations import DEFAULT_ACTIVATIONS, check_activation, make_activation
+from nascore_adarts.activations import (
+    DEFAULT_ACTIVATIONS,
+    check_activation,
+    single_instance,
+)
 from nascore_adarts.edge import FactorizedEdge
 from nascore_adarts.genotype import (
     act_key,
@@ -133,12 +137,6 @@ def _load_activation_config(value: str | Mapping[str, Any], edges: int) -> dict[
             raise ConfigError(f"{_KEY}.{cell_type} must list {edges} activations (one per edge)")
         out[cell_type] = [check_activation(name, f"{_KEY}.{cell_type}") for name in names]
     return out
-
-
-def single_instance(name: str) -> ActFactory:
-    """An activation factory returning one shared module of ``name`` on every call (one per op)."""
-    module = make_activation(name)
-    return lambda: module
 
 
 class ADartsSpace(DartsSpace):

@@ -73,3 +73,18 @@ def test_fixed_activation_search_trains_alpha_only(data: SearchData, make_space)
     assert changed == {"normal", "reduce"}
     arch = strategy.derive()
     assert set(arch.spec["normal_act"] + arch.spec["reduce_act"]) <= {"selu", None}
+
+
+def test_the_adarts_strategy_carries_the_papers_recipe(data: SearchData, make_space) -> None:
+    from nascore_adarts import ADartsStrategy
+
+    config = ADartsStrategy.configure({})
+    assert (config.epochs, config.lr, config.lr_min, config.batch_size) == (25, 0.05, 0.001, 64)
+    assert (config.arch_lr, config.arch_betas, config.arch_weight_decay) == (6e-4, (0.5, 0.999),
+                                                                             1e-3)
+    assert config.arch_step_first is False and config.second_order is False
+    fields = {f.name: f for f in __import__("attrs").fields(type(config))}
+    assert "A-DARTS, Sec. 4.1" in fields["lr"].metadata["help"]
+    strategy, stages, changed, _ = _search(ADartsStrategy, make_space(), data)
+    assert stages == [0, 1] * data.num_batches("weights", 16)  # alpha, then beta, every step
+    assert {"normal", "normal.act"} <= changed

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from nascore_adarts.activations import DEFAULT_ACTIVATIONS, Swish
+from nascore_adarts.activations import DEFAULT_ACTIVATIONS, RReLU, SharedActivation, Swish
 from nascore_adarts.edge import FactorizedEdge
 from torch import nn
 
@@ -236,9 +236,11 @@ def test_encode_decode_sample_and_mutate(make_space) -> None:
 
 # -- networks -------------------------------------------------------------------------------------
 def _activation_of(op: nn.Module) -> list[nn.Module]:
-    """The activation modules of a parameterized op (at every site, duplicates included)."""
-    convs = (nn.Conv2d, nn.BatchNorm2d, nn.Sequential)
-    return [m for _, m in op.named_modules(remove_duplicate=False) if not isinstance(m, convs)]
+    """The activation modules of a parameterized op (at every site, shared sites resolved)."""
+    convs = (nn.Conv2d, nn.BatchNorm2d, nn.Sequential, SharedActivation)
+    return [m for m in op.modules() if not isinstance(m, convs)] + [
+        m._shared[0] for m in op.modules() if isinstance(m, SharedActivation)
+    ]
 
 
 def test_build_network_uses_the_chosen_activation_on_every_edge(make_space) -> None:
@@ -257,7 +259,7 @@ def test_build_network_uses_the_chosen_activation_on_every_edge(make_space) -> N
             assert len(sites) == (2 if name.startswith("sep") else 1)
             assert all(s is sites[0] for s in sites)  # one module per op
             expected = {"selu": nn.SELU, "swish": Swish, "prelu": nn.PReLU, "elu": nn.ELU,
-                        "celu": nn.CELU, "relu6": nn.ReLU6, "rrelu": nn.RReLU}[act]
+                        "celu": nn.CELU, "relu6": nn.ReLU6, "rrelu": RReLU}[act]
             assert type(sites[0]) is expected
     x = torch.randn(4, 1, 8, 8)
     net(x).logsumexp(1).sum().backward()

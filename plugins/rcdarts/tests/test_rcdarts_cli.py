@@ -40,6 +40,7 @@ def test_bounds_outside_the_reachable_range_are_a_one_line_error(nas, tmp_path: 
     message = out.stderr.strip().splitlines()[-1]
     assert message.startswith("error: constraint params:..1000 is outside what space darts")
     assert "(4254..37214)" in message and "Traceback" not in out.stderr
+    assert not (tmp_path / "r").exists()  # refused before the run directory is made
 
 
 @pytest.mark.slow
