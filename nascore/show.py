@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from nascore.architecture import Architecture
 from nascore.events import read_events
@@ -23,9 +26,9 @@ _PANELS = (
 )
 
 
-def _plot_curves(events: list[dict[str, Any]], path: Path) -> str | None:
-    """Loss, accuracy and learning-rate curves of the epoch records (panels without data are
-    left out); ``None`` when there is nothing to draw."""
+def curves_figure(events: list[dict[str, Any]]) -> Figure | None:
+    """Loss, accuracy and learning-rate panels of a run's epoch records (panels without data
+    are left out, one line per record key); ``None`` when there is nothing to draw."""
     epochs = [e for e in events if e.get("type") == "epoch"]
     keys = sorted({k for e in epochs for k in e})
     panels = []
@@ -40,10 +43,6 @@ def _plot_curves(events: list[dict[str, Any]], path: Path) -> str | None:
             panels.append((title, series))
     if not panels:
         return None
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
     figure = Figure(figsize=(5 * len(panels), 4))
     FigureCanvasAgg(figure)
     for index, (title, series) in enumerate(panels):
@@ -55,6 +54,13 @@ def _plot_curves(events: list[dict[str, Any]], path: Path) -> str | None:
         ax.set_title(title)
         ax.legend()
     figure.tight_layout()
+    return figure
+
+
+def _plot_curves(events: list[dict[str, Any]], path: Path) -> str | None:
+    figure = curves_figure(events)
+    if figure is None:
+        return None
     figure.savefig(path)
     return str(path)
 
