@@ -30,7 +30,7 @@ _STRETCH = 4  # middle samples (of every 8th) near other curves that count as ru
 _BENDS = (0.0, 0.12, -0.12, 0.25, -0.25, 0.4, -0.4, 0.6, -0.6)  # control-point offsets / length
 _SPOTS = tuple(sorted((round(0.15 + 0.025 * i, 3) for i in range(29)), key=lambda t: abs(t - 0.5)))
 _SPREADS = tuple(1.2**i for i in range(12))  # grid unit in inches, tried in turn
-_WIDER = 4  # spreads tried beyond the first complete layout to free labels of crossing edges
+_WIDER = 2  # spreads tried beyond the first complete layout to free labels of crossing edges
 _MARGIN = 0.2  # inches around the drawing
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in inches
@@ -159,7 +159,7 @@ class _Layout:
     curves: list[_Curve]
     labels: list[Box | None]
     complete: bool
-    crossings: int  # samples of other edges inside label boxes
+    crossings: int  # (label, other edge) pairs where the edge runs through the label's box
 
 
 def _run_together(curve: _Curve, others: Sequence[_Curve]) -> int:
@@ -212,10 +212,10 @@ def _layout(diagram: Diagram, node_sizes: dict[str, tuple[float, float]],
             box = _box(curve.at(t), label_sizes[index], label_pad)
             if any(_overlap(_grow(box, _GAP), other) for other in taken):
                 continue
-            crossings = sum(int(_inside(points, _grow(box, _GAP)).sum()) for points in crossing)
-            if best is None or crossings < best[0]:
-                best = (crossings, box)
-            if crossings == 0:
+            hits = sum(bool(_inside(points, _grow(box, _GAP)).any()) for points in crossing)
+            if best is None or hits < best[0]:
+                best = (hits, box)
+            if hits == 0:
                 break
         if best is None:
             complete = False

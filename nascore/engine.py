@@ -194,7 +194,8 @@ class Engine:
                     bar.set_postfix(loss=f"{float(metrics['loss']):.3f}")
                 self.events.log_step(metrics, offset + step - 1)
                 if self.log_every and step % self.log_every == 0:
-                    log.info(step_line(epoch, total, step, steps, sums))
+                    with tqdm.external_write_mode(file=sys.stderr):  # above a terminal's bar
+                        log.info(step_line(epoch, total, step, steps, sums))
                 if stop.signal is not None:
                     self.checkpoint(epoch, step, sums)
                     raise Interrupted(

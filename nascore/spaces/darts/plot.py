@@ -14,11 +14,13 @@ OUTPUT = "c_{k}"
 
 
 def _positions(nodes: int) -> dict[str, tuple[float, float]]:
-    """Inputs on the left, intermediate nodes on a descending diagonal, output on the right."""
+    """Inputs on the left, intermediate nodes left to right alternately high and low (edges
+    from one node to the next ones leave in different directions, so their labels find room),
+    output on the right."""
     height = 1.2 * max(nodes - 1, 1)
-    pos = {INPUTS[0]: (0.0, height * 0.7), INPUTS[1]: (0.0, height * 0.3)}
+    pos = {INPUTS[0]: (0.0, height * 0.75), INPUTS[1]: (0.0, height * 0.25)}
     for i in range(nodes):
-        pos[str(i)] = (2.0 + 1.5 * i, height * (1 - i / max(nodes - 1, 1)))
+        pos[str(i)] = (2.0 + 1.5 * i, height * (0.9 if i % 2 == 0 else 0.1))
     pos[OUTPUT] = (1.5 + 1.5 * nodes + 1.0, height * 0.5)
     return pos
 
