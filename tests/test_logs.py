@@ -5,6 +5,7 @@ images and histograms, hparams) and ``nas show`` on a train run."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tomllib
 from pathlib import Path
@@ -16,7 +17,10 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from nascore.data import DataConfig, SearchData
 from nascore.events import EventLog, heatmap, read_events
+from nascore.rundir import RunDir
 from nascore.show import curves_figure
+from nascore.training import resume_training, start_training
+from nascore.training.source import from_zoo, resolve_tree
 
 SEARCH = ["run", "--strategy", "darts", "--space", "darts", "--channels", "4", "--layers", "3",
           "--epochs", "2", "--batch-size", "32", "--set", "data.subset=160"]
@@ -184,3 +188,28 @@ def test_show_on_a_train_run_prints_results_and_draws_curves(train_run, nas) -> 
     lr = panels["learning rate"]["lr"]
     assert list(lr.get_xdata()) == [1, 2]
     assert list(lr.get_ydata()) == [e["lr"] for e in epochs]
+
+
+class Stop(Exception):
+    """Raised by a callback to interrupt a training run."""
+
+
+def _stop_after_first_epoch(epoch: int, _record) -> None:
+    if epoch == 0:
+        raise Stop
+
+
+def test_a_resumed_run_takes_log_every_from_set_and_continues_the_step_axis(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tree = resolve_tree({}, "darts", flags={"epochs": 2, "batch_size": 32, "channels": 4,
+                                            "layers": 3}, overrides=["data.subset=64"])
+    with pytest.raises(Stop):
+        start_training(tree, from_zoo("darts_v2"), tmp_path / "r", progress=False,
+                       callbacks=[_stop_after_first_epoch])
+    caplog.set_level(logging.INFO, logger="nascore")
+    resume_training(RunDir.open(tmp_path / "r"), ["train.log_every=1"], progress=False)
+    steps = [m.groups()[:3] for r in caplog.records if (m := STEP_LINE.match(r.getMessage()))]
+    assert steps == [("2", "1", "2"), ("2", "2", "2")]  # 64 images: 2 steps, epoch 2 only
+    tb = _accumulator(tmp_path / "r")
+    assert [s.step for s in tb.Scalars("step/loss")] == [0, 1, 2, 3]
+    assert "_hparams_/session_start_info" in tb.PluginTagToContent("hparams")
