@@ -101,11 +101,21 @@ def epoch_line(epoch: int, total: int, record: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def step_line(epoch: int, total: int, step: int, steps: int,
+              sums: Mapping[str, list[float]]) -> str:
+    """``epoch 3/50  step 100/390  loss 1.2  acc 0.51``: the running means of the epoch's step
+    metrics so far (the lines of ``log_every``)."""
+    parts = [f"epoch {epoch + 1}/{total}", f"step {step}/{steps}"]
+    parts += [f"{key} {value / count:.4g}" for key, (value, count) in sums.items() if count]
+    return "  ".join(parts)
+
+
 class Engine:
     """Drives a :class:`Job` in a run directory (see the module docstring).
 
     ``extra_state()`` adds to every checkpoint (e.g. an estimator's cache); ``callbacks`` are
-    called with ``(epoch, record)`` after each epoch's checkpoint.
+    called with ``(epoch, record)`` after each epoch's checkpoint; ``log_every`` > 0 logs a
+    :func:`step_line` every that many steps of an epoch (besides the epoch lines).
     """
 
     def __init__(
@@ -116,6 +126,7 @@ class Engine:
         progress: bool = True,
         extra_state: Callable[[], dict[str, Any]] | None = None,
         callbacks: tuple[Callable[[int, Mapping[str, Any]], None], ...] = (),
+        log_every: int = 0,
     ) -> None:
         self.run = run
         self.job = job
@@ -123,6 +134,7 @@ class Engine:
         self.progress = progress
         self.extra_state = extra_state or dict
         self.callbacks = callbacks
+        self.log_every = log_every
 
     def checkpoint(self, epoch: int, step: int, sums: Mapping[str, list[float]]) -> None:
         """Atomically save everything needed to continue at ``(epoch, step)``."""
@@ -166,9 +178,9 @@ class Engine:
                      stop: _StopFlag) -> None:
         """The steps of ``epoch`` from ``start_step``; ``sums`` accumulates ``[total, count]``
         of every step metric of the whole epoch (resumed steps included)."""
-        total = self.job.num_epochs
-        bar = progress_bar(self.job.steps_per_epoch(epoch), start_step,
-                           f"epoch {epoch + 1}/{total}", self.progress)
+        total, steps = self.job.num_epochs, self.job.steps_per_epoch(epoch)
+        bar = progress_bar(steps, start_step, f"epoch {epoch + 1}/{total}", self.progress)
+        offset = sum(self.job.steps_per_epoch(e) for e in range(epoch))  # TensorBoard's x
         step = start_step
         try:
             for metrics in self.job.run_epoch(epoch, start_step):
@@ -180,6 +192,10 @@ class Engine:
                     entry[1] += 1
                 if "loss" in metrics:
                     bar.set_postfix(loss=f"{float(metrics['loss']):.3f}")
+                self.events.log_step(metrics, offset + step - 1)
+                if self.log_every and step % self.log_every == 0:
+                    with tqdm.external_write_mode(file=sys.stderr):  # above a terminal's bar
+                        log.info(step_line(epoch, total, step, steps, sums))
                 if stop.signal is not None:
                     self.checkpoint(epoch, step, sums)
                     raise Interrupted(
@@ -207,12 +223,14 @@ def start(
     callbacks: tuple[Callable[[int, Mapping[str, Any]], None], ...] = (),
     prepare: Callable[[RunDir], None] | None = None,
     finish: Callable[[RunDir], T] | None = None,
+    log_every: int = 0,
 ) -> tuple[RunDir, T | None]:
     """Create the run directory of an already built ``job``, lock it, drive the job and
     return ``(run, finish(run))``.
 
     ``prepare(run)`` writes files the run needs before training (e.g. its architecture);
-    ``finish(run)`` writes the results (the events are still open).
+    ``finish(run)`` writes the results (the events are still open); then the config and final
+    metrics go to TensorBoard's hparams.
     """
     run = RunDir.create(target, meta, config_toml)
     with run.locked():
@@ -221,8 +239,10 @@ def start(
             log.info(f"run directory: {run.path}")
             if prepare is not None:
                 prepare(run)
-            Engine(run, job, events, progress, extra_state, callbacks).drive()
-            return run, None if finish is None else finish(run)
+            Engine(run, job, events, progress, extra_state, callbacks, log_every).drive()
+            result = None if finish is None else finish(run)
+            events.log_hparams(meta.get("config", {}))
+            return run, result
         finally:
             events.close()
 
@@ -255,14 +275,15 @@ def restore(job: Job, state: Mapping[str, Any], run: RunDir) -> None:
 @attrs.frozen
 class Resumed:
     """What a resume builds from a run's metadata: the job (restored by :func:`resume`), how to
-    restore its checkpoint's ``extra`` state, and the metadata to write when overrides changed
-    it (with its ``config.toml``)."""
+    restore its checkpoint's ``extra`` state, the metadata to write when overrides changed
+    it (with its ``config.toml``) and the run's ``log_every`` (see :class:`Engine`)."""
 
     job: Job
     restore_extra: Callable[[Mapping[str, Any]], None] | None = None
     extra_state: Callable[[], dict[str, Any]] | None = None
     new_meta: Mapping[str, Any] | None = None
     config_toml: str = ""
+    log_every: int = 0
 
 
 def resume(
@@ -296,9 +317,10 @@ def resume(
         try:
             epoch, step = int(state["epoch"]), int(state["step"])
             log.info(f"resuming {run.path} at epoch {epoch + 1}, step {step}")
-            Engine(run, resumed.job, events, progress, resumed.extra_state, callbacks).drive(
-                epoch, step, state.get("sums", {})
-            )
-            return None if finish is None else finish(run)
+            Engine(run, resumed.job, events, progress, resumed.extra_state, callbacks,
+                   resumed.log_every).drive(epoch, step, state.get("sums", {}))
+            result = None if finish is None else finish(run)
+            events.log_hparams(run.meta.get("config", {}))
+            return result
         finally:
             events.close()

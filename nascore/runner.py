@@ -27,6 +27,7 @@ from nascore.config import (
     field,
     help_texts,
     layer_tree,
+    non_negative,
 )
 from nascore.constraint import Constraint
 from nascore.context import SearchContext, device_of
@@ -52,6 +53,10 @@ class RunConfig:
     )
     constraints: tuple[str, ...] = field((), "resource bounds, e.g. params:1M..2M, flops:..600M")
     device: str = field("cpu", "cpu, cuda or auto")
+    log_every: int = field(
+        0, "log a line every N steps of an epoch with the running means of the step metrics, "
+        "besides the epoch lines (0: epoch lines only)", validator=non_negative,
+    )
 
 
 #: The result file of a run (search and train alike).
@@ -71,6 +76,7 @@ FLAG_TARGETS = {
     "seed": ("run", "seed"),
     "estimator": ("run", "estimator"),
     "budget": ("run", "budget"),
+    "log_every": ("run", "log_every"),
 }
 
 
@@ -309,6 +315,7 @@ def start_run(
     run, arch = engine.start(
         target, meta, dump_toml(tree, config_help(tree)), session.strategy, events, progress,
         extra_state=lambda: _estimator_state(session), finish=_finish(session, events),
+        log_every=tree["run"].get("log_every", 0),
     )
     return run, arch
 
@@ -335,7 +342,7 @@ def resume_run(
         holder["session"], holder["events"] = session, events
         return engine.Resumed(
             session.strategy, _restore_estimator(session), lambda: _estimator_state(session),
-            new_meta, toml,
+            new_meta, toml, log_every=tree["run"].get("log_every", 0),
         )
 
     def finish(run_dir: RunDir) -> Architecture:

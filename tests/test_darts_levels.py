@@ -207,4 +207,4 @@ def test_plots_of_levels_and_the_connection_cell(tmp_path) -> None:
     arch = _multi_level(ZOO["darts_v2"], 2, "dil_conv_3x3")
     names = sorted(p.rsplit("/", 1)[1] for p in space.plot(arch, str(tmp_path / "cell")))
     assert names == sorted(f"cell_{k}.{e}" for k in ("normal", "normal_2", "reduce",
-                                                     "connection") for e in ("png", "pdf"))
+                                                     "connection") for e in ("png", "pdf", "dot"))

@@ -178,11 +178,12 @@ def test_unknown_cost_metric(space):
         space.cost_table("latency")
 
 
-def test_plot_writes_png_and_pdf(space, tmp_path):
+def test_plot_writes_png_pdf_and_dot(space, tmp_path):
     paths = space.plot(ZOO["darts_v2"], str(tmp_path / "cell"))
     assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
-        "cell_normal.pdf", "cell_normal.png", "cell_reduce.pdf", "cell_reduce.png",
+        "cell_normal.dot", "cell_normal.pdf", "cell_normal.png",
+        "cell_reduce.dot", "cell_reduce.pdf", "cell_reduce.png",
     ]
+    starts = {"png": b"\x89PNG", "pdf": b"%PDF", "dot": b'digraph "'}
     for path in paths:
-        data = Path(path).read_bytes()
-        assert data.startswith(b"\x89PNG" if path.endswith(".png") else b"%PDF")
+        assert Path(path).read_bytes().startswith(starts[path.rsplit(".", 1)[1]])

@@ -23,6 +23,8 @@ _RUN_OPTIONS = [
     click.option("--seed", type=int, help="Seed (run.seed)."),
     click.option("--estimator", help="Estimator for discrete strategies (train, nb201, ...)."),
     click.option("--budget", help="Named budget preset (see `nas plugins`)."),
+    click.option("--log-every", type=int, metavar="N",
+                 help="Also log a line every N steps (run.log_every; default: epochs only)."),
     click.option(
         "--constraint",
         "constraints",

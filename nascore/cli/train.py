@@ -25,6 +25,8 @@ from nascore.errors import UsageError
 @click.option("--layers", type=int, help="Number of cells (train.layers).")
 @click.option("--lr", type=float, help="Initial learning rate (train.lr).")
 @click.option("--seed", type=int, help="Seed (train.seed).")
+@click.option("--log-every", type=int, metavar="N",
+              help="Also log a line every N steps (train.log_every; default: epochs only).")
 @click.option("--dataset", help="digits (default), fashion-mnist, cifar10, cifar100, imagefolder.")
 @click.option("--data-dir", help="Local folder of the dataset (never downloaded).")
 @click.option("--out", type=click.Path(file_okay=False),

@@ -52,6 +52,10 @@ class TrainConfig:
     )
     seed: int = field(0, "seed of initialisation, data order, cutout and drop path")
     device: str = field("cpu", "cpu, cuda or auto")
+    log_every: int = field(
+        0, "log a line every N steps of an epoch with the running means of the step metrics, "
+        "besides the epoch lines (0: epoch lines only)", validator=non_negative,
+    )
 
 
 #: What the ImageNet recipe changes relative to the :class:`TrainConfig` defaults.

@@ -41,6 +41,7 @@ FLAG_TARGETS = {
     "layers": ("train", "layers"),
     "lr": ("train", "lr"),
     "seed": ("train", "seed"),
+    "log_every": ("train", "log_every"),
     "dataset": ("data", "dataset"),
     "data_dir": ("data", "data_dir"),
 }

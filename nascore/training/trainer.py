@@ -297,6 +297,7 @@ def start_training(
     run, result = engine.start(
         out, meta, dump_toml(tree, tree_help(source.space)), job, events, progress,
         callbacks=tuple(callbacks), prepare=write_architecture, finish=_finish(job, events),
+        log_every=session.config.log_every,
     )
     return run, result
 
@@ -337,7 +338,8 @@ def resume_training(
             toml = dump_toml(tree, tree_help(arch.space))
         job = TrainJob(prepare(tree, arch, meta["network"]), run.path)
         holder["finish"] = _finish(job, events)
-        return engine.Resumed(job, new_meta=new_meta, config_toml=toml)
+        return engine.Resumed(job, new_meta=new_meta, config_toml=toml,
+                              log_every=job.config.log_every)
 
     return engine.resume(run, "train", build, lambda r: holder["finish"](r), progress,
                          tuple(callbacks))

@@ -633,8 +633,8 @@ class DartsSpace(SearchSpace):
         return out
 
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:
-        """Cell diagrams as PNG and PDF: ``<stem>_normal.png`` etc. (one per level), and
-        ``<stem>_connection`` for the connection cell."""
+        """Cell diagrams as PNG, PDF and graphviz DOT: ``<stem>_normal.png`` etc. (one per
+        level), and ``<stem>_connection`` for the connection cell."""
         spec = self.validate(arch).spec
         paths = []
         for key in self.cell_keys(levels_of(spec)):

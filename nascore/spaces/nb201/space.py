@@ -16,10 +16,12 @@ from torch import nn
 
 from nascore.architecture import Architecture
 from nascore.config import field, positive
+from nascore.diagram import save
 from nascore.errors import ConfigError, MalformedArchitecture
 from nascore.space import Decision, DecisionGroup, SearchSpace, Supernet, SupernetOptions
 from nascore.spaces.nb201.cell import EDGE_NAMES, OPS, check_ops, format_cell, parse_cell
 from nascore.spaces.nb201.network import NB201Network
+from nascore.spaces.nb201.plot import cell_diagram
 from nascore.spaces.nb201.supernet import NB201Supernet
 
 _DECISIONS = tuple(Decision(name, OPS) for name in EDGE_NAMES)
@@ -64,6 +66,10 @@ class NB201Space(SearchSpace):
 
     def parse(self, text: str) -> Architecture:
         return self.architecture(parse_cell(text))
+
+    def plot(self, arch: Architecture, path_stem: str) -> list[str]:
+        """The cell diagram: ``path_stem`` + ``.png``, ``.pdf`` and ``.dot``."""
+        return save(cell_diagram(self.ops(arch)), path_stem)
 
     # -- discrete ---------------------------------------------------------------------------
     def decisions(self) -> list[Decision]:

@@ -331,5 +331,9 @@ def test_bad_configs_are_one_line_config_errors(overrides: dict, message: str, m
 def test_plot_labels_edges_with_their_activation(tmp_path, make_space) -> None:
     paths = make_space().plot(ARCH, str(tmp_path / "cell"))
     assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
-        "cell_normal.pdf", "cell_normal.png", "cell_reduce.pdf", "cell_reduce.png"
+        "cell_normal.dot", "cell_normal.pdf", "cell_normal.png",
+        "cell_reduce.dot", "cell_reduce.pdf", "cell_reduce.png",
     ]
+    dot = (tmp_path / "cell_normal.dot").read_text()
+    assert '"c_{k-2}" -> "0" [label="sep_conv_3x3 (selu)"];' in dot
+    assert '"c_{k-1}" -> "0" [label="skip_connect"];' in dot
