@@ -56,11 +56,13 @@ class RayExecutor(Executor):
     def _started(self) -> Any:
         ray = _ray()
         if not ray.is_initialized():
-            options: dict[str, Any] = {"logging_level": logging.WARNING}
-            if self.address:
-                options["address"] = self.address
+            if self.address:  # a cluster's warnings (e.g. unschedulable tasks) matter
+                options: dict[str, Any] = {"address": self.address,
+                                           "logging_level": logging.WARNING}
             else:
-                options.update(num_cpus=available_cores(), include_dashboard=False)
+                options = {"num_cpus": available_cores(), "include_dashboard": False,
+                           "logging_level": logging.ERROR}
+                self.threads = min(self.threads, available_cores())
             try:
                 ray.init(**options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
