@@ -8,5 +8,5 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # CPU-capable torch from the local wheel cache first, so nothing else pulls a different build.
 .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install --quiet -e ".[test]" \
+.venv/bin/python -m pip install --quiet -e ".[test,ray]" \
     -e plugins/eoinas -e plugins/adarts -e plugins/mipbpe -e plugins/bnas

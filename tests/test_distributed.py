@@ -85,6 +85,7 @@ def _same(a: Any, b: Any, path: str) -> None:
         assert a == b, path
 
 
+@pytest.mark.slow
 def test_two_processes_agree_on_parameters_masks_and_architecture(tmp_path: Path) -> None:
     results = _finish(_spawn([str(HERE / "distributed_search.py"), str(tmp_path)]))
     assert all(code == 0 for code, _, _ in results), results
@@ -136,6 +137,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_a_signal_to_one_process_stops_both_and_the_run_resumes(reference: Path,
                                                                tmp_path: Path) -> None:
     out = tmp_path / "stopped"
@@ -152,6 +154,7 @@ def test_a_signal_to_one_process_stops_both_and_the_run_resumes(reference: Path,
     assert _final(out) == _final(reference)
 
 
+@pytest.mark.slow
 def test_a_killed_two_process_run_resumes(reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     procs = _spawn(["-m", "nascore", *SEARCH, "--out", str(out)])
@@ -166,6 +169,7 @@ def test_a_killed_two_process_run_resumes(reference: Path, tmp_path: Path) -> No
     assert [e["epoch"] for e in _epochs(out)] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_nproc_launches_the_same_search_through_torchrun(reference: Path, tmp_path: Path,
                                                         nas) -> None:
     out = tmp_path / "launched"

@@ -139,6 +139,7 @@ def test_a_failed_batch_stays_pending_and_is_estimated_again_on_resume(data) -> 
                                                  queries_per_epoch=4))
 
 
+@pytest.mark.slow
 def test_process_workers_rebuild_the_estimator_and_match_inline(data) -> None:
     inline = _search(RandomSearch, data, queries=4, queries_per_epoch=4)
     with ProcessExecutor(workers=2, threads=1) as pool:
@@ -247,6 +248,7 @@ SEARCH = ["run", "--strategy", "random", "--space", "nb201", "--estimator", "has
           "--set", "data.subset=64", "--quiet"]
 
 
+@pytest.mark.slow
 def test_a_failing_ray_worker_is_a_one_line_error_and_the_run_resumes(hash_site, nas,
                                                                       tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="the Ray executor needs pip install 'nascore[ray]'")

@@ -140,6 +140,7 @@ def test_plugin_absent_without_its_distribution(nas) -> None:
     assert "unknown strategy 'hillclimb'; available:" in proc.stderr
 
 
+@pytest.mark.slow
 def test_plugin_strategy_and_estimator_run_unchanged_on_process_workers(site: Path, nas,
                                                                        tmp_path: Path) -> None:
     queries = {}

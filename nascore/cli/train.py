@@ -27,6 +27,7 @@ from nascore.errors import UsageError
 @click.option("--seed", type=int, help="Seed (train.seed).")
 @click.option("--dataset", help="digits (default), fashion-mnist, cifar10, cifar100, imagefolder.")
 @click.option("--data-dir", help="Local folder of the dataset (never downloaded).")
+@click.option("--device", help="auto (default: a GPU when there is one), cpu, cuda, cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Train run directory (default RUN_DIR/train or runs/train-<name>-<time>).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),

@@ -11,6 +11,8 @@ are in flight, and results come back in item order.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -63,7 +65,8 @@ class RayExecutor(Executor):
                 options = {"num_cpus": available_cores(), "include_dashboard": False,
                            "logging_level": logging.ERROR}
                 self.threads = min(self.threads, available_cores())
-            try:
+            keep = signal.getsignal(signal.SIGTERM)  # ray.init makes SIGTERM exit at once;
+            try:  # the run engine's handler checkpoints first
                 ray.init(**options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = self.address or "a local instance"
@@ -71,6 +74,9 @@ class RayExecutor(Executor):
                     f"cannot start Ray on {where} ({str(exc).splitlines()[0][:200]}); check "
                     "executor.address or run `ray start --head` first"
                 ) from None
+            finally:
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGTERM, keep)
             self._owned = True
         if self._remote is None:
             self._remote = ray.remote(num_cpus=self.threads)(_task)

@@ -51,7 +51,7 @@ class TrainConfig:
         "kept)", validator=non_negative,
     )
     seed: int = field(0, "seed of initialisation, data order, cutout and drop path")
-    device: str = field("cpu", "cpu, cuda or auto")
+    device: str = field("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
 
 
 #: What the ImageNet recipe changes relative to the :class:`TrainConfig` defaults.

@@ -43,6 +43,7 @@ FLAG_TARGETS = {
     "seed": ("train", "seed"),
     "dataset": ("data", "dataset"),
     "data_dir": ("data", "data_dir"),
+    "device": ("train", "device"),
 }
 
 
