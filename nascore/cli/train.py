@@ -47,9 +47,13 @@ def train_command(
     0.4, C=36, 20 cells; ImageNet-style folders use the ImageNet recipe.
     """
     from nascore.config import load_toml
+    from nascore.distributed import launched
     from nascore.rundir import RunDir
     from nascore.train import resume_training, start_training
     from nascore.train.source import default_out, resolve_source, resolve_tree
+
+    if launched():
+        raise UsageError("nas train runs in one process; start it without torchrun")
 
     if resume_dir:
         extra = [name for name, value in (

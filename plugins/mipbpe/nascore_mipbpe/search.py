@@ -95,6 +95,8 @@ FLAG_TARGETS = {
     "archs": ("archs", "count"),
     "final": ("archs", "final"),
     "samples": ("mip", "samples"),
+    "executor": ("executor", "kind"),
+    "workers": ("executor", "workers"),
 }
 
 
