@@ -89,4 +89,6 @@ def nascore_commands() -> list[Any]:
                     "Seconds per search step and peak memory of one-shot strategies.", "bench"),
         LazyCommand("nb201", "nascore.cli.bench:bench_nb201_command",
                     "Search quality of discrete strategies on the NAS-Bench-201 table.", "bench"),
+        LazyCommand("scale", "nascore.cli.bench:scale_command",
+                    "Parallel candidate evaluation and data-parallel search step times.", "bench"),
     ]

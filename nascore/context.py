@@ -16,11 +16,16 @@ if TYPE_CHECKING:
     from nascore.data import SearchData
     from nascore.estimator import Estimator
     from nascore.events import EventLog
+    from nascore.executors import Executor
 
 
 @attrs.define
 class SearchContext:
-    """Everything a strategy may use, assembled by the run engine."""
+    """Everything a strategy may use, assembled by the run engine.
+
+    ``executor`` (``None``: this process) is where ``Estimator.estimate_many`` evaluates
+    candidates (see :mod:`nascore.executors`).
+    """
 
     space: SearchSpace
     seed: int
@@ -30,6 +35,7 @@ class SearchContext:
     estimator: Estimator | None = None
     constraints: list[Constraint] = attrs.field(factory=list)
     budget: Budget | None = None
+    executor: Executor | None = None
 
 
 def device_of(name: str) -> torch.device:

@@ -5,7 +5,8 @@ idx files (plain or gzip-compressed, checked for truncation and garbage), ``cifa
 and ``imagefolder`` through torchvision, all from ``data_dir`` and never downloaded. The training
 set is split, seeded, into a *weights* half (supernet weights) and an *arch* half (architecture
 parameters / estimator validation). Batches are drawn in a permutation fixed by
-``(seed, epoch, split)``, so an interrupted epoch can be resumed at any batch.
+``(seed, epoch, split)``, so an interrupted epoch can be resumed at any batch. In a data-parallel
+search (:meth:`SearchData.shard`) every process takes its share of each of those batches.
 """
 
 from __future__ import annotations
@@ -296,6 +297,16 @@ class SearchData:
         self.indices = {"arch": perm[:n_arch], "weights": perm[n_arch:]}
         if len(self.indices["weights"]) == 0:
             raise DataError(f"dataset {config.dataset} has too few images ({n}) to split")
+        self.rank, self.replicas = 0, 1
+
+    def shard(self, rank: int, replicas: int) -> None:
+        """Make :meth:`batches` yield process ``rank``'s share of every batch when ``replicas``
+        processes search together: images ``rank, rank + replicas, ...`` of the batch, the last
+        batch padded with its own first images to a multiple of ``replicas`` (so every process
+        runs the same number of equally sized steps)."""
+        if not 0 <= rank < replicas:
+            raise ValueError(f"rank {rank} is not one of {replicas} processes")
+        self.rank, self.replicas = rank, replicas
 
     def size(self, split: str) -> int:
         """Number of images in ``split`` (``"weights"`` or ``"arch"``)."""
@@ -311,11 +322,27 @@ class SearchData:
         """Shuffled batches of ``split`` for ``epoch``, skipping the first ``start`` batches.
 
         The order depends only on ``(seed, epoch, split)``; the iterator ends after one pass.
+        After :meth:`shard`, each batch is this process's share of it (``start`` still counts
+        whole batches).
         """
         salt = {"weights": 1, "arch": 2}[split]
         rng = np.random.default_rng([self.seed, epoch, salt])
         order = self.indices[split][rng.permutation(self.size(split))]
+        if self.replicas > 1:
+            order, batch_size = self._local_order(order, batch_size)
         yield from self._iterate(self.train, order, batch_size, start)
+
+    def _local_order(self, order: np.ndarray, batch_size: int) -> tuple[np.ndarray, int]:
+        """This process's images of every batch of ``order``, concatenated, and its batch size
+        (full batches give ``ceil(batch_size / replicas)`` images each, the last one at most
+        that many, so cutting the result into that size gives back the shares)."""
+        share = -(-batch_size // self.replicas)
+        pieces = []
+        for begin in range(0, len(order), batch_size):
+            batch = order[begin : begin + batch_size]
+            padded = np.resize(batch, -(-len(batch) // self.replicas) * self.replicas)
+            pieces.append(padded[self.rank :: self.replicas])
+        return np.concatenate(pieces), share
 
     def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The test set in order."""

@@ -14,6 +14,11 @@ before training has passed), takes the run's lock and writes a first checkpoint;
 applies ``--set`` overrides, restores the job and continues. A resumed run ends exactly as an
 uninterrupted one would: the job's state, the global RNGs and the running sums of the epoch's
 step metrics are all in the checkpoint.
+
+In a data-parallel search (:mod:`nascore.distributed`) only the main process (rank 0) reads
+and writes the run directory: it creates and locks it, writes events and checkpoints, and on
+resume reads the checkpoint and hands it to the other processes. A stop signal received by any
+process stops all of them after the same step.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 import attrs
 from tqdm import tqdm
 
+from nascore import distributed
 from nascore.errors import CheckpointError, NascoreError, NonFiniteLossError, RunDirError
 from nascore.events import EventLog
 from nascore.rundir import RunDir, rng_state, set_rng_state
@@ -115,7 +121,8 @@ class Engine:
 
     ``extra_state()`` adds to every checkpoint (e.g. an estimator's cache); ``callbacks`` are
     called with ``(epoch, record)`` after each epoch's checkpoint; ``log_every`` > 0 logs a
-    :func:`step_line` every that many steps of an epoch (besides the epoch lines).
+    :func:`step_line` every that many steps of an epoch (besides the epoch lines). Only the main
+    process of a data-parallel search writes checkpoints (``writes``).
     """
 
     def __init__(
@@ -131,13 +138,16 @@ class Engine:
         self.run = run
         self.job = job
         self.events = events
-        self.progress = progress
+        self.writes = distributed.is_main()
+        self.progress = progress and self.writes
         self.extra_state = extra_state or dict
         self.callbacks = callbacks
         self.log_every = log_every
 
     def checkpoint(self, epoch: int, step: int, sums: Mapping[str, list[float]]) -> None:
-        """Atomically save everything needed to continue at ``(epoch, step)``."""
+        """Atomically save everything needed to continue at ``(epoch, step)`` (main process)."""
+        if not self.writes:
+            return
         self.run.save_checkpoint({
             "run_id": self.run.run_id,
             "epoch": epoch,
@@ -193,13 +203,14 @@ class Engine:
                 if "loss" in metrics:
                     bar.set_postfix(loss=f"{float(metrics['loss']):.3f}")
                 self.events.log_step(metrics, offset + step - 1)
-                if self.log_every and step % self.log_every == 0:
+                if self.log_every and step % self.log_every == 0 and self.writes:
                     with tqdm.external_write_mode(file=sys.stderr):  # above a terminal's bar
                         log.info(step_line(epoch, total, step, steps, sums))
-                if stop.signal is not None:
+                if distributed.any_rank(stop.signal is not None):
                     self.checkpoint(epoch, step, sums)
+                    cause = f"signal {stop.signal}" if stop.signal else "another process's signal"
                     raise Interrupted(
-                        f"stopped by signal {stop.signal} in epoch {epoch + 1}/{total} after "
+                        f"stopped by {cause} in epoch {epoch + 1}/{total} after "
                         f"step {step}; checkpoint written, continue with "
                         f"`nas resume {self.run.path}`"
                     )
@@ -208,6 +219,13 @@ class Engine:
                 f"{exc}; the checkpoint from before this epoch's last update is kept: "
                 f"continue with `nas resume {self.run.path} --set SECTION.KEY=VALUE`"
             ) from None
+        except NascoreError as exc:
+            if not exc.resumable:
+                raise
+            self.checkpoint(epoch, step, sums)
+            exc.args = (f"{exc}; the run's state is saved: remove the cause and continue with "
+                        f"`nas resume {self.run.path}`",)
+            raise
         finally:
             bar.close()
 
@@ -230,21 +248,30 @@ def start(
 
     ``prepare(run)`` writes files the run needs before training (e.g. its architecture);
     ``finish(run)`` writes the results (the events are still open); then the config and final
-    metrics go to TensorBoard's hparams.
+    metrics go to TensorBoard's hparams. In a data-parallel search only the main process creates
+    the directory, prepares and finishes (``finish`` returns ``None`` on the others).
     """
-    run = RunDir.create(target, meta, config_toml)
-    with run.locked():
-        events.attach(run.path)
-        try:
+    main = distributed.is_main()
+    with contextlib.ExitStack() as stack:
+
+        def create() -> RunDir:
+            made = RunDir.create(target, meta, config_toml)
+            stack.enter_context(made.locked())
+            events.attach(made.path)
+            stack.callback(events.close)
+            return made
+
+        run = distributed.main_first(create) or RunDir(target)
+        if main:
             log.info(f"run directory: {run.path}")
             if prepare is not None:
                 prepare(run)
-            Engine(run, job, events, progress, extra_state, callbacks, log_every).drive()
-            result = None if finish is None else finish(run)
-            events.log_hparams(meta.get("config", {}))
-            return run, result
-        finally:
-            events.close()
+        Engine(run, job, events, progress, extra_state, callbacks, log_every).drive()
+        if not main:
+            return run, None
+        result = None if finish is None else finish(run)
+        events.log_hparams(meta.get("config", {}))
+        return run, result
 
 
 def load_resume_state(run: RunDir) -> dict[str, Any]:
@@ -298,29 +325,38 @@ def resume(
 
     Under the run's lock: the checkpoint is loaded and checked first; ``build(meta, events)``
     makes the job (applying overrides); the job is restored; only then are changed metadata
-    written and the events after the checkpoint dropped (they are written again).
+    written and the events after the checkpoint dropped (they are written again). In a
+    data-parallel search the main process reads the metadata and checkpoint and hands them to
+    the others, which need no access to the run directory.
     """
-    with run.locked():
-        meta = run.meta
-        if meta.get("kind") != kind:
-            raise RunDirError(f"{run.path} is a {meta.get('kind')} run, not a {kind} run")
-        state = load_resume_state(run)
+    main = distributed.is_main()
+    with contextlib.ExitStack() as stack:
+
+        def load() -> tuple[dict[str, Any], dict[str, Any]]:
+            stack.enter_context(run.locked())
+            meta = run.meta
+            if meta.get("kind") != kind:
+                raise RunDirError(f"{run.path} is a {meta.get('kind')} run, not a {kind} run")
+            return meta, load_resume_state(run)
+
+        meta, state = distributed.main_first(load, share=True)  # type: ignore[misc]
         events = EventLog()
+        stack.callback(events.close)
         resumed = build(meta, events)
         restore(resumed.job, state, run)
         if resumed.restore_extra is not None:
             resumed.restore_extra(state.get("extra", {}))
-        if resumed.new_meta is not None:
-            run.update_meta(resumed.new_meta, resumed.config_toml)
-        events.records.extend(run.truncate_events(int(state["events"])))
-        events.attach(run.path)
-        try:
-            epoch, step = int(state["epoch"]), int(state["step"])
-            log.info(f"resuming {run.path} at epoch {epoch + 1}, step {step}")
-            Engine(run, resumed.job, events, progress, resumed.extra_state, callbacks,
-                   resumed.log_every).drive(epoch, step, state.get("sums", {}))
-            result = None if finish is None else finish(run)
-            events.log_hparams(run.meta.get("config", {}))
-            return result
-        finally:
-            events.close()
+        if main:
+            if resumed.new_meta is not None:
+                run.update_meta(resumed.new_meta, resumed.config_toml)
+            events.records.extend(run.truncate_events(int(state["events"])))
+            events.attach(run.path)
+        epoch, step = int(state["epoch"]), int(state["step"])
+        log.info(f"resuming {run.path} at epoch {epoch + 1}, step {step}")
+        Engine(run, resumed.job, events, progress, resumed.extra_state, callbacks,
+               resumed.log_every).drive(epoch, step, state.get("sums", {}))
+        if not main:
+            return None
+        result = None if finish is None else finish(run)
+        events.log_hparams(run.meta.get("config", {}))
+        return result

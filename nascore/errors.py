@@ -8,9 +8,15 @@ from __future__ import annotations
 
 
 class NascoreError(Exception):
-    """Base class of user-facing errors (exit code 1)."""
+    """Base class of user-facing errors (exit code 1).
+
+    ``resumable`` errors are raised where the job's state is whole (e.g. a discrete search
+    between asking for a batch of candidates and observing their results): the run engine
+    writes a checkpoint before stopping, so ``nas resume`` continues from there.
+    """
 
     exit_code = 1
+    resumable = False
 
 
 class UsageError(NascoreError):
@@ -58,3 +64,10 @@ class NonFiniteLossError(NascoreError):
 
 class InfeasibleError(NascoreError):
     """No architecture of the space can satisfy the constraints."""
+
+
+class CandidateError(NascoreError):
+    """Evaluating a candidate architecture failed (e.g. on an executor's worker); the search
+    keeps the candidate's batch and evaluates it again when resumed."""
+
+    resumable = True

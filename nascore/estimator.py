@@ -32,11 +32,13 @@ class Estimate:
 
 class Estimator(ABC):
     """Scores architectures. Class attributes: ``name``, ``config_cls``, ``requires`` (space
-    capabilities)."""
+    capabilities), ``parallel`` (whether :meth:`estimate_many` may send the work to the run's
+    executor; ``False`` for lookups that cost less than sending them)."""
 
     name: ClassVar[str]
     config_cls: ClassVar[type]
     requires: ClassVar[frozenset[str]] = frozenset()
+    parallel: ClassVar[bool] = True
 
     def __init__(self, config: Any, context: SearchContext) -> None:
         self.config = config
@@ -50,9 +52,21 @@ class Estimator(ABC):
     def estimate_many(
         self, archs: Sequence[Architecture], budget: Budget | None = None
     ) -> list[Estimate]:
-        """:meth:`estimate` of every architecture, in order (one after another by default;
-        executors run them in parallel)."""
-        return [self.estimate(arch, budget) for arch in archs]
+        """:meth:`estimate` of every architecture, in order.
+
+        With a parallel executor in the context (and ``parallel`` set), each worker builds the
+        same estimator from the registry (plugins included) and this estimator's configuration,
+        the estimates run there and the events they log come back to this run's event log;
+        otherwise they run here, one after another. A worker's failure is a one-line
+        :class:`~nascore.errors.CandidateError` naming the candidate (a
+        :class:`~nascore.errors.NascoreError` keeps its class).
+        """
+        executor = self.context.executor
+        if executor is None or not executor.parallel or not self.parallel:
+            return [self.estimate(arch, budget) for arch in archs]
+        from nascore.executors.estimation import estimate_on_workers
+
+        return estimate_on_workers(self, archs, budget)
 
     def state_dict(self) -> dict[str, Any]:
         """Stateless by default."""

@@ -2,22 +2,25 @@
 
 ``resolve_config`` turns CLI options, a TOML file and ``--set`` overrides into a config tree whose
 sections are validated by the components' attrs classes; ``start_run`` and ``resume_run`` execute
-it in a run directory (see :mod:`nascore.rundir`).
+it in a run directory (see :mod:`nascore.rundir`). Started by ``torchrun`` (several processes),
+they search data-parallel (:mod:`nascore.distributed`): one-shot strategies only, rank 0 alone
+touching the run directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
 
-from nascore import engine
+from nascore import distributed, engine
 from nascore.architecture import Architecture
 from nascore.budget import Budget, is_budget_file, load_budget_file
 from nascore.config import (
@@ -30,10 +33,11 @@ from nascore.config import (
     non_negative,
 )
 from nascore.constraint import Constraint
-from nascore.context import SearchContext, device_of
+from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData
 from nascore.errors import ConfigError, IncompatibleError
 from nascore.events import EventLog
+from nascore.executors import ExecutorConfig, make_executor
 from nascore.plugins import registry
 from nascore.rundir import RunDir, seed_everything, versions
 from nascore.space import DataInfo, SearchSpace
@@ -52,7 +56,10 @@ class RunConfig:
         None, "named budget preset or budget file (.toml), with [budget] overrides"
     )
     constraints: tuple[str, ...] = field((), "resource bounds, e.g. params:1M..2M, flops:..600M")
-    device: str = field("cpu", "cpu, cuda or auto")
+    device: str = field(
+        "auto", "auto (a GPU when there is one), cpu, cuda or cuda:N; under torchrun a bare "
+        "cuda is cuda:LOCAL_RANK"
+    )
     log_every: int = field(
         0, "log a line every N steps of an epoch with the running means of the step metrics, "
         "besides the epoch lines (0: epoch lines only)", validator=non_negative,
@@ -77,7 +84,13 @@ FLAG_TARGETS = {
     "estimator": ("run", "estimator"),
     "budget": ("run", "budget"),
     "log_every": ("run", "log_every"),
+    "device": ("run", "device"),
+    "executor": ("executor", "kind"),
+    "workers": ("executor", "workers"),
 }
+
+#: The sections of a search config tree.
+SECTIONS = ("run", "data", "space", "strategy", "estimator", "budget", "executor")
 
 
 def resolve_config(
@@ -91,9 +104,7 @@ def resolve_config(
 
     Precedence: defaults < config file < CLI flags < ``--set`` overrides.
     """
-    tree: dict[str, dict[str, Any]] = {
-        s: {} for s in ("run", "data", "space", "strategy", "estimator", "budget")
-    }
+    tree: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     flags = {**(flags or {}), "strategy": strategy or None, "space": space or None}
     layer_tree(tree, file_tree, flags, FLAG_TARGETS, overrides)
 
@@ -120,6 +131,16 @@ def resolve_config(
         )
     elif tree["estimator"]:
         raise ConfigError("[estimator] settings given without --estimator")
+    if strategy_cls.needs_estimator:
+        resolved["executor"] = config_to_dict(
+            build_config(ExecutorConfig, tree["executor"], "executor")
+        )
+    elif tree["executor"]:
+        raise ConfigError(
+            "--executor/--workers (the [executor] settings) spread a discrete search's "
+            f"candidates over workers; strategy '{run.strategy}' trains one supernet: drop them "
+            "and scale it with --nproc N (data-parallel processes)"
+        )
     if run.budget or tree["budget"]:
         if run.budget and is_budget_file(run.budget):
             base = load_budget_file(run.budget)
@@ -160,6 +181,7 @@ def config_help(tree: Mapping[str, Any]) -> dict[str, str]:
     if run.get("estimator"):
         helps.update(help_texts(reg.get("estimator", run["estimator"]).config_cls, "estimator"))
     helps.update(help_texts(Budget, "budget"))
+    helps.update(help_texts(ExecutorConfig, "executor"))
     return helps
 
 
@@ -223,28 +245,49 @@ class Session:
         """The data the space was built for."""
         return self.space.data
 
+    def close(self) -> None:
+        """Stop the executor's workers (if any)."""
+        if self.context.executor is not None:
+            self.context.executor.close()
+
 
 def build_session(tree: dict[str, dict[str, Any]], events: EventLog) -> Session:
-    """Instantiate every component of a resolved tree (after the compatibility check)."""
+    """Instantiate every component of a resolved tree (after the compatibility check).
+
+    Under a launcher (torchrun) this process joins the process group first and takes its share
+    of the data (one-shot strategies only)."""
     reg = registry()
     run = build_config(RunConfig, tree["run"], "run")
     strategy_cls = reg.get("strategy", run.strategy)
     space_cls = reg.get("space", run.space)
     estimator_cls = reg.get("estimator", run.estimator) if run.estimator else None
     check_compatible(strategy_cls, space_cls, estimator_cls)
+    if distributed.launched() and strategy_cls.kind != "one-shot":
+        raise IncompatibleError(
+            f"strategy '{run.strategy}' evaluates candidates in one process; spread them over "
+            "workers with --executor process|ray --workers N instead of torchrun/--nproc"
+        )
     constraints = [parse_constraint(spec) for spec in run.constraints]
+    distributed.join()
+    device = distributed.local_device(run.device)
     seed_everything(run.seed)
     data = SearchData(build_config(DataConfig, tree["data"], "data"), run.seed)
+    if distributed.active():
+        data.shard(distributed.rank(), distributed.world_size())
     space = space_cls(build_config(space_cls.config_cls, tree["space"], "space"), data.info)
     budget = build_config(Budget, tree["budget"], "budget") if "budget" in tree else None
+    executor = None
+    if "executor" in tree:
+        executor = make_executor(build_config(ExecutorConfig, tree["executor"], "executor"))
     context = SearchContext(
         space=space,
         seed=run.seed,
-        device=device_of(run.device),
+        device=device,
         events=events,
         data=data,
         constraints=constraints,
         budget=budget,
+        executor=executor,
     )
     if estimator_cls is not None:
         context.estimator = estimator_cls(
@@ -302,29 +345,59 @@ def _finish(session: Session, events: EventLog) -> Any:
     return finish
 
 
+@contextlib.contextmanager
+def _process_group() -> Iterator[None]:
+    """The launcher's process group for the length of a run (nothing on one process)."""
+    joined = distributed.launched() and not distributed.active()
+    distributed.join()
+    try:
+        yield
+    finally:
+        if joined:
+            distributed.leave()
+
+
+def _command() -> str:
+    """The command line of the run (the user's, when ``nas run --nproc`` launched it)."""
+    import os
+
+    return os.environ.get(LAUNCH_COMMAND) or " ".join(sys.argv)
+
+
+#: Environment variable in which ``nas run --nproc`` passes its command line to the processes.
+LAUNCH_COMMAND = "NASCORE_LAUNCH_COMMAND"
+
+
 def start_run(
     tree: dict[str, dict[str, Any]], out: str | Path | None, progress: bool = True
 ) -> tuple[RunDir, Architecture]:
     """Build every component of ``tree`` (all checks, data loading), then create the run
-    directory and search."""
-    target = Path(out) if out else default_out(tree)
-    RunDir.check_free(target)
-    events = EventLog()
-    session = build_session(tree, events)
-    meta = {"kind": "search", "config": tree, "versions": versions(), "command": " ".join(sys.argv)}
-    run, arch = engine.start(
-        target, meta, dump_toml(tree, config_help(tree)), session.strategy, events, progress,
-        extra_state=lambda: _estimator_state(session), finish=_finish(session, events),
-        log_every=tree["run"].get("log_every", 0),
-    )
-    return run, arch
+    directory and search. Under torchrun every process calls this; rank 0 chooses the
+    directory and writes it, and every process returns the (same) architecture."""
+    with _process_group():
+        target = distributed.broadcast_object(Path(out) if out else default_out(tree))
+        distributed.main_first(lambda: RunDir.check_free(target))
+        events = EventLog()
+        session = build_session(tree, events)
+        meta = {"kind": "search", "config": tree, "versions": versions(), "command": _command(),
+                "processes": distributed.world_size()}
+        try:
+            run, arch = engine.start(
+                target, meta, dump_toml(tree, config_help(tree)), session.strategy, events,
+                progress, extra_state=lambda: _estimator_state(session),
+                finish=_finish(session, events), log_every=tree["run"].get("log_every", 0),
+            )
+        finally:
+            session.close()
+        return run, arch if arch is not None else session.space.validate(session.strategy.derive())
 
 
 def resume_run(
     path: str | Path, overrides: list[str] | None = None, progress: bool = True
 ) -> Architecture:
-    """Continue a search run from its last checkpoint (optionally with changed settings)."""
-    run = RunDir.open(path)
+    """Continue a search run from its last checkpoint (optionally with changed settings); under
+    torchrun on every process, with the same number of processes as before for the same
+    result as an uninterrupted run."""
     holder: dict[str, Any] = {}
 
     def build(meta: dict[str, Any], events: EventLog) -> engine.Resumed:
@@ -338,6 +411,13 @@ def resume_run(
             new_meta = {**meta, "config": tree,
                         "overrides": meta.get("overrides", []) + list(overrides)}
             toml = dump_toml(tree, config_help(tree))
+        before, now = meta.get("processes", 1), distributed.world_size()
+        if before != now:
+            engine.log.warning(
+                f"{run.path} searched with {before} process(es) and continues with {now}: "
+                "batches are shared out differently from here on, so the result can differ "
+                "from an uninterrupted run"
+            )
         session = build_session(tree, events)
         holder["session"], holder["events"] = session, events
         return engine.Resumed(
@@ -348,4 +428,12 @@ def resume_run(
     def finish(run_dir: RunDir) -> Architecture:
         return _finish(holder["session"], holder["events"])(run_dir)
 
-    return engine.resume(run, "search", build, finish, progress)
+    with _process_group():
+        run = distributed.main_first(lambda: RunDir.open(path)) or RunDir(path)
+        try:
+            arch = engine.resume(run, "search", build, finish, progress)
+        finally:
+            if "session" in holder:
+                holder["session"].close()
+        return arch if arch is not None else holder["session"].space.validate(
+            holder["session"].strategy.derive())

@@ -138,3 +138,16 @@ def test_plugin_absent_without_its_distribution(nas) -> None:
     proc = nas("run", "--strategy", "hillclimb", "--space", "nb201")
     assert proc.returncode == 2
     assert "unknown strategy 'hillclimb'; available:" in proc.stderr
+
+
+@pytest.mark.slow
+def test_plugin_strategy_and_estimator_run_unchanged_on_process_workers(site: Path, nas,
+                                                                       tmp_path: Path) -> None:
+    queries = {}
+    for name, extra in (("inline", []), ("process", ["--executor", "process", "--workers", "2"])):
+        out = tmp_path / name
+        _run(nas, site, out, "--strategy", "hillclimb", "--space", "chain", "--estimator",
+             "gradnorm", "--set", "strategy.queries=6", "--set", "strategy.batch_size=2", *extra)
+        records = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+        queries[name] = [(r["arch"], r["score"]) for r in records if r["type"] == "query"]
+    assert len(queries["inline"]) == 6 and queries["process"] == queries["inline"]

@@ -69,12 +69,13 @@ def measure_step(
     steps: int,
     seed: int = 0,
     space_name: str = "darts",
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Time ``steps`` search steps of ``strategy`` on ``space_name`` in this process (see the
-    module docstring)."""
+    """Time ``steps`` search steps of ``strategy`` on ``space_name`` in this process on
+    ``device`` (see the module docstring)."""
     import torch
 
-    from nascore.context import SearchContext
+    from nascore.context import SearchContext, device_of
     from nascore.events import EventLog
     from nascore.plugins import make_space, registry
     from nascore.space import DataInfo
@@ -84,9 +85,7 @@ def measure_step(
     space = make_space(
         space_name, {"channels": channels, "layers": layers}, DataInfo(3, size, 10)
     )
-    context = SearchContext(
-        space=space, seed=seed, device=torch.device("cpu"), events=EventLog(None)
-    )
+    context = SearchContext(space=space, seed=seed, device=device_of(device), events=EventLog(None))
     cls = registry().get("strategy", strategy)
     config = cls.configure({"batch_size": batch_size, "warmup_epochs": 0})
     search = cls(config, context)
@@ -104,6 +103,7 @@ def measure_step(
         "peak_rss_mb": _rss_mb(),
         "base_rss_mb": base_mb,
         "threads": torch.get_num_threads(),
+        "device": str(context.device),
     }
 
 
@@ -115,6 +115,7 @@ def bench_supernet(
     batch_size: int = 64,
     steps: int = 3,
     spaces: Sequence[str] = ("darts",),
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """One row per (space, image size, strategy): seconds per step and peak RSS of a fresh
     process.
@@ -130,7 +131,7 @@ def bench_supernet(
                 with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                     job = pool.submit(
                         measure_step, strategy, size, channels, layers, batch_size, steps, 0,
-                        space_name,
+                        space_name, device,
                     )
                     rows.append(job.result())
     return rows

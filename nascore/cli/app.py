@@ -25,6 +25,11 @@ _RUN_OPTIONS = [
     click.option("--budget", help="Named budget preset (see `nas plugins`)."),
     click.option("--log-every", type=int, metavar="N",
                  help="Also log a line every N steps (run.log_every; default: epochs only)."),
+    click.option("--device", help="auto (default: a GPU when there is one), cpu, cuda, cuda:N."),
+    click.option("--executor", type=click.Choice(["inline", "process", "ray"]),
+                 help="Where a discrete search evaluates candidates (executor.kind)."),
+    click.option("--workers", type=int,
+                 help="Candidates evaluated at once by --executor (executor.workers)."),
     click.option(
         "--constraint",
         "constraints",
@@ -77,13 +82,21 @@ def main() -> None:
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(out: str | None, quiet: bool, **options: Any) -> None:
+@click.option("--nproc", type=int,
+              help="Data-parallel processes on this machine (one-shot strategies; torchrun).")
+def run(out: str | None, quiet: bool, nproc: int | None, **options: Any) -> None:
     """Search an architecture and write a run directory."""
+    tree = _resolve(options)
+    if nproc is not None and nproc > 1:
+        from nascore.launch import launch_run
+
+        raise click.exceptions.Exit(launch_run(tree, out, nproc, quiet))
+    from nascore.distributed import is_main
     from nascore.runner import start_run
 
-    tree = _resolve(options)
     run_dir, _arch = start_run(tree, out, progress=not quiet)
-    _print_result(run_dir.path)
+    if is_main():
+        _print_result(run_dir.path)
 
 
 def _print_result(path: Any) -> None:
@@ -108,10 +121,24 @@ def _print_result(path: Any) -> None:
     help="Change a setting before continuing (recorded in run.json).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
+@click.option("--nproc", type=int,
+              help="Data-parallel processes of a one-shot search (use the run's own number).")
+def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool, nproc: int | None) -> None:
     """Continue an interrupted search (or training) run from its last checkpoint."""
+    from nascore import distributed
     from nascore.rundir import RunDir
 
+    if nproc is not None and nproc > 1:
+        from nascore.launch import launch_resume
+
+        raise click.exceptions.Exit(launch_resume(run_dir, overrides, nproc, quiet))
+    if distributed.launched():  # a process of a data-parallel search: rank 0 reads the run
+        from nascore.runner import resume_run
+
+        resume_run(run_dir, list(overrides), progress=not quiet)
+        if distributed.is_main():
+            _print_result(run_dir)
+        return
     kind = RunDir.open(run_dir).meta.get("kind")
     if kind not in ("search", "train"):
         raise UsageError(
@@ -186,13 +213,15 @@ def _attach_commands() -> None:
 def _console_logging() -> None:
     """Send the ``nascore`` logger's lines (progress, epochs, notes) to stderr."""
     import logging
+    import os
 
     logger = logging.getLogger("nascore")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        main = os.environ.get("RANK", "0") == "0"  # a launcher's other processes stay quiet
+        logger.setLevel(logging.INFO if main else logging.WARNING)
         logger.propagate = False
 
 
@@ -211,5 +240,11 @@ def entry(args: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except NascoreError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from nascore import distributed
+        from nascore.engine import Interrupted
+
+        if distributed.is_main():
+            click.echo(f"error: {exc}", err=True)
+        elif not isinstance(exc, (distributed.MirroredError, Interrupted)):
+            click.echo(f"error (rank {distributed.rank()}): {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -50,6 +50,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Batch size.")
 @click.option("--steps", type=int, default=3, show_default=True,
               help="Timed steps (after one untimed warm-up step); the median is reported.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (a GPU when there is one), cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON result.")
 def supernet_command(
     strategies: tuple[str, ...],
@@ -59,6 +61,7 @@ def supernet_command(
     layers: int,
     batch_size: int,
     steps: int,
+    device: str,
     as_json: bool,
 ) -> None:
     """Seconds per search step (weights + architecture step) and peak memory of one-shot
@@ -74,7 +77,7 @@ def supernet_command(
         registry().get("space", name)  # fail fast on an unknown space
     for name in strategies:
         registry().get("strategy", name)
-    rows = bench_supernet(strategies, sizes, channels, layers, batch_size, steps, spaces)
+    rows = bench_supernet(strategies, sizes, channels, layers, batch_size, steps, spaces, device)
     result = {"rows": rows, "ratios": step_ratios(rows), "targets": TARGETS}
     if not as_json:
         click.echo(format_table(rows))
@@ -124,3 +127,29 @@ def bench_nb201_command(
 
     result = bench_nb201(strategy, queries, repeats, dataset, seed, options)
     click.echo(json.dumps(result, indent=2) if as_json else format_result(result))
+
+
+@click.command("scale")
+@click.option("--estimates", default=16, show_default=True,
+              help="Train-estimator evaluations (tiny budget, digits).")
+@click.option("--executor", "kind", type=click.Choice(["ray", "process"]), default="ray",
+              show_default=True, help="Executor compared with inline evaluation.")
+@click.option("--workers", default=2, show_default=True, help="Executor workers.")
+@click.option("--processes", default=2, show_default=True,
+              help="Data-parallel processes of the darts step measurement.")
+@click.option("--batch-size", default=64, show_default=True,
+              help="Global batch of the darts step (split over the processes).")
+@click.option("--skip", type=click.Choice(["estimates", "ddp"]), multiple=True,
+              help="Leave out a measurement (repeatable).")
+def scale_command(estimates: int, kind: str, workers: int, processes: int, batch_size: int,
+                  skip: tuple[str, ...]) -> None:
+    """Parallel candidate evaluation vs inline, and a data-parallel darts step vs one process
+    (see nascore.bench.scale); prints JSON with the targets."""
+    from nascore.bench.scale import TARGETS, bench_ddp, bench_estimates
+
+    result: dict[str, Any] = {"targets": TARGETS}
+    if "estimates" not in skip:
+        result["estimates"] = bench_estimates(estimates, workers, kind)
+    if "ddp" not in skip:
+        result["ddp"] = bench_ddp(processes, batch_size=batch_size)
+    click.echo(json.dumps(result, indent=2))

@@ -29,6 +29,7 @@ from nascore.errors import UsageError
               help="Also log a line every N steps (train.log_every; default: epochs only).")
 @click.option("--dataset", help="digits (default), fashion-mnist, cifar10, cifar100, imagefolder.")
 @click.option("--data-dir", help="Local folder of the dataset (never downloaded).")
+@click.option("--device", help="auto (default: a GPU when there is one), cpu, cuda, cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Train run directory (default RUN_DIR/train or runs/train-<name>-<time>).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -48,9 +49,13 @@ def train_command(
     0.4, C=36, 20 cells; ImageNet-style folders use the ImageNet recipe.
     """
     from nascore.config import load_toml
+    from nascore.distributed import launched
     from nascore.rundir import RunDir
     from nascore.training import resume_training, start_training
     from nascore.training.source import default_out, resolve_source, resolve_tree
+
+    if launched():
+        raise UsageError("nas train runs in one process; start it without torchrun")
 
     if resume_dir:
         extra = [name for name, value in (

@@ -50,6 +50,7 @@ class NB201Estimator(Estimator):
 
     name = "nb201"
     config_cls = NB201EstimatorConfig
+    parallel = False  # a table lookup costs microseconds; it also counts queries here
 
     def __init__(self, config: NB201EstimatorConfig, context: SearchContext) -> None:
         super().__init__(config, context)

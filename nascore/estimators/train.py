@@ -8,9 +8,10 @@ then resized (bilinear) to the budget's ``image_size``. Without a budget (no ``-
 ``[budget]`` section) the :class:`~nascore.budget.Budget` defaults apply.
 
 Training is seeded by the run seed, the architecture and the budget (so an estimate does not
-depend on what was evaluated before it) and does not disturb the global RNG. Results are cached
-per architecture and budget; the cache is part of the state dict, so a resumed search does not
-retrain.
+depend on what was evaluated before it, nor on the process it runs in) and does not disturb the
+global RNG. Results are cached per architecture and budget; the cache is part of the state dict,
+so a resumed search does not retrain. With a parallel executor, :meth:`TrainEstimator.estimate_many`
+trains the uncached candidates on the workers and caches their results here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -110,6 +111,21 @@ class TrainEstimator(Estimator):
             "params": estimate.params, "flops": estimate.flops, **estimate.report,
         })
         return estimate
+
+    def estimate_many(
+        self, archs: Sequence[Architecture], budget: Budget | None = None
+    ) -> list[Estimate]:
+        """Estimates of ``archs`` in order: cached ones from the cache, the others trained
+        (on the executor's workers when there is one) and then cached."""
+        budget = budget or self.budget
+        keys = [self.cache_key(arch, budget) for arch in archs]
+        todo = [i for i, key in enumerate(keys) if key not in self.cache]
+        fresh = dict(zip(todo, super().estimate_many([archs[i] for i in todo], budget),
+                         strict=True))
+        if self.config.cache:
+            self.cache.update({keys[i]: estimate for i, estimate in fresh.items()})
+        return [fresh[i] if i in fresh else self.estimate(archs[i], budget)
+                for i in range(len(archs))]
 
     def _train(self, arch: Architecture, budget: Budget) -> Estimate:
         began = time.perf_counter()

@@ -8,6 +8,13 @@ reference code (the second-order step then linearises at the current weights);
 
 A strategy is a declaration on this loop (:func:`one_shot_strategy`): a sampling policy, parts,
 and published defaults. See :mod:`nascore.oneshot.part` for the points where parts hook in.
+
+Data-parallel (``torchrun``, :mod:`nascore.distributed`): each process runs every step on its
+share of the batch; the weights' gradients are averaged by DDP, the architecture gradients
+(second-order ones included) are averaged before the architecture optimisers step, sampling
+draws from the same seeded generator everywhere, the end-of-epoch validation sums over all
+processes and a non-finite loss on any process stops all of them. Architecture parameters,
+masks and derived architectures are therefore the same on every process.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascore import distributed
 from nascore.architecture import Architecture
 from nascore.config import Default, compose_config, field, non_negative, positive
 from nascore.context import SearchContext
@@ -258,6 +266,17 @@ class OneShotStrategy(Strategy):
                 )
             self.parts.append(part_cls(self))
         self._stats = self._empty_stats()
+        self.replicas = distributed.world_size()
+        if self.hyper.batch_size % self.replicas:
+            raise ConfigError(
+                f"batch size {self.hyper.batch_size} does not split evenly over "
+                f"{self.replicas} processes; use a multiple of {self.replicas}"
+            )
+        #: The module the weights step runs: the supernet, under DDP when data-parallel.
+        self.forward_net: nn.Module = (
+            distributed.data_parallel(self.supernet, self.device) if self.replicas > 1
+            else self.supernet
+        )
 
     def _hyper(self) -> Hyper:
         c, budget = self.config, self.context.budget
@@ -312,6 +331,14 @@ class OneShotStrategy(Strategy):
                 return part
         running = ", ".join(p.name for p in self.parts) or "none"
         raise ConfigError(f"strategy {self.name} runs no part {name!r} (parts: {running})")
+
+    def all_reduce(self, tensor: torch.Tensor, op: str = "mean") -> torch.Tensor:
+        """``tensor`` reduced over the processes of a data-parallel search (``sum``, ``mean``,
+        ``max`` or ``min``; every process gets the same value); ``tensor`` itself on one
+        process. Parts reduce the per-process statistics they decide on (a batch's accuracy
+        is measured on this process's share of the batch) so that every process decides alike.
+        """
+        return distributed.all_reduce(tensor, op)
 
     def op_groups(self, user: str) -> list[DecisionGroup]:
         """The decision groups of role ``"op"``; a one-line error naming ``user`` (a part)
@@ -529,9 +556,12 @@ class OneShotStrategy(Strategy):
         return sum(terms[1:], terms[0]) if terms else None
 
     def _check_finite(self, loss: torch.Tensor, which: str, step: int) -> None:
-        if not bool(torch.isfinite(loss)):
+        """Raise :class:`NonFiniteLossError` when ``loss`` is not finite on some process (on
+        every process alike: the check is collective)."""
+        value = distributed.all_reduce(loss.detach().float().reshape(1), "mean")
+        if not bool(torch.isfinite(value).all()):
             raise NonFiniteLossError(
-                f"{which} loss is {float(loss.detach())} at epoch {self.epoch + 1} step "
+                f"{which} loss is {float(value[0])} at epoch {self.epoch + 1} step "
                 f"{step + 1}; lower the learning rates or check the data"
             )
 
@@ -542,7 +572,7 @@ class OneShotStrategy(Strategy):
         with torch.no_grad():
             selections = self.forward_weights()
         with self._precision():
-            logits = self.supernet(x, selections)
+            logits = self.forward_net(x, selections)
             loss = self.compute_loss(logits, y)
         term = self._part_terms("weights", selections)
         if term is not None:
@@ -583,6 +613,7 @@ class OneShotStrategy(Strategy):
                 self.supernet, selections, params, train_batch, arch_batch, self.compute_loss,
                 xi=self.weights_optimizer.param_groups[0]["lr"],
                 check=lambda value, which: self._check_finite(value, which, step),
+                reduce=distributed.all_reduce_many,
             )
         else:
             with self._frozen_weights(), self._precision():
@@ -598,7 +629,7 @@ class OneShotStrategy(Strategy):
             extra = torch.autograd.grad(term, params, allow_unused=True)
             grads = [g if e is None else g + e for g, e in zip(grads, extra, strict=True)]
             loss = loss.detach() + term.detach()
-        self.params.step(stages, grads)
+        self.params.step(stages, distributed.all_reduce_many(grads))
         loss_value, accuracy = float(loss.detach()), _accuracy(logits, arch_batch[1])
         used = detach_selections(selections)
         return [StepRecord(self.epoch, step, "arch", stage, loss_value, accuracy, used)
@@ -609,9 +640,19 @@ class OneShotStrategy(Strategy):
     def _empty_stats() -> dict[str, float]:
         return {"loss": 0.0, "acc": 0.0, "steps": 0, "arch_loss": 0.0, "arch_steps": 0}
 
+    def _reduced_stats(self) -> dict[str, float]:
+        """The epoch's step statistics, losses and accuracies averaged over the processes."""
+        keys = ("loss", "acc", "arch_loss")
+        means = distributed.all_reduce(
+            torch.tensor([self._stats[k] for k in keys], dtype=torch.float64), "mean"
+        ).tolist()
+        return {**self._stats, **dict(zip(keys, means, strict=True))}
+
     @torch.no_grad()
     def evaluate(self, split: str = "arch") -> dict[str, float]:
-        """Mean loss and accuracy of the supernet (eval mode) on ``split`` of this epoch."""
+        """Mean loss and accuracy of the supernet (eval mode) on ``split`` of this epoch (over
+        every process's share of it, with rank 0's batch-norm statistics)."""
+        distributed.broadcast_buffers(self.supernet)
         self.supernet.eval()
         total_loss, correct, count = 0.0, 0, 0
         limit = self.config.valid_batches
@@ -625,6 +666,8 @@ class OneShotStrategy(Strategy):
             correct += int((logits.argmax(dim=1) == y).sum())
             count += len(y)
         self.supernet.train()
+        sums = torch.tensor([total_loss, correct, count], dtype=torch.float64)
+        total_loss, correct, count = distributed.all_reduce(sums, "sum").tolist()
         return {"loss": total_loss / max(count, 1), "accuracy": correct / max(count, 1)}
 
     def arch_metrics(self) -> dict[str, Any]:
@@ -648,7 +691,7 @@ class OneShotStrategy(Strategy):
         epoch, step the lr schedule."""
         self.epoch = epoch
         valid = self.evaluate("arch")
-        stats = self._stats
+        stats = self._reduced_stats()
         steps, arch_steps = max(stats["steps"], 1), stats["arch_steps"]
         metrics: dict[str, Any] = {
             "epoch": epoch,

@@ -22,6 +22,15 @@ in order (the strategy's own, the user's, then the constraint handler) at these 
 A part reaches the search (architecture parameters ``search.params``, the space, the config,
 the event log) through ``self.search``; its own settings are fields of ``config_cls``, merged
 into the strategy's config (``nas config`` lists them).
+
+In a data-parallel search (``torchrun``, ``nas run --nproc N``) every process runs the parts
+on its share of each batch. What comes from the architecture parameters, the masks and the
+seeded sampling is the same on every process; a statistic measured on the data (a
+:class:`StepRecord`'s ``accuracy`` or ``loss``) is this process's own. A part that decides on
+such a statistic (prunes, reduces, stops) reduces it first with
+``self.search.all_reduce(tensor, op="mean")`` (``sum``, ``max``, ``min`` too; the identity on
+one process), so every process makes the same decision. The end-of-epoch metrics
+``valid_loss``/``valid_acc`` are already over all processes.
 """
 
 from __future__ import annotations
@@ -44,7 +53,8 @@ class StepRecord:
 
     ``selections`` are the :class:`EdgeWeights` of the forward pass (detached); for sampling
     policies ``selections[group].index`` holds the candidate each edge ran. ``stage`` is ``None``
-    for a weights step. ``accuracy`` is the top-1 accuracy on the batch (0..1).
+    for a weights step. ``accuracy`` is the top-1 accuracy on the batch (0..1): on this process's
+    share of it in a data-parallel search (see the module docstring).
     """
 
     epoch: int

@@ -7,7 +7,9 @@ and ``v = dL_arch(w', a)/dw'``::
 
 with ``w+- = w +- eps * v`` and ``eps = 0.01 / |v|`` (a finite-difference Hessian-vector
 product). The supernet's own parameters and buffers are left untouched: every forward pass runs
-through :func:`torch.func.functional_call` on copies.
+through :func:`torch.func.functional_call` on copies. In a data-parallel search the weight
+gradients of the virtual step and ``v`` are averaged over the processes (``reduce``), so every
+process unrolls the same global step; the caller averages the returned gradients.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nascore.space import EdgeWeights
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 CheckFn = Callable[[torch.Tensor, str], None]
+ReduceFn = Callable[[Sequence[torch.Tensor]], list[torch.Tensor]]
 
 
 def differentiable_tensors(selections: Mapping[str, EdgeWeights]) -> list[torch.Tensor]:
@@ -61,11 +64,13 @@ def unrolled_arch_gradients(
     loss_fn: LossFn,
     xi: float,
     check: CheckFn,
+    reduce: ReduceFn = list,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Second-order gradients of the arch loss for ``arch_params``.
 
     ``selections`` must be built from ``arch_params`` (with gradients); ``check(loss, which)``
-    is called on every loss before it is differentiated. Returns ``(arch loss, arch logits,
+    is called on every loss before it is differentiated; ``reduce`` averages weight gradients
+    over data-parallel processes (default: unchanged). Returns ``(arch loss, arch logits,
     gradients)``, loss and logits detached.
     """
     names = [name for name, p in supernet.named_parameters() if p.requires_grad]
@@ -82,17 +87,15 @@ def unrolled_arch_gradients(
     leaves = [w.clone().requires_grad_() for w in weights]
     train_loss, _ = loss_at(leaves, train_batch, detach_selections(selections))
     check(train_loss, "unrolled weights")
-    grads = torch.autograd.grad(train_loss, leaves, allow_unused=True)
-    virtual = [
-        (w - xi * g).requires_grad_()
-        for w, g in zip(weights, _zeros_for_none(grads, weights), strict=True)
-    ]
+    grads = reduce(_zeros_for_none(torch.autograd.grad(train_loss, leaves, allow_unused=True),
+                                   weights))
+    virtual = [(w - xi * g).requires_grad_() for w, g in zip(weights, grads, strict=True)]
 
     sel_tensors = differentiable_tensors(selections)
     arch_loss, logits = loss_at(virtual, arch_batch, selections)
     check(arch_loss, "arch")
     found = torch.autograd.grad(arch_loss, [*virtual, *sel_tensors], allow_unused=True)
-    v = _zeros_for_none(found[: len(virtual)], virtual)
+    v = reduce(_zeros_for_none(found[: len(virtual)], virtual))
     d_sel = _zeros_for_none(found[len(virtual) :], sel_tensors)
 
     norm = torch.cat([g.flatten() for g in v]).norm()

@@ -1,16 +1,25 @@
-"""The shared base of discrete strategies: propose architectures, query an estimator, keep the best.
+"""The shared base of discrete strategies: ask for candidates, query an estimator, keep the best.
 
 A discrete search spends a budget of estimator *queries* (every call counts, repeats included),
-optionally cut short by a wall-clock ``time_limit``. Each query is one step of the engine loop (one
-yielded item), ``queries_per_epoch`` steps make an epoch. Constraints act as filters: only
-architectures whose built network satisfies every bound are proposed (measured once per
-architecture); a proposal loop that finds nothing feasible in ``max_tries`` raises
-:class:`~nascore.errors.InfeasibleError`. All randomness comes from one seeded numpy Generator whose
-state is part of :meth:`DiscreteStrategy.state_dict`, so a search resumes exactly at any query.
+optionally cut short by a wall-clock ``time_limit``. It asks for ``batch_size`` candidates at a
+time (:meth:`DiscreteStrategy.ask`, by default ``propose`` once per candidate), estimates them
+together (``Estimator.estimate_many``: in parallel on the run's executor's workers) and observes
+the results in the order asked. Results therefore depend on the seed and the batch size only,
+never on how many workers there are; random search does not depend on the batch size either.
+Each observed query is one step of the engine loop (one yielded item), ``queries_per_epoch``
+steps make an epoch, and a batch never spans two epochs.
+
+Constraints act as filters: only architectures whose built network satisfies every bound are
+proposed (measured once per architecture); a proposal loop that finds nothing feasible in
+``max_tries`` raises :class:`~nascore.errors.InfeasibleError`. All randomness comes from one
+seeded numpy Generator whose state is part of :meth:`DiscreteStrategy.state_dict`, as is the batch
+asked for but not yet observed (with its estimates once they are in), so a search resumes
+exactly at any query, and a batch whose evaluation failed is evaluated again when resumed.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from abc import abstractmethod
@@ -25,6 +34,7 @@ from nascore.architecture import Architecture
 from nascore.config import field, positive
 from nascore.context import SearchContext
 from nascore.errors import IncompatibleError, InfeasibleError, MalformedArchitecture, NascoreError
+from nascore.estimator import Estimate
 from nascore.strategy import Strategy
 
 
@@ -46,6 +56,13 @@ class DiscreteConfig:
     max_tries: int = field(
         200,
         "proposals tried per query before the constraints are declared infeasible",
+        validator=positive,
+    )
+    batch_size: int = field(
+        1,
+        "candidates asked for at once; their estimates run in parallel on the executor's "
+        "workers (executor.workers) and are observed in the order asked, so results depend on "
+        "the seed and this batch size, never on the workers (random search: on the seed only)",
         validator=positive,
     )
 
@@ -72,8 +89,10 @@ class DiscreteStrategy(Strategy):
     """Base of ``random``, ``evolution`` and ``reinforce``.
 
     Subclasses implement :meth:`propose` (the next architecture, usually through
-    :meth:`first_feasible`) and may override :meth:`observe` (learn from the query just made) and
-    extend :meth:`state_dict` / :meth:`load_state_dict`.
+    :meth:`first_feasible`) and may override :meth:`ask` (a whole batch at once), :meth:`observe`
+    (learn from a query's result; called in ask order once the batch is estimated) and extend
+    :meth:`state_dict` / :meth:`load_state_dict`. ``pending`` holds the candidates asked for and
+    not yet observed; ``asked`` counts every candidate proposed so far (history and pending).
     """
 
     kind = "discrete"
@@ -94,7 +113,16 @@ class DiscreteStrategy(Strategy):
         self.history: list[Query] = []
         self.best: int | None = None
         self.elapsed = 0.0
+        self.pending: list[Architecture] = []
+        self.pending_estimates: list[Estimate] = []
         self._costs: dict[str, dict[str, float]] = {}
+        workers = 1 if context.executor is None else context.executor.workers
+        if workers > config.batch_size:
+            logging.getLogger("nascore").warning(
+                f"executor.workers is {workers} but strategy.batch_size is {config.batch_size}: "
+                f"at most {config.batch_size} candidate(s) run at a time; set "
+                f"strategy.batch_size={workers} to keep every worker busy"
+            )
 
     # -- engine interface -------------------------------------------------------------------
     @property
@@ -106,12 +134,18 @@ class DiscreteStrategy(Strategy):
         return max(0, min(per_epoch, self.config.queries - epoch * per_epoch))
 
     def run_epoch(self, epoch: int, start_step: int = 0) -> Iterator[Mapping[str, float]]:
-        for _ in range(start_step, self.steps_per_epoch(epoch)):
-            if self.finished():
-                return
+        """Ask, estimate and observe batches until the epoch's queries are made; one item per
+        observed query (a resumed epoch continues from the history and the pending batch)."""
+        end = min(self.config.queries, (epoch + 1) * self.config.queries_per_epoch)
+        while len(self.history) < end:
             started = time.monotonic()
-            arch = self.propose()
-            index = self.evaluate(arch)
+            if not self.pending:
+                if self.finished():
+                    return
+                self.ask(min(self.config.batch_size, end - len(self.history)))
+            if len(self.pending_estimates) < len(self.pending):
+                self.pending_estimates = self.context.estimator.estimate_many(self.pending)
+            index = self._record(self.pending.pop(0), self.pending_estimates.pop(0))
             self.observe(index)
             self.elapsed += time.monotonic() - started
             yield {"score": self.history[index].score, "best": self.best_score}
@@ -138,12 +172,23 @@ class DiscreteStrategy(Strategy):
         return -math.inf if self.best is None else self.history[self.best].score
 
     # -- for subclasses ---------------------------------------------------------------------
+    @property
+    def asked(self) -> int:
+        """Candidates proposed so far: the history and the pending batch."""
+        return len(self.history) + len(self.pending)
+
+    def ask(self, count: int) -> None:
+        """Append ``count`` candidates to ``pending`` (default: :meth:`propose` for each; a
+        proposal sees the ones before it in ``pending``, not their results)."""
+        for _ in range(count):
+            self.pending.append(self.propose())
+
     @abstractmethod
     def propose(self) -> Architecture:
         """The next architecture to query."""
 
     def observe(self, index: int) -> None:
-        """Learn from ``self.history[index]``, the query just made (default: nothing)."""
+        """Learn from ``self.history[index]``, the query just recorded (default: nothing)."""
 
     def first_feasible(self, make: Callable[[], Architecture]) -> Architecture:
         """Call ``make`` until it returns a valid architecture meeting every constraint."""
@@ -179,9 +224,13 @@ class DiscreteStrategy(Strategy):
         return self._costs[key]
 
     def evaluate(self, arch: Architecture) -> int:
-        """Query the estimator, record and log the result; return its history index."""
-        estimate = self.context.estimator.estimate(arch)
-        index = self._record(Query(arch, float(estimate.score), dict(estimate.report)))
+        """Query the estimator about one architecture, record and log the result; return its
+        history index."""
+        return self._record(arch, self.context.estimator.estimate(arch))
+
+    def _record(self, arch: Architecture, estimate: Estimate) -> int:
+        """Add a query's result to the history and the event log; return its index."""
+        index = self._remember(Query(arch, float(estimate.score), dict(estimate.report)))
         self.context.events.log(
             {
                 "type": "query",
@@ -196,7 +245,7 @@ class DiscreteStrategy(Strategy):
         )
         return index
 
-    def _record(self, query: Query) -> int:
+    def _remember(self, query: Query) -> int:
         self.history.append(query)
         index = len(self.history) - 1
         if self.best is None or query.score > self.best_score:
@@ -209,14 +258,18 @@ class DiscreteStrategy(Strategy):
             "history": [q.to_dict() for q in self.history],
             "rng": self.rng.bit_generator.state,
             "elapsed": self.elapsed,
+            "pending": [a.to_dict() for a in self.pending],
+            "pending_estimates": [attrs.asdict(e) for e in self.pending_estimates],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.history, self.best = [], None
         for q in state["history"]:
-            self._record(Query.from_dict(q))
+            self._remember(Query.from_dict(q))
         self.rng.bit_generator.state = dict(state["rng"])
         self.elapsed = float(state["elapsed"])
+        self.pending = [Architecture.from_dict(a) for a in state.get("pending", [])]
+        self.pending_estimates = [Estimate(**e) for e in state.get("pending_estimates", [])]
 
 
 def run_search(strategy: Strategy) -> Architecture:

@@ -4,6 +4,10 @@ The first ``population`` queries are uniform samples. Afterwards every query dra
 members of the population uniformly (with replacement), mutates one decision of the best of them
 (the tournament winner) and adds the child; the *oldest* member then leaves the population,
 whatever its score. Ageing keeps the search exploring instead of clinging to early lucky scores.
+
+With ``batch_size`` B > 1 the B children of a batch come from tournaments on the population as it
+stood before the batch (the asynchronous variant of the paper, made deterministic); they join
+the population in the order asked.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class Evolution(DiscreteStrategy):
         self.population: list[int] = []
 
     def propose(self) -> Architecture:
-        if len(self.history) < self.config.population:
+        if self.asked < self.config.population or not self.population:
             return self.first_feasible(lambda: self.space.sample(self.rng))
         return self.first_feasible(
             lambda: self.space.mutate(self.history[self.tournament()].arch, self.rng)

@@ -51,7 +51,7 @@ class TrainConfig:
         "kept)", validator=non_negative,
     )
     seed: int = field(0, "seed of initialisation, data order, cutout and drop path")
-    device: str = field("cpu", "cpu, cuda or auto")
+    device: str = field("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
     log_every: int = field(
         0, "log a line every N steps of an epoch with the running means of the step metrics, "
         "besides the epoch lines (0: epoch lines only)", validator=non_negative,

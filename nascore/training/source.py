@@ -44,6 +44,7 @@ FLAG_TARGETS = {
     "log_every": ("train", "log_every"),
     "dataset": ("data", "dataset"),
     "data_dir": ("data", "data_dir"),
+    "device": ("train", "device"),
 }
 
 

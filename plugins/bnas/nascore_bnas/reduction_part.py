@@ -9,7 +9,8 @@ search (PC-DARTS under ``bnas``; the strategy's weights-only warm-up is part of 
 * ``T`` rounds of ``ceil(K/2)`` sampling epochs: each epoch trains one architecture, an op of
   ``O_smaller`` per edge drawn without replacement within the round (one-hot edge weights with
   ``index`` set, so only the sampled op runs), with no architecture steps; its accuracy on the
-  arch split (the loop's end-of-epoch validation, in [0, 1]) goes to the sampled ops;
+  arch split (the loop's end-of-epoch validation, in [0, 1], over all processes of a
+  data-parallel search, so every process reduces alike) goes to the sampled ops;
 * at the end of the stage's last sampling epoch, Eq. 2-4 update the selection likelihoods and
   Eq. 5 drops the least likely op of every edge (``none`` is never an edge's last op); dropped
   ops leave the compute graph (the search's masks) and every drop is a ``reduce`` event;

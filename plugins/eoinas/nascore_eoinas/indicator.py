@@ -136,12 +136,18 @@ class ImportanceIndicator(Part):
             stats.record_training(sampled_index(record.selections[name]))
 
     def after_arch_step(self, record: StepRecord) -> None:
-        """``Ca``: credit the validation batch's accuracy to the op sampled on every edge of the
-        op groups this architecture step updates (their stage)."""
+        """``Ca``: credit the validation batch's accuracy (averaged over the processes of a
+        data-parallel search) to the op sampled on every edge of the op groups this
+        architecture step updates (their stage). ``Ce`` needs no reduction: the sampled ops
+        are the same on every process."""
+        accuracy = None
         for group in self.groups:
             if group.stage == record.stage:
+                if accuracy is None:  # over all processes of a data-parallel search
+                    accuracy = float(self.search.all_reduce(
+                        torch.tensor([record.accuracy], dtype=torch.float64))[0])
                 selection = record.selections[group.name]
-                self.stats[group.name].record_validation(sampled_index(selection), record.accuracy)
+                self.stats[group.name].record_validation(sampled_index(selection), accuracy)
 
     def indicator(self, group: str) -> torch.Tensor:
         """``I`` of op group ``group`` (float64, CPU, ``-inf`` for pruned ops)."""

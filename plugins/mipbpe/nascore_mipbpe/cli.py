@@ -67,6 +67,9 @@ def analyze_command(table: str, table_format: str, out: str | None, time_weight:
 @click.option("--final", help="Final accuracies: report:KEY, table:PATH, full, a preset or "
               "a budget file (archs.final; auto).")
 @click.option("--seed", type=int, help="Seed (run.seed).")
+@click.option("--executor", type=click.Choice(["inline", "process", "ray"]),
+              help="Where the architectures are estimated (executor.kind).")
+@click.option("--workers", type=int, help="Estimates at once (executor.workers).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML file with [run]/[data]/[space]/[estimator]/[archs]/[mip]/[budget]/"
               "[grid] sections.")

@@ -53,11 +53,12 @@ from nascore import (
 from nascore.budget import budget_toml, load_budget_file
 from nascore.config import config_to_dict, dump_toml, help_texts, layer_tree
 from nascore.config import positive as _positive
+from nascore.context import device_of
 from nascore.data import DataConfig, SearchData
 from nascore.events import EventLog
+from nascore.executors import ExecutorConfig, make_executor
 from nascore.plugins import make_space
 from nascore.rundir import RunDir, versions
-from nascore.runner import device_of
 from nascore_mipbpe.analysis import analyze, write_report
 from nascore_mipbpe.costs import MeasuredCost
 from nascore_mipbpe.evaluators import EstimateCache, SampleEvaluator
@@ -84,7 +85,7 @@ DEFAULT_GRID: dict[str, list[Any]] = {
 TABULAR_GRIDS: dict[str, dict[str, list[Any]]] = {"nb201": {"epochs": [12]}}
 #: The final accuracy a tabular estimator reports.
 TABULAR_FINAL = {"nb201": "report:test_200"}
-SECTIONS = ("run", "data", "space", "estimator", "archs", "mip", "budget", "grid")
+SECTIONS = ("run", "data", "space", "estimator", "archs", "mip", "budget", "grid", "executor")
 FLAG_TARGETS = {
     "space": ("run", "space"),
     "estimator": ("run", "estimator"),
@@ -94,6 +95,8 @@ FLAG_TARGETS = {
     "archs": ("archs", "count"),
     "final": ("archs", "final"),
     "samples": ("mip", "samples"),
+    "executor": ("executor", "kind"),
+    "workers": ("executor", "workers"),
 }
 
 
@@ -194,6 +197,7 @@ def resolve_search_config(
         "budget": config_to_dict(build_config(Budget, {**_base_values(tabular),
                                                             **tree["budget"]}, "budget")),
         "grid": _check_grid(grid),
+        "executor": config_to_dict(build_config(ExecutorConfig, tree["executor"], "executor")),
     }
 
 
@@ -208,7 +212,7 @@ def config_help(tree: Mapping[str, Any]) -> dict[str, str]:
     helps = {
         **help_texts(BPERunConfig, "run"), **help_texts(DataConfig, "data"),
         **help_texts(ArchSampleConfig, "archs"), **help_texts(MIPSettings, "mip"),
-        **help_texts(Budget, "budget"),
+        **help_texts(Budget, "budget"), **help_texts(ExecutorConfig, "executor"),
         **help_texts(reg.get("space", tree["run"]["space"]).config_cls, "space"),
         **help_texts(reg.get("estimator", tree["run"]["estimator"]).config_cls, "estimator"),
     }
@@ -243,9 +247,10 @@ class BudgetSearch:
         data = SearchData(build_config(DataConfig, self.tree["data"], "data"), self.seed)
         self.space: SearchSpace = make_space(run_cfg.space, self.tree["space"], data.info)
         self.events = EventLog(run.path, tensorboard=False)
+        executor = build_config(ExecutorConfig, self.tree.get("executor", {}), "executor")
         context = SearchContext(
             space=self.space, seed=self.seed, device=device_of(run_cfg.device),
-            events=self.events, data=data,
+            events=self.events, data=data, executor=make_executor(executor),
         )
         self.estimator = estimator_cls(
             build_config(estimator_cls.config_cls, self.tree["estimator"], "estimator"), context
@@ -321,7 +326,10 @@ class BudgetSearch:
         mip = MinimumImportancePruning(
             self.grid, self.final, self.cost, self.settings, self.seed, state
         )
-        best = mip.run(self.evaluator, lambda event: self._on_event(mip, event))
+        try:
+            best = mip.run(self.evaluator, lambda event: self._on_event(mip, event))
+        finally:
+            self.estimator.context.executor.close()
         return self._finish(mip, best)
 
     def _on_event(self, mip: MinimumImportancePruning, event: dict[str, Any]) -> None:
