@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from nascore.bench.nb201 import bench_nb201, format_results
+from nascore.bench.nb201 import bench_nb201, bench_plan, format_results
 from nascore.cli.bench import bench_nb201_command
 from nascore.config import build_config
 from nascore.constraint import ParamsConstraint
@@ -406,11 +406,33 @@ def test_bench_command_prints_table_and_json() -> None:
     args = ["--strategy", "random", "--queries", "5", "--repeats", "2", "--dataset", "cifar100"]
     table = runner.invoke(bench_nb201_command, args)
     assert table.exit_code == 0, table.output
-    assert table.output.splitlines()[1].split()[:4] == ["random", "cifar100", "5", "2"]
+    assert table.stdout.splitlines()[1].split()[:4] == ["random", "cifar100", "5", "2"]
     as_json = runner.invoke(bench_nb201_command, [*args, "--json", "--set", "queries_per_epoch=2"])
-    data = json.loads(as_json.output)
+    [data] = json.loads(as_json.stdout)
     assert data["repeats"] == 2 and data["config"]["queries_per_epoch"] == 2
     assert 0 < data["test_mean"] < 100
+
+
+def test_bench_command_runs_the_three_baselines_and_presets_beside_them() -> None:
+    result = CliRunner().invoke(
+        bench_nb201_command,
+        ["--queries", "6", "--repeats", "2", "--preset", "tuned", "--set", "population=25",
+         "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["label"] for r in rows] == [
+        "random", "evolution", "evolution (tuned)", "reinforce", "reinforce (tuned)",
+    ]
+    evolution, tuned = rows[1]["config"], rows[2]["config"]
+    assert evolution["population"] == tuned["population"] == 25  # the user's value wins
+    assert evolution["sample_size"] == 3 and tuned["sample_size"] == 20  # the preset's value
+    assert rows[4]["config"]["lr"] == 0.1 and rows[3]["config"]["lr"] == 0.01
+    assert "population" not in rows[0]["config"]  # only given to strategies that have it
+    with pytest.raises(ConfigError, match="has the setting 'populaton'"):
+        bench_plan(["random", "evolution"], [], {"populaton": 5})
+    with pytest.raises(ConfigError, match="has the preset 'fast'"):
+        bench_plan(["random"], ["fast"], {})
 
 
 def _result(strategy: str, dataset: str, test_mean: float) -> dict:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 import torch
 
@@ -69,8 +70,10 @@ def bench_nb201(
         row = estimator.table.row(space.format(arch))
         tests.append(estimator.test[row])
         signals.append(estimator.signal[row])
+    preset = (options or {}).get("preset")
     return {
         "strategy": strategy,
+        "label": f"{strategy} ({preset})" if preset else strategy,
         "dataset": dataset,
         "queries": queries,
         "repeats": repeats,
@@ -83,6 +86,38 @@ def bench_nb201(
         "seconds": time.perf_counter() - started,
         "config": config_to_dict(config),
     }
+
+
+#: The strategies ``nas bench nb201`` runs by default: the NAS-Bench-201 paper's discrete baselines.
+BASELINES = ("random", "evolution", "reinforce")
+
+
+def bench_plan(
+    strategies: Sequence[str], presets: Sequence[str], options: Mapping[str, Any]
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(strategy, options)`` of every row: each strategy with its defaults, then with each of
+    ``presets`` it has. ``options`` go to the strategies whose config has the key; a key no
+    strategy has, or a preset none has, is a one-line error."""
+    classes = {name: registry().get("strategy", name) for name in strategies}
+    fields = {name: {f.name for f in attrs.fields(cls.configure().__class__)}
+              for name, cls in classes.items()}
+    for key in options:
+        if not any(key in names for names in fields.values()):
+            raise ConfigError(
+                f"no strategy among {', '.join(strategies)} has the setting {key!r}; "
+                "see `nas config --strategy NAME --space nb201`"
+            )
+    for preset in presets:
+        if not any(preset in cls.presets for cls in classes.values()):
+            raise ConfigError(
+                f"no strategy among {', '.join(strategies)} has the preset {preset!r}"
+            )
+    plan = []
+    for name, cls in classes.items():
+        own = {k: v for k, v in options.items() if k in fields[name]}
+        plan.append((name, own))
+        plan.extend((name, {**own, "preset": p}) for p in presets if p in cls.presets)
+    return plan
 
 
 #: The NAS-Bench-201 paper's figures for the discrete baselines (Dong & Yang, ICLR 2020): CIFAR-10
@@ -100,7 +135,7 @@ def format_results(results: Sequence[Mapping[str, Any]]) -> str:
     head = ["strategy", "dataset", "queries", "repeats", "test_200 (%)", "val_12 (%)", "seconds"]
     rows = [
         [
-            r["strategy"],
+            r.get("label", r["strategy"]),
             r["dataset"],
             str(r["queries"]),
             str(r["repeats"]),
@@ -120,6 +155,7 @@ def format_results(results: Sequence[Mapping[str, Any]]) -> str:
         f"{r['test_std']:.2f})"
         for r in results
         if r["dataset"] == "cifar10" and r["strategy"] in PAPER_CIFAR10_TEST
+        and not r.get("config", {}).get("preset")
         for mean, std in [PAPER_CIFAR10_TEST[r["strategy"]]]
     ]
     if compared:

@@ -87,7 +87,8 @@ def supernet_command(
 
 
 @click.command("nb201")
-@click.option("--strategy", default="random", show_default=True, help="Discrete strategy.")
+@click.option("--strategy", "strategies", multiple=True,
+              help="Discrete strategy (repeatable; default: random, evolution and reinforce).")
 @click.option("--queries", default=100, show_default=True, help="Estimator queries per search.")
 @click.option("--repeats", default=100, show_default=True, help="Searches (one seed each).")
 @click.option(
@@ -99,34 +100,47 @@ def supernet_command(
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the first repeat.")
 @click.option(
+    "--preset",
+    "presets",
+    multiple=True,
+    help="Also run each strategy that has this preset with it, e.g. tuned (repeatable).",
+)
+@click.option(
     "--set",
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a strategy config value, e.g. population=20 (repeatable).",
+    help="Override a config value of the strategies that have it, e.g. population=20.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def bench_nb201_command(
-    strategy: str,
+    strategies: tuple[str, ...],
     queries: int,
     repeats: int,
     dataset: str,
     seed: int,
+    presets: tuple[str, ...],
     overrides: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Search quality of a discrete strategy on the NAS-Bench-201 table (200-epoch test accuracy
-    of the selected cells, selected by 12-epoch validation accuracy)."""
+    """Search quality of discrete strategies on the NAS-Bench-201 table (200-epoch test accuracy
+    of the selected cells, selected by 12-epoch validation accuracy), with the published
+    defaults and, beside them, any --preset; closes with the paper's figures."""
     options = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         options[key.strip()] = parse_value(value.strip())
-    from nascore.bench.nb201 import bench_nb201, format_result
+    from nascore.bench.nb201 import BASELINES, bench_plan, bench_nb201, format_results
 
-    result = bench_nb201(strategy, queries, repeats, dataset, seed, options)
-    click.echo(json.dumps(result, indent=2) if as_json else format_result(result))
+    plan = bench_plan(strategies or BASELINES, presets, options)
+    results = []
+    for strategy, values in plan:
+        results.append(bench_nb201(strategy, queries, repeats, dataset, seed, values))
+        if not as_json:
+            click.echo(f"{results[-1]['label']}: done in {results[-1]['seconds']:.1f}s", err=True)
+    click.echo(json.dumps(results, indent=2) if as_json else format_results(results))
 
 
 @click.command("scale")

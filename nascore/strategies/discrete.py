@@ -65,6 +65,7 @@ class DiscreteConfig:
         "the seed and this batch size, never on the workers (random search: on the seed only)",
         validator=positive,
     )
+    preset: str | None = field(None, "named preset of this strategy's settings (see its docs)")
 
 
 @attrs.frozen
