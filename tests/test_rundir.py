@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import torch
 
 from nascore.errors import CheckpointError, RunDirError
-from nascore.rundir import RunDir, rng_state, seed_everything, set_rng_state
+from nascore.rundir import RunDir, atomic_write_bytes, rng_state, seed_everything, set_rng_state
 
 
 def test_create_refuses_existing_non_empty_directory(tmp_path: Path) -> None:
@@ -56,3 +58,18 @@ def test_rng_state_round_trip() -> None:
     second = (torch.rand(3), np.random.rand(2), random.random())
     assert torch.equal(first[0], second[0])
     assert np.array_equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_run_directory_files_have_normal_permissions(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (mode 0600); the files end with the umask's mode."""
+    old = os.umask(0o022)
+    try:
+        run = RunDir.create(tmp_path / "run", {"kind": "search"}, "")
+        run.write_json("result.json", {"a": 1})
+        run.save_checkpoint({"epoch": 0})
+        atomic_write_bytes(tmp_path / "model.safetensors", b"x")
+    finally:
+        os.umask(old)
+    files = [run.path / "run.json", run.path / "config.toml", run.path / "result.json",
+             run.checkpoint_path, tmp_path / "model.safetensors"]
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {"0o644"}

@@ -132,7 +132,7 @@ def bench_nb201_command(
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         options[key.strip()] = parse_value(value.strip())
-    from nascore.bench.nb201 import BASELINES, bench_plan, bench_nb201, format_results
+    from nascore.bench.nb201 import BASELINES, bench_nb201, bench_plan, format_results
 
     plan = bench_plan(strategies or BASELINES, presets, options)
     results = []
