@@ -1,12 +1,14 @@
 """The ``darts`` search space: DARTS cells, supernet, genotype strings and evaluation networks."""
 
 from nascore.spaces.darts.cells import (
+    CellBase,
     CellPlan,
     ConnectionEdge,
     ConnectionSite,
     DiscreteCell,
     EdgeFactory,
     EdgeSite,
+    FixedCell,
     OpBuilder,
     SearchCell,
     connection_sites,
@@ -14,10 +16,13 @@ from nascore.spaces.darts.cells import (
     plan_cells,
     reduction_layers,
 )
+from nascore.spaces.darts.fixed_cells import GdasReductionCell
 from nascore.spaces.darts.genotype import (
     CELL_TYPES,
     CONNECTION,
+    GDAS_FRC,
     OP_CHOICES,
+    REDUCTION_CELLS,
     cell_keys,
     cell_type_of,
     derive_cell,
@@ -30,7 +35,7 @@ from nascore.spaces.darts.genotype import (
 )
 from nascore.spaces.darts.network import DartsNetwork, NetworkCIFAR, NetworkImageNet
 from nascore.spaces.darts.ops import CONNECTION_CHOICES, connection_op
-from nascore.spaces.darts.plot import cell_title, plot_cell, plot_connection
+from nascore.spaces.darts.plot import cell_title, plot_cell, plot_connection, plot_fixed_cell
 from nascore.spaces.darts.space import DartsSpace, DartsSpaceConfig
 from nascore.spaces.darts.supernet import DartsSupernet, OpEdge
 
@@ -38,7 +43,10 @@ __all__ = [
     "CELL_TYPES",
     "CONNECTION",
     "CONNECTION_CHOICES",
+    "GDAS_FRC",
     "OP_CHOICES",
+    "REDUCTION_CELLS",
+    "CellBase",
     "CellPlan",
     "ConnectionEdge",
     "ConnectionSite",
@@ -49,6 +57,8 @@ __all__ = [
     "DiscreteCell",
     "EdgeFactory",
     "EdgeSite",
+    "FixedCell",
+    "GdasReductionCell",
     "NetworkCIFAR",
     "NetworkImageNet",
     "OpBuilder",
@@ -70,5 +80,6 @@ __all__ = [
     "plan_cells",
     "plot_cell",
     "plot_connection",
+    "plot_fixed_cell",
     "reduction_layers",
 ]

@@ -197,9 +197,13 @@ def default_preprocess(plan: CellPlan, affine: bool) -> tuple[nn.Module, nn.Modu
 #: ``(plan, affine) -> (preprocess0, preprocess1)``: the step between cells (replaceable).
 Preprocess = Callable[[CellPlan, bool], tuple[nn.Module, nn.Module]]
 
+#: ``(plan, affine, preprocess) -> cell``: a fixed (not searched) cell, called like a discrete
+#: cell as ``cell(s0, s1, drop_prob)`` and in the supernet as ``cell(s0, s1, connection=...)``.
+FixedCell = Callable[[CellPlan, bool, Preprocess], nn.Module]
 
-class _Cell(nn.Module):
-    """Preprocessing shared by search and discrete cells."""
+
+class CellBase(nn.Module):
+    """Preprocessing shared by every cell (search, discrete and fixed cells)."""
 
     def __init__(
         self, plan: CellPlan, affine: bool, preprocess: Preprocess = default_preprocess
@@ -233,7 +237,7 @@ Planner = Callable[[int, int, int, int, bool], list[CellPlan]]
 EdgeFactory = Callable[[int, int, str, int], nn.Module]
 
 
-class SearchCell(_Cell):
+class SearchCell(CellBase):
     """A supernet cell: one search edge per ``(node, input)`` pair, built by ``edge_factory``.
 
     Every edge is called as ``edge(x, selections)`` with ``selections`` a dict role ->
@@ -287,7 +291,7 @@ class SearchCell(_Cell):
 OpBuilder = Callable[[str, int, int, int], nn.Module]
 
 
-class DiscreteCell(_Cell):
+class DiscreteCell(CellBase):
     """A cell of the evaluation network: two ops per node on the inputs ``inputs[position]``.
 
     During training, ops other than identities pass through :func:`drop_path`.

@@ -13,6 +13,10 @@ Two optional parts (RC-DARTS):
 * **connection**: ``"connection"`` names the connection-cell op (one of
   :data:`CONNECTION_CHOICES`) that replaces the 1x1 preprocessing in front of every cell; in the
   string ``connection='conv_1x1_g2'``.
+
+A **fixed reduction cell** (GDAS (FRC), ``space.reduction_cell = "gdas_frc"``) is recorded as the
+string ``"reduce": "gdas_frc"`` in place of the pairs, without ``reduce_concat`` (the cell is not
+searched, see :mod:`~nascore.spaces.darts.fixed_cells`); in the string ``reduce='gdas_frc'``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from nascore.spaces.darts.ops import CONNECTION_CHOICES, PRIMITIVES
 CELL_TYPES = ("normal", "reduce")
 NORMAL, REDUCE = CELL_TYPES
 ZERO = "none"
+#: ``space.reduction_cell`` values: a searched reduction cell, or GDAS's fixed one (then the
+#: spec's ``"reduce"`` is the string ``"gdas_frc"``).
+SEARCHED, GDAS_FRC = "searched", "gdas_frc"
+REDUCTION_CELLS = (SEARCHED, GDAS_FRC)
+#: The fixed cells a spec may name in place of a cell's pairs, per cell key.
+FIXED_CELLS = {"reduce": (GDAS_FRC,)}
 #: The spec key (and decision-group name) of the connection cell.
 CONNECTION = "connection"
 #: The ops a derived cell may use (everything but the zero op).
@@ -137,8 +147,25 @@ def check_connection(value: Any) -> str:
     return value
 
 
+def _check_fixed(cell: str, name: Any, spec: Mapping[str, Any]) -> str:
+    """The checked name of the fixed cell ``spec[cell]`` (no ``_concat`` with it)."""
+    allowed = FIXED_CELLS.get(cell, ())
+    if name not in allowed:
+        raise MalformedArchitecture(
+            f"darts {cell} cell must be a list of (op, input) pairs"
+            + (f" or one of the fixed cells {', '.join(map(repr, allowed))}" if allowed else "")
+            + f", got {name!r}"
+        )
+    if f"{cell}_concat" in spec:
+        raise MalformedArchitecture(
+            f"darts {cell}_concat does not apply to the fixed {cell} cell {name!r}; drop it"
+        )
+    return name
+
+
 def check_spec(spec: Mapping[str, Any], nodes: int) -> dict[str, Any]:
-    """The normalised spec, or :class:`MalformedArchitecture` naming the first problem."""
+    """The normalised spec, or :class:`MalformedArchitecture` naming the first problem. A cell
+    may be a fixed cell's name (:data:`FIXED_CELLS`) instead of its pairs."""
     allowed = [k for k in spec if is_cell_key(k.removesuffix("_concat")) or k == CONNECTION]
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
@@ -152,6 +179,9 @@ def check_spec(spec: Mapping[str, Any], nodes: int) -> dict[str, Any]:
     for cell in cell_keys(levels):
         if cell not in spec:
             raise MalformedArchitecture(f"darts architecture lacks the {cell!r} cell")
+        if isinstance(spec[cell], str):
+            out[cell] = _check_fixed(cell, spec[cell], spec)
+            continue
         out[cell] = _check_cell(cell, spec[cell], nodes)
         concat = spec.get(f"{cell}_concat", full)
         if list(concat) != full:
@@ -216,9 +246,13 @@ def derive_cell(scores: torch.Tensor, nodes: int, zero_index: int | None) -> lis
 
 def format_genotype(spec: Mapping[str, Any]) -> str:
     """The published ``Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6),
-    ...)`` form (levels and the connection cell as further keyword fields)."""
+    ...)`` form (levels and the connection cell as further keyword fields; a fixed cell as
+    ``reduce='gdas_frc'``)."""
     parts = []
     for cell in cell_keys(levels_of(spec)):
+        if isinstance(spec[cell], str):
+            parts.append(f"{cell}={spec[cell]!r}")
+            continue
         pairs = ", ".join(f"({op!r}, {source})" for op, source in spec[cell])
         concat = list(spec[f"{cell}_concat"])
         parts.append(f"{cell}=[{pairs}]")
@@ -282,9 +316,12 @@ def _genotype_call(text: str) -> ast.Call:
     )
 
 
-def parse_genotype(text: str, nodes: int = 4) -> dict[str, Any]:
-    """Read a ``Genotype(...)`` string (flat or nested cells, ``range`` or list concats, an
-    optional ``NAME = `` prefix) into a checked spec. Uses :mod:`ast`, never ``eval``."""
+def parse_genotype(
+    text: str, nodes: int = 4, defaults: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read a ``Genotype(...)`` string (flat or nested cells, ``range`` or list concats, a fixed
+    cell's name as a string, an optional ``NAME = `` prefix) into a checked spec; ``defaults``
+    fill absent fields (e.g. ``{"reduce": "gdas_frc"}``). Uses :mod:`ast`, never ``eval``."""
     call = _genotype_call(text)
     if len(call.args) > len(_FIELDS):
         raise MalformedArchitecture(f"Genotype takes at most {len(_FIELDS)} fields")
@@ -305,8 +342,12 @@ def parse_genotype(text: str, nodes: int = 4) -> dict[str, Any]:
             spec[field] = _connection(node)
         elif field.endswith("_concat"):
             spec[field] = _concat(node, field)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            spec[field] = node.value  # a fixed cell's name; check_spec checks it
         else:
             spec[field] = _pairs(node, field)
+    for field, value in (defaults or {}).items():
+        spec.setdefault(field, value)
     return check_spec(spec, nodes)
 
 

@@ -20,6 +20,7 @@ from nascore.nn.head import check_global_pool, feature_points, linear_classifier
 from nascore.spaces.darts.cells import (
     CellPlan,
     DiscreteCell,
+    FixedCell,
     OpBuilder,
     Planner,
     Preprocess,
@@ -69,7 +70,8 @@ class DartsNetwork(nn.Module):
     ``cell_inputs[key]`` lists the input of each op position of the cells with that key (two
     per node; the key is a cell's type unless the plans say otherwise);
     ``op_builder(key, position, C, stride)`` builds the op at each position and ``preprocess``
-    the step in front of every cell.
+    the step in front of every cell; cells whose key is in ``fixed`` are that fixed cell (and
+    need no ``cell_inputs``).
     """
 
     def __init__(
@@ -81,11 +83,16 @@ class DartsNetwork(nn.Module):
         auxiliary: bool,
         aux_pool_stride: int,
         preprocess: Preprocess = default_preprocess,
+        fixed: Mapping[str, FixedCell] | None = None,
     ) -> None:
         super().__init__()
+        fixed = fixed or {}
         self.drop_path_prob = 0.0
         self.cells = nn.ModuleList(
-            DiscreteCell(plan, cell_inputs[plan.key], op_builder, preprocess) for plan in plans
+            fixed[plan.key](plan, True, preprocess)
+            if plan.key in fixed
+            else DiscreteCell(plan, cell_inputs[plan.key], op_builder, preprocess)
+            for plan in plans
         )
         nodes = len(cell_inputs["normal"]) // 2
         self.aux_index = 2 * len(plans) // 3
@@ -174,11 +181,14 @@ class NetworkCIFAR(DartsNetwork):
         stem_multiplier: int = 3,
         planner: Planner = plan_cells,
         preprocess: Preprocess = default_preprocess,
+        fixed: Mapping[str, FixedCell] | None = None,
     ) -> None:
         stem_channels = stem_multiplier * C
         nodes = len(cell_inputs["normal"]) // 2
         plans = planner(C, layers, nodes, stem_channels, False)
-        super().__init__(plans, cell_inputs, op_builder, num_classes, auxiliary, 3, preprocess)
+        super().__init__(
+            plans, cell_inputs, op_builder, num_classes, auxiliary, 3, preprocess, fixed
+        )
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(stem_channels),
@@ -208,10 +218,13 @@ class NetworkImageNet(DartsNetwork):
         auxiliary: bool = False,
         planner: Planner = plan_cells,
         preprocess: Preprocess = default_preprocess,
+        fixed: Mapping[str, FixedCell] | None = None,
     ) -> None:
         nodes = len(cell_inputs["normal"]) // 2
         plans = planner(C, layers, nodes, C, True)
-        super().__init__(plans, cell_inputs, op_builder, num_classes, auxiliary, 2, preprocess)
+        super().__init__(
+            plans, cell_inputs, op_builder, num_classes, auxiliary, 2, preprocess, fixed
+        )
         self.stem0 = nn.Sequential(
             nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C // 2),

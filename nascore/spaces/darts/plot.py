@@ -1,6 +1,6 @@
-"""DARTS cell diagrams (inputs c_{k-2}, c_{k-1}, nodes 0.., output c_{k}) and the one-edge
-connection cell of RC-DARTS, drawn by :mod:`nascore.diagram`: PNG and PDF without overlapping
-labels, and graphviz DOT."""
+"""DARTS cell diagrams (inputs c_{k-2}, c_{k-1}, nodes 0.., output c_{k}), the fixed GDAS
+reduction cell and the one-edge connection cell of RC-DARTS, drawn by :mod:`nascore.diagram`:
+PNG and PDF without overlapping labels, and graphviz DOT."""
 
 from __future__ import annotations
 
@@ -53,6 +53,29 @@ def cell_diagram(pairs: Sequence[Sequence[Any]], title: str) -> Diagram:
     return Diagram(title, diagram_nodes, tuple(edges))
 
 
+#: The edges of the fixed GDAS reduction cell: (input, output, label); outputs 0..3 concatenated.
+GDAS_REDUCTION_EDGES = (
+    (0, 0, "conv_1x3_3x1_g8+1x1"),
+    (1, 1, "conv_1x3_3x1_g8+1x1"),
+    (0, 2, "max_pool_3x3+bn"),
+    (1, 3, "max_pool_3x3+bn"),
+)
+
+
+def fixed_cell_diagram(name: str) -> Diagram:
+    """The fixed reduction cell ``name`` (``"gdas_frc"``): each output one op on one input."""
+    if name != "gdas_frc":
+        raise ValueError(f"no diagram of the fixed cell {name!r}")
+    kinds = {INPUTS[0]: "input", INPUTS[1]: "input", OUTPUT: "output"}
+    nodes = tuple(
+        Node(node, kinds.get(node, "node"), x, y, tex=node in kinds)
+        for node, (x, y) in _positions(len(GDAS_REDUCTION_EDGES)).items()
+    )
+    edges = [Edge(INPUTS[source], str(out), label) for source, out, label in GDAS_REDUCTION_EDGES]
+    edges += [Edge(str(out), OUTPUT) for _source, out, _label in GDAS_REDUCTION_EDGES]
+    return Diagram("reduce cell (fixed: GDAS)", nodes, tuple(edges))
+
+
 def connection_diagram(op: str) -> Diagram:
     """The connection cell: the previous cell's output c_{k-i} through ``op`` into the cell."""
     nodes = (Node("c_{k-i}", "input", 0.0, 0.0, tex=True),
@@ -65,6 +88,11 @@ def plot_cell(pairs: Sequence[Sequence[Any]], title: str, path_stem: str) -> lis
     """Draw one cell (``[op, input]`` pairs, two per node) to ``path_stem`` + ``.png``/``.pdf``
     and write its graphviz ``.dot``."""
     return save(cell_diagram(pairs, title), path_stem)
+
+
+def plot_fixed_cell(name: str, path_stem: str) -> list[str]:
+    """Draw the fixed cell ``name`` to ``path_stem`` + ``.png``/``.pdf``/``.dot``."""
+    return save(fixed_cell_diagram(name), path_stem)
 
 
 def plot_connection(op: str, path_stem: str) -> list[str]:

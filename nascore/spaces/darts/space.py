@@ -28,22 +28,29 @@ Connection cells (RC-DARTS, ``connection_cell = true``): one decision group ``"c
 of every ReLU-1x1conv-BN preprocessing; the paper learns one connection cell for the whole
 network ("the connection cell ... contains one 1x1 convolution with #groups equals to 2"), so the
 group is shared by all cells. The architecture records it as ``spec["connection"]``.
+
+Fixed reduction cell (GDAS (FRC), ``reduction_cell = "gdas_frc"``): every reduction cell of the
+supernet and of evaluation networks is :class:`~.fixed_cells.GdasReductionCell`; there is no
+``"reduce"`` decision group, cost table or discrete decision (one-shot and discrete strategies
+search only the normal cell) and architectures record ``spec["reduce"] = "gdas_frc"``
+(:meth:`DartsSpace.validate` fills it in when absent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import torch
 from torch import nn
 
 from nascore.architecture import Architecture
-from nascore.config import field, positive
+from nascore.config import field, one_of, positive
 from nascore.costs import CostTable, count_macs, count_params
 from nascore.errors import ConfigError, MalformedArchitecture
 from nascore.space import (
+    DataInfo,
     Decision,
     DecisionGroup,
     SearchSpace,
@@ -54,6 +61,7 @@ from nascore.spaces.darts.cells import (
     CellPlan,
     ConnectionEdge,
     EdgeSite,
+    FixedCell,
     OpBuilder,
     connection_sites,
     default_preprocess,
@@ -61,11 +69,16 @@ from nascore.spaces.darts.cells import (
     plan_cells,
     reduction_layers,
 )
+from nascore.spaces.darts.fixed_cells import GDAS_OUTPUTS, GdasReductionCell
 from nascore.spaces.darts.genotype import (
     CELL_TYPES,
     CONNECTION,
+    GDAS_FRC,
     NORMAL,
     OP_CHOICES,
+    REDUCE,
+    REDUCTION_CELLS,
+    SEARCHED,
     ZERO,
     cell_edges,
     check_spec,
@@ -88,7 +101,7 @@ from nascore.spaces.darts.ops import (
     as_supernet_op,
     connection_op,
 )
-from nascore.spaces.darts.plot import cell_title, plot_cell, plot_connection
+from nascore.spaces.darts.plot import cell_title, plot_cell, plot_connection, plot_fixed_cell
 from nascore.spaces.darts.supernet import DartsSupernet, OpEdge
 
 #: Keys of ``SupernetOptions.proxy`` (and of ``cost_table``'s ``proxy``) this space understands:
@@ -113,6 +126,15 @@ def _check_reductions(inst: Any, attribute: attrs.Attribute, value: Any) -> None
         )
 
 
+def _check_reduction_cell(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    one_of(*REDUCTION_CELLS)(inst, attribute, value)
+    if value == GDAS_FRC and inst.nodes != GDAS_OUTPUTS:
+        raise ConfigError(
+            f"{attribute.name}={GDAS_FRC} outputs {GDAS_OUTPUTS} maps like a {GDAS_OUTPUTS}-node "
+            f"cell; set nodes={GDAS_OUTPUTS} (got {inst.nodes})"
+        )
+
+
 @attrs.frozen
 class DartsSpaceConfig:
     """Size of the search network (the evaluation network's defaults too)."""
@@ -133,6 +155,14 @@ class DartsSpaceConfig:
         "(channel shuffle when > 1); one cell shared by the network; channels must be "
         "divisible by 4",
     )
+    reduction_cell: str = field(
+        SEARCHED, "the reduction cells: 'searched' (DARTS), or 'gdas_frc': GDAS (FRC)'s fixed, "
+        "hand-designed reduction cell at every reduction, so strategies search only the normal "
+        "cell (source: Dong & Yang, CVPR 2019, 'GDAS (FRC)'; the cell as in the reference code's "
+        "GDAS_Reduction_Cell, D-X-Y/AutoDL-Projects xautodl/models/cell_operations.py); "
+        "gdas_frc needs nodes = 4 and channels divisible by 4 (its convs have 8 groups)",
+        validator=_check_reduction_cell,
+    )
 
 
 class DartsSpace(SearchSpace):
@@ -142,6 +172,24 @@ class DartsSpace(SearchSpace):
     name = "darts"
     config_cls = DartsSpaceConfig
     capabilities = frozenset({"supernet", "sample", "mutate", "encode", "network", "cost"})
+    #: Whether the space handles ``reduction_cell = "gdas_frc"``; a subclass declares it in its
+    #: own body (its derivation, costs and genotypes must cope with fixed cells), else it is
+    #: ``False`` and the setting is refused.
+    supports_fixed_reduction: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "supports_fixed_reduction" not in vars(cls):
+            cls.supports_fixed_reduction = False
+
+    def __init__(self, config: DartsSpaceConfig, data: DataInfo) -> None:
+        super().__init__(config, data)
+        if self._reduction_cell() != SEARCHED and not self.supports_fixed_reduction:
+            raise ConfigError(
+                f"space {self.name} does not support space.reduction_cell="
+                f"{self._reduction_cell()}; "
+                "use space darts"
+            )
 
     @property
     def nodes(self) -> int:
@@ -223,15 +271,33 @@ class DartsSpace(SearchSpace):
         )
         return first, ConnectionEdge(plan.C_prev, plan.C, factory)
 
+    def fixed_cells(self) -> dict[str, FixedCell]:
+        """Cell key -> the fixed cell built in place of searching it (``{"reduce":``
+        :class:`GdasReductionCell` ``}`` with ``reduction_cell = "gdas_frc"``, else empty)."""
+        return {REDUCE: GdasReductionCell} if self._reduction_cell() == GDAS_FRC else {}
+
+    def fixed_spec(self) -> dict[str, str]:
+        """The spec entries of the fixed cells (``{"reduce": "gdas_frc"}`` or empty)."""
+        return {key: self._reduction_cell() for key in self.fixed_cells()}
+
+    def _reduction_cell(self) -> str:
+        # configs of spaces built on this one need not have the field
+        return getattr(self.config, "reduction_cell", SEARCHED)
+
+    def searched_cell_types(self) -> list[str]:
+        """The cell types with searched cells: ``normal`` and, unless fixed, ``reduce``."""
+        return [cell_type for cell_type in CELL_TYPES if cell_type not in self.fixed_cells()]
+
     # -- one-shot ---------------------------------------------------------------------------
     def decision_groups(self) -> list[DecisionGroup]:
-        """``"normal"`` and ``"reduce"``: edges ``"n2<-0"`` .. ``"n5<-4"``, role ``"op"``; with
-        ``connection_cell`` also ``"connection"`` (edge ``"n1<-0"``, role ``"connection"``).
-        The one-level layout: :meth:`supernet_groups` adds the copies of further levels."""
+        """``"normal"`` and ``"reduce"`` (not with a fixed reduction cell): edges ``"n2<-0"`` ..
+        ``"n5<-4"``, role ``"op"``; with ``connection_cell`` also ``"connection"`` (edge
+        ``"n1<-0"``, role ``"connection"``). The one-level layout: :meth:`supernet_groups` adds
+        the copies of further levels."""
         names = edge_names(self.nodes)
         groups = [
             DecisionGroup(cell_type, names, PRIMITIVES, role="op", zero=ZERO)
-            for cell_type in CELL_TYPES
+            for cell_type in self.searched_cell_types()
         ]
         if self.config.connection_cell:
             groups.append(
@@ -241,11 +307,14 @@ class DartsSpace(SearchSpace):
 
     def supernet_groups(self, levels: int = 1) -> list[DecisionGroup]:
         """:meth:`decision_groups` with every group of the normal cell (``"normal"``,
-        ``"normal.<x>"``) followed by its copies for levels 2..``levels``."""
+        ``"normal.<x>"``) followed by its copies for levels 2..``levels``; groups of fixed cells
+        (e.g. a subclass's ``"reduce.<x>"``) left out."""
         out = []
         for group in self.decision_groups():
-            out.append(group)
             key, dot, rest = group.name.partition(".")
+            if key in self.fixed_cells():
+                continue
+            out.append(group)
             if key == NORMAL:
                 out += [
                     attrs.evolve(group, name=level_key(level) + dot + rest)
@@ -302,9 +371,16 @@ class DartsSpace(SearchSpace):
         def edge_factory(C: int, stride: int, cell_type: str, edge_index: int) -> nn.Module:
             return self.search_edge(C, stride, cell_type, edge_index, options)
 
+        plans = self.plans(config.channels, config.layers, stem_channels, levels=options.levels)
+        fixed = self.fixed_cells()
+        if all(plan.key in fixed for plan in plans):
+            raise ConfigError(
+                f"every cell of the {config.layers}-cell supernet is a fixed "
+                f"{self._reduction_cell()} reduction cell; use at least 3 layers"
+            )
         return DartsSupernet(
             self.supernet_groups(options.levels),
-            self.plans(config.channels, config.layers, stem_channels, levels=options.levels),
+            plans,
             nodes=config.nodes,
             stem_channels=stem_channels,
             in_channels=self.data.in_channels,
@@ -312,20 +388,22 @@ class DartsSpace(SearchSpace):
             edge_factory=edge_factory,
             preprocess=self.search_preprocess,
             connection=CONNECTION if config.connection_cell else None,
+            fixed=fixed,
         )
 
     def cell_keys(self, levels: int = 1) -> list[str]:
-        """The spec entries of the cells: ``normal`` (``normal_2`` .. with ``levels``) and
-        ``reduce``."""
-        return layout_keys(levels)
+        """The spec entries of the searched cells: ``normal`` (``normal_2`` .. with ``levels``)
+        and ``reduce`` (unless fixed)."""
+        return [key for key in layout_keys(levels) if key not in self.fixed_cells()]
 
     def derive(self, scores: Mapping[str, torch.Tensor]) -> Architecture:
-        """The DARTS rule per cell key of ``scores`` (see :func:`derive_cell`) and the argmax
-        connection op."""
+        """The DARTS rule per cell key of ``scores`` (see :func:`derive_cell`), the fixed cells'
+        names and the argmax connection op."""
         spec: dict[str, Any] = {}
         for key in self.cell_keys(levels_of(scores)):
             spec[key] = derive_cell(scores[key], self.nodes, PRIMITIVES.index(ZERO))
             spec[f"{key}_concat"] = list(range(2, self.nodes + 2))
+        spec.update(self.fixed_spec())
         if CONNECTION in scores:
             spec[CONNECTION] = CONNECTION_CHOICES[_connection_choice(scores[CONNECTION])]
         return Architecture(self.name, spec)
@@ -352,11 +430,11 @@ class DartsSpace(SearchSpace):
         return self.cell_decisions()
 
     def cell_decisions(self) -> list[Decision]:
-        """Per cell type and node: ``input_a``, ``op_a``, ``input_b``, ``op_b`` (inputs differ);
-        with ``connection_cell`` a last decision ``connection``. One normal cell: discrete
-        strategies search no levels."""
+        """Per searched cell type and node: ``input_a``, ``op_a``, ``input_b``, ``op_b`` (inputs
+        differ); with ``connection_cell`` a last decision ``connection``. One normal cell:
+        discrete strategies search no levels."""
         out = []
-        for cell_type in CELL_TYPES:
+        for cell_type in self.searched_cell_types():
             for node in range(2, self.nodes + 2):
                 inputs = tuple(range(node))
                 for part in _DECISION_PARTS:
@@ -374,7 +452,7 @@ class DartsSpace(SearchSpace):
                 f"architecture has {levels_of(spec)} levels"
             )
         choices = []
-        for cell_type in CELL_TYPES:
+        for cell_type in self.searched_cell_types():
             for op, source in spec[cell_type]:
                 choices += [source, OP_CHOICES.index(op)]
         if self.config.connection_cell:
@@ -395,23 +473,33 @@ class DartsSpace(SearchSpace):
                     f"({len(decision.candidates)} candidates)"
                 )
         values = [d.candidates[c] for d, c in zip(decisions, choices, strict=True)]
-        spec: dict[str, Any] = {}
+        spec: dict[str, Any] = dict(self.fixed_spec())
         if self.config.connection_cell:
             spec[CONNECTION] = values.pop()
-        per_cell = len(values) // len(CELL_TYPES)
-        for i, cell_type in enumerate(CELL_TYPES):
+        cell_types = self.searched_cell_types()
+        per_cell = len(values) // len(cell_types)
+        for i, cell_type in enumerate(cell_types):
             cell = values[i * per_cell : (i + 1) * per_cell]
             spec[cell_type] = [[cell[k + 1], cell[k]] for k in range(0, per_cell, 2)]
         return Architecture(self.name, check_spec(spec, self.nodes))
 
     # -- architectures ----------------------------------------------------------------------
     def validate(self, arch: Architecture) -> Architecture:
-        """Check space and spec (ops, inputs, counts, concat, levels, connection); return the
-        normalised arch. With ``connection_cell`` an architecture without a connection op gets
-        ``conv_1x1`` (the fixed DARTS preprocessing); without it, one with a connection op is
-        rejected."""
+        """Check space and spec (ops, inputs, counts, concat, levels, connection, fixed cells);
+        return the normalised arch. With ``connection_cell`` an architecture without a connection
+        op gets ``conv_1x1`` (the fixed DARTS preprocessing); without it, one with a connection op
+        is rejected. With a fixed reduction cell an architecture without ``reduce`` gets it; one
+        with a searched reduction cell is rejected, as is a fixed cell the space does not use."""
         super().validate(arch)
-        spec = check_spec(arch.spec, self.nodes)
+        spec = check_spec({**self.fixed_spec(), **arch.spec}, self.nodes)
+        for key in layout_keys(levels_of(spec)):
+            wanted = self.fixed_spec().get(key, SEARCHED)
+            found = spec[key] if isinstance(spec[key], str) else SEARCHED
+            if found != wanted:
+                raise MalformedArchitecture(
+                    f"the architecture's {key} cell is {found} but space {self.name} has "
+                    f"reduction_cell={wanted}; set space.reduction_cell={found}"
+                )
         if self.config.connection_cell:
             spec.setdefault(CONNECTION, DEFAULT_CONNECTION)
         elif CONNECTION in spec:
@@ -428,7 +516,7 @@ class DartsSpace(SearchSpace):
 
     def parse(self, text: str) -> Architecture:
         """Read a ``Genotype(...)`` string (flat or nested per-node cells)."""
-        return Architecture(self.name, parse_genotype(text, self.nodes))
+        return Architecture(self.name, parse_genotype(text, self.nodes, self.fixed_spec()))
 
     def network_op(
         self,
@@ -510,6 +598,7 @@ class DartsSpace(SearchSpace):
             "planner": planner,
             # subclasses overriding preprocess(plan, affine) keep working without connections
             "preprocess": self.preprocess if connection is None else connected,
+            "fixed": self.fixed_cells(),
         }
         if variant == "imagenet":
             return NetworkImageNet(**common)
@@ -527,10 +616,12 @@ class DartsSpace(SearchSpace):
         return config, plans
 
     def edge_sites(self, proxy: Mapping[str, Any] | None = None) -> list[EdgeSite]:
-        """Every edge of the network at the search size (``proxy`` overrides, ``levels``) on
-        this data."""
+        """Every edge of the searched cells of the network at the search size (``proxy``
+        overrides, ``levels``) on this data."""
         config, plans = self._sized_plans(proxy)
-        return list(edge_sites(plans, config.nodes, self.data.image_size))
+        fixed = self.fixed_cells()
+        return [site for site in edge_sites(plans, config.nodes, self.data.image_size)
+                if site.key not in fixed]
 
     def measure(self, metric: str, module: nn.Module, example: torch.Tensor) -> float:
         """``module``'s cost in ``metric``: ``params`` or ``flops`` (multiply-adds on
@@ -634,11 +725,14 @@ class DartsSpace(SearchSpace):
 
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:
         """Cell diagrams as PNG, PDF and graphviz DOT: ``<stem>_normal.png`` etc. (one per
-        level), and ``<stem>_connection`` for the connection cell."""
+        level), ``<stem>_reduce`` showing a fixed reduction cell, and ``<stem>_connection`` for the
+        connection cell."""
         spec = self.validate(arch).spec
         paths = []
         for key in self.cell_keys(levels_of(spec)):
             paths += plot_cell(spec[key], cell_title(key, levels_of(spec)), f"{path_stem}_{key}")
+        for key, name in self.fixed_spec().items():
+            paths += plot_fixed_cell(name, f"{path_stem}_{key}")
         if CONNECTION in spec:
             paths += plot_connection(spec[CONNECTION], f"{path_stem}_{CONNECTION}")
         return paths

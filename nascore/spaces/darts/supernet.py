@@ -10,6 +10,9 @@ plus ``"."`` (e.g. ``"normal"`` with role ``"op"`` and ``"normal.act"`` with rol
 With connection cells, the group named by ``connection`` (one edge) drives every searched
 preprocessing (:class:`~nascore.spaces.darts.cells.ConnectionEdge`) of the network: RC-DARTS
 learns one connection cell.
+
+Fixed cells (``fixed``: cell key -> :data:`~nascore.spaces.darts.cells.FixedCell`, e.g. the GDAS
+reduction cell) take the place of the search cells of their key; that key gets no selections.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from torch import nn
 
 from nascore.nn.mixed import MixedEdge, OpFactory
 from nascore.space import DecisionGroup, EdgeWeights, Selection, Supernet
-from nascore.spaces.darts.cells import CellPlan, EdgeFactory, Preprocess, SearchCell
+from nascore.spaces.darts.cells import CellPlan, EdgeFactory, FixedCell, Preprocess, SearchCell
 from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, supernet_op
 
 
@@ -80,8 +83,8 @@ def group_routes(
 
 
 class DartsSupernet(Supernet):
-    """Stem (3x3 conv to ``stem_channels``, BN), the search cells of ``plans``, global average
-    pooling, linear classifier.
+    """Stem (3x3 conv to ``stem_channels``, BN), the search cells of ``plans`` (the ``fixed``
+    cell of their key instead, if any), global average pooling, linear classifier.
 
     ``forward(x, weights)`` needs an :class:`EdgeWeights` for every group in ``groups``.
     """
@@ -97,8 +100,10 @@ class DartsSupernet(Supernet):
         edge_factory: EdgeFactory,
         preprocess: Preprocess,
         connection: str | None = None,
+        fixed: Mapping[str, FixedCell] | None = None,
     ) -> None:
         super().__init__()
+        fixed = fixed or {}
         self.groups = list(groups)
         self.connection = connection
         self.stem = nn.Sequential(
@@ -106,10 +111,16 @@ class DartsSupernet(Supernet):
             nn.BatchNorm2d(stem_channels),
         )
         self.cells = nn.ModuleList(
-            SearchCell(plan, nodes, edge_factory, False, preprocess) for plan in plans
+            fixed[plan.key](plan, False, preprocess)
+            if plan.key in fixed
+            else SearchCell(plan, nodes, edge_factory, False, preprocess)
+            for plan in plans
         )
-        self.num_edges = len(self.cells[0].edges)
-        keys = sorted({plan.key for plan in plans})
+        searched = [cell for cell in self.cells if isinstance(cell, SearchCell)]
+        if not searched:
+            raise ValueError("a supernet needs at least one search cell")
+        self.num_edges = len(searched[0].edges)
+        keys = sorted({cell.key for cell in searched})
         self._routes = group_routes(self.groups, keys, self.num_edges)
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(plans[-1].C * nodes, num_classes)
@@ -131,8 +142,12 @@ class DartsSupernet(Supernet):
     def forward(self, x: torch.Tensor, weights: Mapping[str, EdgeWeights]) -> torch.Tensor:
         selections = self._selections(weights)
         # the connection selection only when there is one: cells keep their 3-argument call
-        extra = (weights[self.connection].row(0),) if self.connection else ()
+        connection = weights[self.connection].row(0) if self.connection else None
+        extra = () if connection is None else (connection,)
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, selections[cell.key], *extra)
+            if isinstance(cell, SearchCell):
+                s0, s1 = s1, cell(s0, s1, selections[cell.key], *extra)
+            else:
+                s0, s1 = s1, cell(s0, s1, connection=connection)
         return self.classifier(self.global_pool(s1).flatten(1))
