@@ -37,6 +37,10 @@ class UnknownNameError(UsageError):
         super().__init__(f"unknown {kind} '{name}'; available: {listing}")
         self.kind, self.name, self.available = kind, name, available
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, list[str]]]:
+        """Rebuild from the constructor's arguments (errors cross process boundaries)."""
+        return type(self), (self.kind, self.name, self.available)
+
 
 class IncompatibleError(UsageError):
     """A strategy and a space (or other components) cannot be combined."""

@@ -140,14 +140,10 @@ class ImportanceIndicator(Part):
         data-parallel search) to the op sampled on every edge of the op groups this
         architecture step updates (their stage). ``Ce`` needs no reduction: the sampled ops
         are the same on every process."""
-        accuracy = None
-        for group in self.groups:
-            if group.stage == record.stage:
-                if accuracy is None:  # over all processes of a data-parallel search
-                    accuracy = float(self.search.all_reduce(
-                        torch.tensor([record.accuracy], dtype=torch.float64))[0])
-                selection = record.selections[group.name]
-                self.stats[group.name].record_validation(sampled_index(selection), accuracy)
+        accuracy = float(self.search.all_reduce(torch.tensor([record.accuracy]).double())[0])
+        for group in (g for g in self.groups if g.stage == record.stage):
+            index = sampled_index(record.selections[group.name])
+            self.stats[group.name].record_validation(index, accuracy)
 
     def indicator(self, group: str) -> torch.Tensor:
         """``I`` of op group ``group`` (float64, CPU, ``-inf`` for pruned ops)."""
