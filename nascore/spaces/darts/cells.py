@@ -23,6 +23,7 @@ from torch import nn
 
 from nascore.errors import ConfigError
 from nascore.nn.blocks import ReLUConvBN, drop_path
+from nascore.nn.mixed import sharing_work
 from nascore.space import Selection
 from nascore.spaces.darts.genotype import cell_edges, level_key
 from nascore.spaces.darts.ops import CONNECTION_CHOICES, FactorizedReduce
@@ -238,7 +239,9 @@ class SearchCell(_Cell):
 
     Every edge is called as ``edge(x, selections)`` with ``selections`` a dict role ->
     :class:`Selection` and returns a tensor or ``None`` (nothing to add). A node none of whose
-    edges contributes is zeros of the node's shape.
+    edges contributes is zeros of the node's shape. The forward pass is a
+    :func:`~nascore.nn.mixed.sharing_work` scope: edges reading one state share parameter-free
+    work on it.
     """
 
     def __init__(
@@ -264,6 +267,16 @@ class SearchCell(_Cell):
         s1: torch.Tensor,
         selections: Sequence[Mapping[str, Selection]],
         connection: Selection | None = None,
+    ) -> torch.Tensor:
+        with sharing_work():
+            return self._forward(s0, s1, selections, connection)
+
+    def _forward(
+        self,
+        s0: torch.Tensor,
+        s1: torch.Tensor,
+        selections: Sequence[Mapping[str, Selection]],
+        connection: Selection | None,
     ) -> torch.Tensor:
         states = self.preprocessed(s0, s1, connection)
         batch, _, height, width = states[1].shape
