@@ -100,7 +100,9 @@ class WeightedBatchNorm2d(nn.BatchNorm2d):
             x,
             self.running_mean if tracking else None,
             self.running_var if tracking else None,
-            weight.expand(self.num_features),
+            # a dense vector: torch's CPU channels_last backward misreads an expanded
+            # (stride-0) weight and returns wrong input gradients (torch 2.x)
+            weight.expand(self.num_features).contiguous(),
             None,
             use_batch_stats,
             momentum,
