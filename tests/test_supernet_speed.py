@@ -136,24 +136,55 @@ def test_weighted_batchnorm_gradients_in_channels_last(float64):
     assert torch.allclose(a_cl, a_c, rtol=TOLERANCE, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["darts", "pcdarts", "gdas"])
-def test_channels_last_gives_the_numbers_of_contiguous(float64, name):
+def _steps(name: str, **options: Any):
+    """Losses, then supernet parameters and buffers and architecture tensors after two search
+    steps of ``name`` with ``options``."""
     channels = 8 if name == "pcdarts" else 4
-    pairs = batches()
-    states = []
-    for layout in ("channels_last", "contiguous"):
-        search = make_strategy(name, space=space(channels, 3), warmup_epochs=0,
-                               memory_format=layout)
-        assert search.memory_format == getattr(torch, layout.replace("contiguous",
-                                                                      "contiguous_format"))
-        losses = [search.search_step(b, a, i)["loss"] for i, (b, a) in enumerate(pairs)]
-        states.append((losses, [p.detach() for p in search.supernet.parameters()],
-                       [p.detach() for p in search.params.tensors.values()]))
-    (loss_cl, net_cl, arch_cl), (loss_c, net_c, arch_c) = states
-    assert loss_cl == pytest.approx(loss_c, rel=TOLERANCE)
-    for ours, theirs in ((net_cl, net_c), (arch_cl, arch_c)):
-        for a, b in zip(ours, theirs, strict=True):
-            assert torch.allclose(a, b, rtol=TOLERANCE, atol=1e-12)
+    search = make_strategy(name, space=space(channels, 3), warmup_epochs=0, **options)
+    losses = [search.search_step(b, a, i)["loss"] for i, (b, a) in enumerate(batches())]
+    net = [t.detach() for t in [*search.supernet.parameters(), *search.supernet.buffers()]]
+    return losses, net + [p.detach() for p in search.params.tensors.values()]
+
+
+@pytest.mark.parametrize("name", ["darts", "pcdarts", "gdas"])
+@pytest.mark.parametrize(
+    ("options", "reference"),
+    [
+        ({"memory_format": "channels_last"}, {"memory_format": "contiguous"}),
+        ({"recompute": "cells"}, {"recompute": "none"}),
+    ],
+    ids=["channels_last", "recompute"],
+)
+def test_speed_options_give_the_same_numbers(float64, name, options, reference):
+    losses, state = _steps(name, **options)
+    ref_losses, ref_state = _steps(name, **reference)
+    assert losses == pytest.approx(ref_losses, rel=TOLERANCE)
+    for a, b in zip(state, ref_state, strict=True):  # BatchNorm running statistics included
+        assert torch.allclose(a, b, rtol=TOLERANCE, atol=1e-12)
+
+
+def test_recompute_keeps_less_for_backward():
+    """With recomputation a cell keeps only its inputs: far fewer saved tensors."""
+    counts = []
+    for recompute in ("none", "cells"):
+        search = make_strategy("darts", recompute=recompute)
+        saved = 0
+
+        def pack(t):
+            nonlocal saved
+            saved += 1
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            logits = search.supernet(batches(1)[0][0][0], search.forward_weights())
+        counts.append(saved)
+        logits.sum().backward()
+    assert counts[1] < counts[0] / 5, counts
+
+
+def test_recompute_rejects_second_order():
+    with pytest.raises(ConfigError, match="second_order"):
+        make_strategy("darts", recompute="cells", second_order=True)
 
 
 def test_auto_memory_format_is_channels_last_on_cpu():

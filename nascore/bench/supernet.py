@@ -8,8 +8,9 @@ default, or any space with a supernet, e.g. ``adarts``); the time is the median 
 steps after one untimed warm-up step. With ``repeats`` > 1 every measurement is repeated (the
 supernets alternating) and the best time and the lowest peak are kept. The naive supernet runs
 with the loop's defaults except ``memory_format = "contiguous"`` (the reference code's layout);
-``options`` (strategy config values, e.g. ``{"memory_format": "contiguous"}``) apply to nascore's
-rows only.
+``options`` (strategy config values, e.g. ``{"recompute": "cells"}`` or
+``{"memory_format": "contiguous"}``) apply to nascore's rows only. ``docs/performance.md`` shows
+the figures.
 
 Targets (documented, not tested; CPU, ``channels=16``, ``layers=8``, ``batch_size=64``):
 
@@ -54,24 +55,34 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def seconds_per_search_step(
+def step_times(
     search: Any, size: int, batch_size: int, steps: int, generator: Any = None
-) -> float:
-    """Median seconds of ``steps`` ``search.search_step`` calls on random 3-channel images of
-    ``size`` (after one untimed warm-up step). ``search`` is a ``OneShotStrategy``."""
+) -> tuple[float, float]:
+    """Median wall-clock and median CPU seconds (this process, all threads) of ``steps``
+    ``search.search_step`` calls on random 3-channel images of ``size`` (after one untimed
+    warm-up step). ``search`` is a ``OneShotStrategy``. CPU time is less disturbed by other
+    processes on a shared machine."""
     import torch
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.randn(batch_size, 3, size, size, generator=generator)
         return x, torch.randint(0, 10, (batch_size,), generator=generator)
 
-    times = []
+    wall, cpu = [], []
     for step in range(steps + 1):
         train, arch = batch(), batch()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         search.search_step(train, arch, step)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[1:])
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return statistics.median(wall[1:]), statistics.median(cpu[1:])
+
+
+def seconds_per_search_step(
+    search: Any, size: int, batch_size: int, steps: int, generator: Any = None
+) -> float:
+    """Median wall-clock seconds of :func:`step_times`."""
+    return step_times(search, size, batch_size, steps, generator)[0]
 
 
 def measure_step(
@@ -114,7 +125,7 @@ def measure_step(
     if supernet == "naive":
         make_naive(search.supernet)
 
-    seconds = seconds_per_search_step(search, size, batch_size, steps)
+    seconds, cpu_seconds = step_times(search, size, batch_size, steps)
     return {
         "strategy": strategy,
         "space": space_name,
@@ -126,6 +137,7 @@ def measure_step(
         "steps": steps,
         "options": settings,
         "seconds_per_step": seconds,
+        "cpu_seconds_per_step": cpu_seconds,
         "peak_rss_mb": _rss_mb(),
         "base_rss_mb": base_mb,
         "threads": torch.get_num_threads(),
@@ -172,6 +184,7 @@ def bench_supernet(
                     best = min(runs[name], key=lambda r: r["seconds_per_step"])
                     rows.append({
                         **best,
+                        "cpu_seconds_per_step": min(r["cpu_seconds_per_step"] for r in runs[name]),
                         "peak_rss_mb": min(r["peak_rss_mb"] for r in runs[name]),
                         "repeats": repeats,
                     })
@@ -179,8 +192,9 @@ def bench_supernet(
 
 
 def naive_ratios(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """``"<strategy>/<space>/<size>"`` -> nascore's step time and peak RSS over the naive
-    supernet's (``{"time": ..., "memory": ...}``), for the pairs present in ``rows``."""
+    """``"<strategy>/<space>/<size>"`` -> nascore's step time, CPU time per step and peak RSS
+    over the naive supernet's (``{"time": ..., "cpu_time": ..., "memory": ...}``), for the pairs
+    present in ``rows``."""
     found = {(r["strategy"], r["space"], r["image_size"], r["supernet"]): r for r in rows}
     ratios = {}
     for (strategy, space_name, size, supernet), row in found.items():
@@ -188,6 +202,7 @@ def naive_ratios(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
         if supernet == "nascore" and naive is not None:
             ratios[f"{strategy}/{space_name}/{size}"] = {
                 "time": row["seconds_per_step"] / naive["seconds_per_step"],
+                "cpu_time": row["cpu_seconds_per_step"] / naive["cpu_seconds_per_step"],
                 "memory": row["peak_rss_mb"] / naive["peak_rss_mb"],
             }
     return ratios

@@ -22,6 +22,7 @@ _COLUMNS = (
     ("supernet", "supernet", "{}"),
     ("image_size", "size", "{}"),
     ("seconds_per_step", "s/step", "{:.3f}"),
+    ("cpu_seconds_per_step", "cpu s/step", "{:.3f}"),
     ("peak_rss_mb", "peak MB", "{:.0f}"),
     ("base_rss_mb", "base MB", "{:.0f}"),
     ("threads", "threads", "{}"),
@@ -44,7 +45,8 @@ def format_naive_ratios(ratios: dict[str, dict[str, float]], targets: dict[str, 
     supernet's, with the darts targets."""
     lines = []
     for key, value in ratios.items():
-        line = f"nascore vs naive {key}: time {value['time']:.2f}x, memory {value['memory']:.2f}x"
+        line = (f"nascore vs naive {key}: time {value['time']:.2f}x "
+                f"(cpu {value['cpu_time']:.2f}x), memory {value['memory']:.2f}x")
         if key.startswith("darts/"):
             line += (f" (targets <= {targets['darts_step_vs_naive']}x, "
                      f"<= {targets['darts_peak_vs_naive']}x)")

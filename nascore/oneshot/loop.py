@@ -27,12 +27,13 @@ from nascore.config import Default, compose_config, field, non_negative, one_of,
 from nascore.context import SearchContext
 from nascore.data import SearchData
 from nascore.errors import ConfigError, IncompatibleError, NonFiniteLossError, UsageError
+from nascore.nn.recompute import set_recompute
 from nascore.oneshot.edgenorm import EdgeNormalization
 from nascore.oneshot.params import AdamSettings, ArchParameters
 from nascore.oneshot.part import Part, StepRecord
 from nascore.oneshot.policy import SamplingPolicy, Softmax
 from nascore.oneshot.sampling import masked_logits
-from nascore.oneshot.speed import MEMORY_FORMATS, memory_format
+from nascore.oneshot.speed import MEMORY_FORMATS, RECOMPUTE, memory_format
 from nascore.oneshot.unrolled import detach_selections, unrolled_arch_gradients
 from nascore.plugins import registry
 from nascore.space import DecisionGroup, EdgeWeights, SupernetOptions
@@ -56,6 +57,14 @@ def _lr_min(inst: Any, _attribute: attrs.Attribute, value: float) -> None:
 def _warmup(inst: Any, _attribute: attrs.Attribute, value: int | None) -> None:
     if value is not None:
         check_warmup(value, inst.epochs)
+
+
+def _recompute(inst: Any, _attribute: attrs.Attribute, value: str) -> None:
+    if value != "none" and inst.second_order:
+        raise ConfigError(
+            f"recompute = {value} does not work with second_order (the unrolled step runs the "
+            "supernet on swapped weights); set recompute = none or second_order = false"
+        )
 
 
 def check_warmup(warmup: int, epochs: int) -> None:
@@ -136,6 +145,12 @@ class OneShotConfig:
         "the step time of contiguous, `nas bench supernet`), contiguous, or auto (channels_last "
         "on CPU, contiguous elsewhere, where it is unmeasured); same math",
         validator=one_of(*MEMORY_FORMATS),
+    )
+    recompute: str = field(
+        "none", "activation recomputation: cells keeps only each supernet cell's inputs for "
+        "backward and runs the cell again there (less peak memory, one more forward pass; "
+        "figures in `nas bench supernet`), none keeps everything; same math",
+        validator=[one_of(*RECOMPUTE), _recompute],
     )
 
 
@@ -239,6 +254,10 @@ class OneShotStrategy(Strategy):
             self.supernet = context.space.build_supernet(options).to(self.device)
         self.memory_format = memory_format(config.memory_format, self.device)
         self.supernet.to(memory_format=self.memory_format)
+        if config.recompute != "none" and not set_recompute(self.supernet, True):
+            raise IncompatibleError(
+                f"space {context.space.name} has no recomputable cells; set recompute = none"
+            )
         self.groups: list[DecisionGroup] = list(self.supernet.groups)
         self.generator = torch.Generator().manual_seed(context.seed)
         self.augment_generator = torch.Generator().manual_seed(context.seed + 1)

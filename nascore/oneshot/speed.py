@@ -1,5 +1,5 @@
 """How the one-shot loop lays out and runs its supernet: settings that change speed and memory,
-never the math (``memory_format``; see ``nas bench supernet`` for the figures)."""
+never the math (``memory_format``, ``recompute``; see ``nas bench supernet`` for the figures)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import torch
 
 #: Values of ``OneShotConfig.memory_format``.
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+#: Values of ``OneShotConfig.recompute``: nothing, or every supernet cell
+#: (:class:`~nascore.nn.recompute.Recomputable`).
+RECOMPUTE = ("none", "cells")
 
 
 def memory_format(setting: str, device: torch.device) -> torch.memory_format:
