@@ -159,12 +159,13 @@ def bench_supernet(
     batch_size: int = 64,
     steps: int = 3,
     spaces: Sequence[str] = ("darts",),
-    supernets: Sequence[str] = SUPERNETS,
+    supernets: Sequence[str] = ("nascore",),
     repeats: int = 1,
     options: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (space, image size, strategy, supernet): seconds per step and peak RSS of a
     fresh process, the best of ``repeats`` measurements (the supernets alternating).
+    ``supernets``: any of :data:`SUPERNETS` (default nascore's only; the CLI measures both).
 
     ``base_rss_mb`` is the process's peak before the supernet was built (Python, torch);
     ``peak_rss_mb`` includes it.
