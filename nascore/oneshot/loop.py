@@ -141,15 +141,15 @@ class OneShotConfig:
         "lists the handlers)",
     )
     memory_format: str = field(
-        "auto", "layout of the supernet's weights and images: channels_last (on CPU about 0.6x "
-        "the step time of contiguous, `nas bench supernet`), contiguous, or auto (channels_last "
-        "on CPU, contiguous elsewhere, where it is unmeasured); same math",
+        "auto", "layout of the supernet's weights and images: channels_last (on CPU about 0.7x "
+        "the CPU time per darts step of contiguous, docs/performance.md), contiguous, or auto "
+        "(channels_last on CPU, contiguous elsewhere, where it is unmeasured); same math",
         validator=one_of(*MEMORY_FORMATS),
     )
     recompute: str = field(
         "none", "activation recomputation: cells keeps only each supernet cell's inputs for "
-        "backward and runs the cell again there (less peak memory, one more forward pass; "
-        "figures in `nas bench supernet`), none keeps everything; same math",
+        "backward and runs the cell again there (darts at 16x16: about 0.65x the peak memory, "
+        "1.2-1.6x the step time, docs/performance.md), none keeps everything; same math",
         validator=[one_of(*RECOMPUTE), _recompute],
     )
 
