@@ -148,8 +148,8 @@ class OneShotConfig:
     )
     recompute: str = field(
         "none", "activation recomputation: cells keeps only each supernet cell's inputs for "
-        "backward and runs the cell again there (darts at 16x16: about 0.65x the peak memory, "
-        "1.2-1.6x the step time, docs/performance.md), none keeps everything; same math",
+        "backward and runs the cell again there (darts: 0.5-0.65x the peak memory, 1.2-2.3x "
+        "the step time, docs/performance.md), none keeps everything; same math",
         validator=[one_of(*RECOMPUTE), _recompute],
     )
 
