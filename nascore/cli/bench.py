@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from nascore.bench.supernet import SUPERNETS
 from nascore.config import parse_value
 from nascore.errors import ConfigError
 from nascore.estimators.nb201_table import DATASETS
@@ -18,8 +19,10 @@ DEFAULT_SIZES = (16, 32)
 _COLUMNS = (
     ("space", "space", "{}"),
     ("strategy", "strategy", "{}"),
+    ("supernet", "supernet", "{}"),
     ("image_size", "size", "{}"),
     ("seconds_per_step", "s/step", "{:.3f}"),
+    ("cpu_seconds_per_step", "cpu s/step", "{:.3f}"),
     ("peak_rss_mb", "peak MB", "{:.0f}"),
     ("base_rss_mb", "base MB", "{:.0f}"),
     ("threads", "threads", "{}"),
@@ -37,6 +40,31 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def format_naive_ratios(ratios: dict[str, dict[str, float]], targets: dict[str, float]) -> str:
+    """One line per ``strategy/space/size``: nascore's step time and peak memory over the naive
+    supernet's, with the darts targets."""
+    lines = []
+    for key, value in ratios.items():
+        line = (f"nascore vs naive {key}: time {value['time']:.2f}x "
+                f"(cpu {value['cpu_time']:.2f}x), memory {value['memory']:.2f}x")
+        if key.startswith("darts/"):
+            line += (f" (targets <= {targets['darts_step_vs_naive']}x, "
+                     f"<= {targets['darts_peak_vs_naive']}x)")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--set``) as a dict of parsed values."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        options[key.strip()] = parse_value(value.strip())
+    return options
+
+
 @click.command("supernet")
 @click.option("--strategy", "strategies", multiple=True, default=DEFAULT_STRATEGIES,
               show_default=True, help="One-shot strategy to measure (repeatable).")
@@ -52,6 +80,14 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
               help="Timed steps (after one untimed warm-up step); the median is reported.")
 @click.option("--device", default="auto", show_default=True,
               help="auto (a GPU when there is one), cpu, cuda or cuda:N.")
+@click.option("--supernet", "supernets", multiple=True, type=click.Choice(SUPERNETS),
+              default=SUPERNETS, show_default=True,
+              help="nascore's supernet and/or the naive mixture baseline (repeatable).")
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Fresh-process measurements per row; the best time and lowest peak are kept.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Strategy config value of nascore's rows, e.g. memory_format=contiguous "
+              "(repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON result.")
 def supernet_command(
     strategies: tuple[str, ...],
@@ -62,25 +98,36 @@ def supernet_command(
     batch_size: int,
     steps: int,
     device: str,
+    supernets: tuple[str, ...],
+    repeats: int,
+    overrides: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Seconds per search step (weights + architecture step) and peak memory of one-shot
-    strategies, each measured in a fresh process on random images.
+    strategies on nascore's supernet and on the naive mixture supernet, each measured in a fresh
+    process on random images.
 
-    Prints a table, then JSON with the rows, the step-time ratios vs darts (strategy vs the darts
-    strategy, space vs the darts space) and the documented targets.
+    Prints a table, the nascore-vs-naive ratios and the step-time ratios vs darts (strategy vs
+    the darts strategy, space vs the darts space), then JSON with the rows, both kinds of ratios
+    and the documented targets.
     """
-    from nascore.bench.supernet import TARGETS, bench_supernet, step_ratios
+    from nascore.bench.supernet import TARGETS, bench_supernet, naive_ratios, step_ratios
     from nascore.plugins import registry
 
+    options = parse_overrides(overrides)
     for name in spaces:
         registry().get("space", name)  # fail fast on an unknown space
     for name in strategies:
-        registry().get("strategy", name)
-    rows = bench_supernet(strategies, sizes, channels, layers, batch_size, steps, spaces, device)
-    result = {"rows": rows, "ratios": step_ratios(rows), "targets": TARGETS}
+        registry().get("strategy", name).configure(options)  # and on a bad --set
+    rows = bench_supernet(strategies, sizes, channels, layers, batch_size, steps, spaces,
+                          supernets=tuple(dict.fromkeys(supernets)), repeats=repeats,
+                          options=options, device=device)
+    result = {"rows": rows, "naive_ratios": naive_ratios(rows), "ratios": step_ratios(rows),
+              "targets": TARGETS}
     if not as_json:
         click.echo(format_table(rows))
+        if result["naive_ratios"]:
+            click.echo(format_naive_ratios(result["naive_ratios"], TARGETS))
         for key, value in result["ratios"].items():
             click.echo(f"{key}: {value:.2f}")
     click.echo(json.dumps(result, indent=2))
@@ -126,12 +173,7 @@ def bench_nb201_command(
     """Search quality of discrete strategies on the NAS-Bench-201 table (200-epoch test accuracy
     of the selected cells, selected by 12-epoch validation accuracy), with the published
     defaults and, beside them, any --preset; closes with the paper's figures."""
-    options = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        options[key.strip()] = parse_value(value.strip())
+    options = parse_overrides(overrides)
     from nascore.bench.nb201 import BASELINES, bench_nb201, bench_plan, format_results
 
     plan = bench_plan(strategies or BASELINES, presets, options)

@@ -31,15 +31,17 @@ from torch import nn
 
 from nascore import distributed
 from nascore.architecture import Architecture
-from nascore.config import Default, compose_config, field, non_negative, positive
+from nascore.config import Default, compose_config, field, non_negative, one_of, positive
 from nascore.context import SearchContext
 from nascore.data import SearchData
 from nascore.errors import ConfigError, IncompatibleError, NonFiniteLossError, UsageError
+from nascore.nn.recompute import set_recompute
 from nascore.oneshot.edgenorm import EdgeNormalization
 from nascore.oneshot.params import AdamSettings, ArchParameters
 from nascore.oneshot.part import Part, StepRecord
 from nascore.oneshot.policy import SamplingPolicy, Softmax
 from nascore.oneshot.sampling import masked_logits
+from nascore.oneshot.speed import MEMORY_FORMATS, RECOMPUTE, memory_format
 from nascore.oneshot.unrolled import detach_selections, unrolled_arch_gradients
 from nascore.plugins import registry
 from nascore.space import DecisionGroup, EdgeWeights, SupernetOptions
@@ -63,6 +65,14 @@ def _lr_min(inst: Any, _attribute: attrs.Attribute, value: float) -> None:
 def _warmup(inst: Any, _attribute: attrs.Attribute, value: int | None) -> None:
     if value is not None:
         check_warmup(value, inst.epochs)
+
+
+def _recompute(inst: Any, _attribute: attrs.Attribute, value: str) -> None:
+    if value != "none" and inst.second_order:
+        raise ConfigError(
+            f"recompute = {value} does not work with second_order (the unrolled step runs the "
+            "supernet on swapped weights); set recompute = none or second_order = false"
+        )
 
 
 def check_warmup(warmup: int, epochs: int) -> None:
@@ -138,6 +148,18 @@ class OneShotConfig:
     constraint_handler: str = field(
         "penalty", "how --constraint bounds are enforced during the search (`nas plugins` "
         "lists the handlers)",
+    )
+    memory_format: str = field(
+        "auto", "layout of the supernet's weights and images: channels_last (on CPU about 0.7x "
+        "the CPU time per darts step of contiguous, docs/performance.md), contiguous, or auto "
+        "(channels_last on CPU, contiguous elsewhere, where it is unmeasured); same math",
+        validator=one_of(*MEMORY_FORMATS),
+    )
+    recompute: str = field(
+        "none", "activation recomputation: cells keeps only each supernet cell's inputs for "
+        "backward and runs the cell again there (darts: 0.5-0.65x the peak memory, 1.2-2.3x "
+        "the step time, docs/performance.md), none keeps everything; same math",
+        validator=[one_of(*RECOMPUTE), _recompute],
     )
 
 
@@ -239,6 +261,12 @@ class OneShotStrategy(Strategy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
             self.supernet = context.space.build_supernet(options).to(self.device)
+        self.memory_format = memory_format(config.memory_format, self.device)
+        self.supernet.to(memory_format=self.memory_format)
+        if config.recompute != "none" and not set_recompute(self.supernet, True):
+            raise IncompatibleError(
+                f"space {context.space.name} has no recomputable cells; set recompute = none"
+            )
         self.groups: list[DecisionGroup] = list(self.supernet.groups)
         self.generator = torch.Generator().manual_seed(context.seed)
         self.augment_generator = torch.Generator().manual_seed(context.seed + 1)
@@ -505,7 +533,7 @@ class OneShotStrategy(Strategy):
             if train and budget.cutout:
                 x = cutout(x, budget.cutout, self.augment_generator)
             x = resize_batch(x, budget.image_size)
-        return x.to(self.device), y.to(self.device)
+        return x.to(self.device, memory_format=self.memory_format), y.to(self.device)
 
     def _precision(self) -> contextlib.AbstractContextManager:
         budget = self.context.budget

@@ -23,6 +23,8 @@ from torch import nn
 
 from nascore.errors import ConfigError
 from nascore.nn.blocks import ReLUConvBN, drop_path
+from nascore.nn.mixed import sharing_work
+from nascore.nn.recompute import Recomputable
 from nascore.space import Selection
 from nascore.spaces.darts.genotype import cell_edges, level_key
 from nascore.spaces.darts.ops import CONNECTION_CHOICES, FactorizedReduce
@@ -237,12 +239,15 @@ Planner = Callable[[int, int, int, int, bool], list[CellPlan]]
 EdgeFactory = Callable[[int, int, str, int], nn.Module]
 
 
-class SearchCell(CellBase):
+class SearchCell(CellBase, Recomputable):
     """A supernet cell: one search edge per ``(node, input)`` pair, built by ``edge_factory``.
 
     Every edge is called as ``edge(x, selections)`` with ``selections`` a dict role ->
     :class:`Selection` and returns a tensor or ``None`` (nothing to add). A node none of whose
-    edges contributes is zeros of the node's shape.
+    edges contributes is zeros of the node's shape. The forward pass is a
+    :func:`~nascore.nn.mixed.sharing_work` scope: edges reading one state share parameter-free
+    work on it. With :attr:`recompute` on (:func:`~nascore.nn.recompute.set_recompute`) the cell
+    keeps only its inputs for backward and runs again there.
     """
 
     def __init__(
@@ -269,7 +274,21 @@ class SearchCell(CellBase):
         selections: Sequence[Mapping[str, Selection]],
         connection: Selection | None = None,
     ) -> torch.Tensor:
-        states = self.preprocessed(s0, s1, connection)
+        return self.recomputed(self._forward, s0, s1, selections, connection)
+
+    def _forward(
+        self,
+        s0: torch.Tensor,
+        s1: torch.Tensor,
+        selections: Sequence[Mapping[str, Selection]],
+        connection: Selection | None,
+    ) -> torch.Tensor:
+        with sharing_work():
+            return self._nodes(self.preprocessed(s0, s1, connection), selections)
+
+    def _nodes(
+        self, states: list[torch.Tensor], selections: Sequence[Mapping[str, Selection]]
+    ) -> torch.Tensor:
         batch, _, height, width = states[1].shape
         if self.reduction:
             height, width = half(height), half(width)

@@ -179,6 +179,10 @@ PARAMETERIZED: frozenset[str] = frozenset(
     {"sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"}
 )
 
+#: The pools: parameter-free, followed by an affine-free BatchNorm in the supernet, so every
+#: edge leaving one state pools it alike (supernet edges share that work).
+POOLS: frozenset[str] = frozenset({"max_pool_3x3", "avg_pool_3x3"})
+
 
 def as_supernet_op(name: str, op: nn.Module, C: int) -> nn.Module:
     """``op`` as the DARTS/PC-DARTS supernet uses it: pools followed by a BatchNorm without

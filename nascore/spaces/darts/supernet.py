@@ -25,7 +25,7 @@ from torch import nn
 from nascore.nn.mixed import MixedEdge, OpFactory
 from nascore.space import DecisionGroup, EdgeWeights, Selection, Supernet
 from nascore.spaces.darts.cells import CellPlan, EdgeFactory, FixedCell, Preprocess, SearchCell
-from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, supernet_op
+from nascore.spaces.darts.ops import PARAMETERIZED, POOLS, PRIMITIVES, supernet_op
 
 
 def plain_supernet_op(name: str, C: int, stride: int) -> nn.Module:
@@ -38,8 +38,9 @@ class OpEdge(nn.Module):
     the ``"op"`` selection; ``op_factory(name, C, stride)`` builds the supernet ops without their
     leading activation (default: :func:`plain_supernet_op`; the space passes its op factory).
 
-    The leading ReLU of the parameterized ops is computed once per edge and shared by them (same
-    outputs as one ReLU per op, less memory)."""
+    The leading ReLU of the parameterized ops, and the pools of the pool candidates, are computed
+    once per cell state and shared by the edges (and ops) reading it (same outputs as one per op,
+    less memory and time; see :class:`MixedEdge`)."""
 
     def __init__(
         self,
@@ -57,6 +58,8 @@ class OpEdge(nn.Module):
             partial_channels,
             act=nn.ReLU(),
             act_candidates=PARAMETERIZED,
+            shared_candidates=POOLS,
+            share_act=True,
         )
 
     def forward(self, x: torch.Tensor, selections: Mapping[str, Selection]) -> torch.Tensor | None:

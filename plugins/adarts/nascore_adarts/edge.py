@@ -9,41 +9,14 @@ from torch import nn
 
 from nascore import Selection
 from nascore.nn.blocks import ActFactory
-from nascore.nn.mixed import MixedEdge
-from nascore.spaces.darts.ops import PRIMITIVES
+from nascore.nn.mixed import EdgeActivation, MixedEdge
+from nascore.spaces.darts.ops import POOLS, PRIMITIVES
 from nascore.spaces.darts.ops import supernet_op as darts_supernet_op
 from nascore_adarts.activations import MixedActivation, make_activation
 
 #: ``(name, C, stride, act, leading_act) -> module``: a supernet op whose activations ``act``
 #: builds (the space's ``supernet_op``).
 SupernetOp = Callable[[str, int, int, ActFactory, bool], nn.Module]
-
-
-class EdgeActivation(nn.Module):
-    """The one activation module shared by every parameterized op of an edge.
-
-    Within one forward pass of the edge (between two :meth:`reset` calls) the activation of the
-    first input it sees -- the edge input, read by every parameterized op -- is computed once and
-    reused (the paper's Figure 2); other inputs (the inner activation of a sep conv) are computed
-    afresh.
-    """
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-        self._memo: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def reset(self) -> None:
-        """Forget the memoised input (call before and after each edge forward)."""
-        self._memo = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._memo is not None and self._memo[0] is x:
-            return self._memo[1]
-        out = self.inner(x)
-        if self._memo is None:
-            self._memo = (x, out)
-        return out
 
 
 class FactorizedEdge(nn.Module):
@@ -54,7 +27,8 @@ class FactorizedEdge(nn.Module):
     by one shared :class:`EdgeActivation`: with ``searched`` true a :class:`MixedActivation` over
     ``activations`` driven by ``selections["activation"]`` (beta), otherwise the single
     activation ``activations[0]`` (fixed; only alpha is searched). Pools, skip and none see
-    ``x`` unchanged.
+    ``x`` unchanged; the pools are shared by the edges leaving one state (see
+    :class:`~nascore.nn.mixed.MixedEdge`).
     """
 
     def __init__(
@@ -79,6 +53,7 @@ class FactorizedEdge(nn.Module):
             stride,
             lambda name, c, s: supernet_op(name, c, s, lambda: self.act, True),
             partial_channels,
+            shared_candidates=POOLS,
         )
 
     def forward(self, x: torch.Tensor, selections: Mapping[str, Selection]) -> torch.Tensor | None:

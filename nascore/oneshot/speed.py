@@ -1,0 +1,21 @@
+"""How the one-shot loop lays out and runs its supernet: settings that change speed and memory,
+never the math (``memory_format``, ``recompute``; see ``nas bench supernet`` for the figures)."""
+
+from __future__ import annotations
+
+import torch
+
+#: Values of ``OneShotConfig.memory_format``.
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+#: Values of ``OneShotConfig.recompute``: nothing, or every supernet cell
+#: (:class:`~nascore.nn.recompute.Recomputable`).
+RECOMPUTE = ("none", "cells")
+
+
+def memory_format(setting: str, device: torch.device) -> torch.memory_format:
+    """The layout of the supernet's weights and images: ``auto`` is channels_last on CPU (where
+    it was measured to pay) and contiguous elsewhere."""
+    if setting == "channels_last" or (setting == "auto" and device.type == "cpu"):
+        return torch.channels_last
+    return torch.contiguous_format
