@@ -119,7 +119,9 @@ class DartsSupernet(Supernet):
             else SearchCell(plan, nodes, edge_factory, False, preprocess)
             for plan in plans
         )
-        searched = [cell for cell in self.cells if isinstance(cell, SearchCell)]
+        #: ``self.cells`` positions of the search cells (the others are fixed)
+        self.searched = tuple(i for i, plan in enumerate(plans) if plan.key not in fixed)
+        searched = [self.cells[i] for i in self.searched]
         if not searched:
             raise ValueError("a supernet needs at least one search cell")
         self.num_edges = len(searched[0].edges)
@@ -148,8 +150,8 @@ class DartsSupernet(Supernet):
         connection = weights[self.connection].row(0) if self.connection else None
         extra = () if connection is None else (connection,)
         s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            if isinstance(cell, SearchCell):
+        for i, cell in enumerate(self.cells):
+            if i in self.searched:
                 s0, s1 = s1, cell(s0, s1, selections[cell.key], *extra)
             else:
                 s0, s1 = s1, cell(s0, s1, connection=connection)
