@@ -109,7 +109,7 @@ def test_binarized_activations_binarize_conv_inputs_and_drop_the_relus_in_front(
         assert not torch.allclose(op.eval()(x), op(x.abs()))
     supernet = space.build_supernet(SupernetOptions())
     edges = [m for m in supernet.modules() if type(m).__name__ == "MixedEdge"]
-    assert edges and all(isinstance(e.act, nn.Identity) for e in edges)
+    assert edges and all(isinstance(e.act.module, nn.Identity) for e in edges)
     preprocess = supernet.cells[0].preprocess1
     assert isinstance(preprocess[0], nn.Identity) and preprocess[1].binarize_input
     float_relus = [n for n, m in supernet.named_modules() if isinstance(m, nn.ReLU)]
