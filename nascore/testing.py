@@ -93,6 +93,19 @@ def count_op_calls(strategy: OneShotStrategy) -> dict[str, int]:
     return counts
 
 
+def watch_ops(strategy: OneShotStrategy) -> set[tuple[str, int, str]]:
+    """Forward hooks on every candidate op of a DARTS-style supernet; returns the set they fill
+    with ``(cell type, edge, op)`` whenever an op runs."""
+    ran: set[tuple[str, int, str]] = set()
+    for cell in strategy.supernet.cells:
+        for index, edge in enumerate(cell.edges):
+            mixed = next(m for m in edge.modules() if isinstance(m, MixedEdge))
+            for name, op in mixed.ops.items():
+                key = (cell.cell_type, index, name)
+                op.register_forward_hook(lambda *_args, key=key: ran.add(key))
+    return ran
+
+
 class StepRecorder(Part):
     """A part that records every :class:`StepRecord` and the alphas after each arch step."""
 

@@ -15,24 +15,11 @@ from nascore_bnas.reduction_part import SpaceReduction
 from nascore_bnas.strategy import BNASStrategy
 
 from nascore import ConfigError
-from nascore.nn import MixedEdge
 from nascore.oneshot import OneShotStrategy
-from nascore.testing import drive
+from nascore.testing import drive, watch_ops
 
 REDUCE_KEYS = {"type", "epoch", "stage", "group", "edge", "op", "likelihood", "likelihoods",
                "mean_accuracy", "remaining", "ops_before"}
-
-
-def _watch_ops(search: OneShotStrategy) -> set[tuple[str, int, str]]:
-    """Forward hooks on every candidate op; the returned set fills with ``(group, edge, op)``."""
-    ran: set[tuple[str, int, str]] = set()
-    for cell in search.supernet.cells:
-        for index, edge in enumerate(cell.edges):
-            mixed = next(m for m in edge.modules() if isinstance(m, MixedEdge))
-            for name, op in mixed.ops.items():
-                key = (cell.cell_type, index, name)
-                op.register_forward_hook(lambda *_args, key=key: ran.add(key))
-    return ran
 
 
 def _kept(search: OneShotStrategy) -> set[tuple[str, int, str]]:
@@ -91,7 +78,7 @@ def test_reduction_reaches_one_op_per_edge_after_the_planned_epochs_with_events(
 ):
     search = make_search()  # 27 epochs
     part = search.part(SpaceReduction.name)
-    ran = _watch_ops(search)
+    ran = watch_ops(search)
     ends = [i for i, p in enumerate(part.plan) if p.ends_sampling]
     assert ends == [4, 9, 13, 17, 20, 23, 25]  # after 4, 4, 3, 3, 2, 2, 1 sampling epochs + V
     remaining = []

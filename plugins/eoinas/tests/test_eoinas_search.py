@@ -13,23 +13,9 @@ import torch
 from nascore_eoinas import EoiNASStrategy
 
 from nascore.events import read_events
-from nascore.nn import MixedEdge
-from nascore.testing import drive
+from nascore.testing import drive, watch_ops
 
 PRUNE_KEYS = {"type", "epoch", "group", "edge", "op", "score"}
-
-
-def _watch_ops(strategy: EoiNASStrategy) -> set[tuple[str, int, str]]:
-    """Forward hooks on every candidate op of the supernet; returns the set they fill with
-    ``(cell type, edge, op)`` whenever an op runs."""
-    ran: set[tuple[str, int, str]] = set()
-    for cell in strategy.supernet.cells:
-        for index, edge in enumerate(cell.edges):
-            mixed = next(m for m in edge.modules() if isinstance(m, MixedEdge))
-            for name, op in mixed.ops.items():
-                key = (cell.cell_type, index, name)
-                op.register_forward_hook(lambda *_args, key=key: ran.add(key))
-    return ran
 
 
 def _kept(strategy: EoiNASStrategy) -> set[tuple[str, int, str]]:
@@ -50,7 +36,7 @@ def test_search_prunes_to_one_op_per_edge_and_pruned_ops_never_run(
     strategy = make_strategy(preset=preset)  # 3 epochs: warm-up 1, stages after epochs 2, 3
     op_groups = strategy.part("gradual_pruning").groups
     assert strategy.part("gradual_pruning").schedule == [1, 1, 1, 2, 2, 2, 2]
-    ran = _watch_ops(strategy)
+    ran = watch_ops(strategy)
     kept_before = [_kept(strategy)]
     ran_per_epoch = []
     for epoch in range(strategy.num_epochs):
@@ -195,7 +181,7 @@ def test_gradual_pruning_runs_as_a_part_of_other_strategies(strategy: str) -> No
     pruning = search.part("gradual_pruning")
     assert [p.name for p in search.parts] == ["gradual_pruning"]
     assert pruning.schedule[-1] == 2 and len(pruning.schedule) == 7
-    ran = _watch_ops(search)
+    ran = watch_ops(search)
     drive(search, range(3))
     for group in pruning.groups:
         assert search.masks[group.name].sum(dim=1).tolist() == [1] * len(group.edges)
