@@ -68,10 +68,7 @@ def onnx_max_difference(trained: TrainedNetwork, path: str | Path, batch: int = 
     """Largest absolute difference between ONNX Runtime and PyTorch logits on random inputs."""
     import onnxruntime
 
-    info = trained.info
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, info.in_channels, info.image_size, info.image_size,
-                    generator=generator)
+    x = trained.random_inputs(batch, seed)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run([OUTPUT], {INPUT: x.numpy()})
     with torch.no_grad():

@@ -46,10 +46,7 @@ def export_pt2(trained: TrainedNetwork, path: Path) -> ExportReport:
 def pt2_max_difference(trained: TrainedNetwork, path: str | Path, batch: int = 3,
                        seed: int = 0) -> float:
     """Largest absolute difference between the saved program and PyTorch on random inputs."""
-    info = trained.info
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, info.in_channels, info.image_size, info.image_size,
-                    generator=generator)
+    x = trained.random_inputs(batch, seed)
     module = torch.export.load(path).module()
     with torch.no_grad():
         return float((module(x) - trained.network.eval()(x)).abs().max())

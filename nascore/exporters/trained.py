@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import torch
 from torch import nn
 
 from nascore import __version__
@@ -36,6 +37,13 @@ class TrainedNetwork:
     run: RunDir
     results: dict[str, Any]
     weights: str = "last"
+
+    def random_inputs(self, batch: int = 3, seed: int = 0) -> torch.Tensor:
+        """``batch`` seeded random inputs of the network's shape (to compare an export with it)."""
+        generator = torch.Generator().manual_seed(seed)
+        info = self.info
+        return torch.randn(batch, info.in_channels, info.image_size, info.image_size,
+                           generator=generator)
 
     def metadata(self) -> dict[str, Any]:
         """What a user of an exported file needs besides the weights: input size, normalisation
