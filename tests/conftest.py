@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,44 @@ TINY = [
     "--channels", "4", "--layers", "3", "--epochs", "2", "--batch-size", "32",
     "--set", "data.subset=128",
 ]
+
+
+#: ``pyproject.toml`` of a one-module plugin distribution ``nas-plugin-NAME``.
+ONE_MODULE_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "nas-plugin-{name}"
+version = "0.0.1"
+
+[project.entry-points."nascore.plugins"]
+{name} = "nas_plugin_{name}"
+
+[tool.setuptools]
+py-modules = ["nas_plugin_{name}"]
+"""
+
+
+@pytest.fixture(scope="session")
+def install_plugin() -> Callable[..., None]:
+    """``install(source, target, name=None, code=None)``: pip-install the distribution in the
+    folder ``source`` into the folder ``target``; with ``name`` and ``code``, first write there
+    the one-module plugin ``nas_plugin_NAME`` holding ``code``."""
+
+    def install(source: Path, target: Path, name: str | None = None,
+                code: str | None = None) -> None:
+        if name is not None:
+            (source / "pyproject.toml").write_text(ONE_MODULE_PYPROJECT.format(name=name))
+            (source / f"nas_plugin_{name}.py").write_text(code or "")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+             "--no-build-isolation", "--target", str(target), str(source)],
+            check=True, capture_output=True,
+        )
+
+    return install
 
 
 def run_nas(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | None = None,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -214,32 +212,11 @@ def nascore_estimators():
     return [HashScore]
 '''
 
-FAILING_PYPROJECT = """
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "nas-plugin-hashscore"
-version = "0.0.1"
-
-[project.entry-points."nascore.plugins"]
-hashscore = "nas_plugin_hashscore"
-
-[tool.setuptools]
-py-modules = ["nas_plugin_hashscore"]
-"""
-
-
 @pytest.fixture(scope="module")
-def hash_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hash_site(tmp_path_factory: pytest.TempPathFactory, install_plugin) -> Path:
     source = tmp_path_factory.mktemp("hashscore")
-    (source / "pyproject.toml").write_text(FAILING_PYPROJECT)
-    (source / "nas_plugin_hashscore.py").write_text(FAILING_PLUGIN)
     target = source / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(source)],
-                   check=True, capture_output=True)
+    install_plugin(source, target, "hashscore", FAILING_PLUGIN)
     return target
 
 

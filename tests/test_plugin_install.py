@@ -5,41 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 GUIDE = Path(__file__).parents[1] / "docs" / "writing-a-plugin.md"
 
-BROKEN_PYPROJECT = """
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "nas-plugin-broken"
-version = "0.0.1"
-
-[project.entry-points."nascore.plugins"]
-broken = "nas_plugin_broken"
-
-[tool.setuptools]
-py-modules = ["nas_plugin_broken"]
-"""
-
-
-def _install(source: Path, target: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        check=True, capture_output=True,
-    )
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory, install_plugin) -> Path:
     """A folder with the guide's plugin and a broken plugin installed as distributions."""
     root = tmp_path_factory.mktemp("plugins")
     text = GUIDE.read_text()
@@ -51,11 +24,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (good / "nas_plugin_example.py").write_text(code)
     broken = root / "broken"
     broken.mkdir()
-    (broken / "pyproject.toml").write_text(BROKEN_PYPROJECT)
-    (broken / "nas_plugin_broken.py").write_text("import a_module_that_does_not_exist\n")
     target = root / "site"
-    _install(good, target)
-    _install(broken, target)
+    install_plugin(good, target)
+    install_plugin(broken, target, "broken", "import a_module_that_does_not_exist\n")
     return target
 
 
