@@ -99,8 +99,7 @@ def bench_plan(
     ``presets`` it has. ``options`` go to the strategies whose config has the key; a key no
     strategy has, or a preset none has, is a one-line error."""
     classes = {name: registry().get("strategy", name) for name in strategies}
-    fields = {name: {f.name for f in attrs.fields(cls.configure().__class__)}
-              for name, cls in classes.items()}
+    fields = {name: set(attrs.fields_dict(cls.config_class({}))) for name, cls in classes.items()}
     for key in options:
         if not any(key in names for names in fields.values()):
             raise ConfigError(
