@@ -55,7 +55,11 @@ def _context(data: SearchData, executor: Executor | None = None,
 def _search(cls, data: SearchData, executor: Executor | None = None, **config):
     context = _context(data, executor)
     strategy = cls(build_config(cls.config_cls, config, "strategy"), context)
-    run_search(strategy)
+    try:
+        run_search(strategy)
+    finally:
+        if executor is not None:  # as the runner does: Ray actors hold their CPUs until then
+            executor.close()
     return strategy
 
 

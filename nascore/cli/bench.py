@@ -195,17 +195,19 @@ def bench_nb201_command(
               help="Data-parallel processes of the darts step measurement.")
 @click.option("--batch-size", default=64, show_default=True,
               help="Global batch of the darts step (split over the processes).")
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Timed rounds of the estimates on each side (the best is kept).")
 @click.option("--skip", type=click.Choice(["estimates", "ddp"]), multiple=True,
               help="Leave out a measurement (repeatable).")
 def scale_command(estimates: int, kind: str, workers: int, processes: int, batch_size: int,
-                  skip: tuple[str, ...]) -> None:
+                  repeats: int, skip: tuple[str, ...]) -> None:
     """Parallel candidate evaluation vs inline, and a data-parallel darts step vs one process
     (see nascore.bench.scale); prints JSON with the targets."""
     from nascore.bench.scale import TARGETS, bench_ddp, bench_estimates
 
     result: dict[str, Any] = {"targets": TARGETS}
     if "estimates" not in skip:
-        result["estimates"] = bench_estimates(estimates, workers, kind)
+        result["estimates"] = bench_estimates(estimates, workers, kind, repeats=repeats)
     if "ddp" not in skip:
         result["ddp"] = bench_ddp(processes, batch_size=batch_size)
     click.echo(json.dumps(result, indent=2))

@@ -1,11 +1,15 @@
-"""The ``ray`` executor: calls as Ray tasks, on a local Ray instance or an existing cluster.
+"""The ``ray`` executor: ``workers`` resident Ray actors, on a local Ray instance or a cluster.
 
 Ray is the optional extra ``nascore[ray]``. Without ``address`` the executor starts a local
 instance with this machine's cores (unless the process already called ``ray.init``, which it
 then uses as it is) and stops it when closed; with ``address`` (``ray://HOST:10001`` or
 ``auto``) it joins that cluster, whose nodes need nascore and the run's plugins installed.
-Each task reserves ``threads`` CPUs and uses as many torch threads; at most ``workers`` tasks
-are in flight, and results come back in item order.
+
+Each worker is an actor that reserves ``threads`` CPUs and uses as many torch threads. Actors
+live as long as the executor, so whatever a call builds on its worker (an estimator with its
+data, see :mod:`nascore.executors.estimation`) stays there for the next calls, and a batch of
+``workers`` items starts one item on every worker. Items go to idle workers as they free up;
+results come back in item order.
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _task(fn: Callable[[T], R], item: T, threads: int) -> tuple[bool, R | Failure]:
-    import torch
+class _Worker:
+    """The actor behind one worker: fixed torch threads, calls guarded like every executor's."""
 
-    torch.set_num_threads(threads)
-    return guarded_call(fn, item)
+    def __init__(self, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    def call(self, fn: Callable[[T], R], item: T) -> tuple[bool, R | Failure]:
+        return guarded_call(fn, item)
 
 
 def _ray() -> Any:
@@ -43,8 +52,8 @@ def _ray() -> Any:
 
 
 class RayExecutor(Executor):
-    """``workers`` Ray tasks at a time; ``address`` of a cluster (``None``: local);
-    ``threads`` torch threads per task (0: this machine's cores // workers)."""
+    """``workers`` Ray actors; ``address`` of a cluster (``None``: local); ``threads`` torch
+    threads per actor (0: this machine's cores // workers)."""
 
     kind = "ray"
 
@@ -53,12 +62,12 @@ class RayExecutor(Executor):
         self.address = address
         self.threads = threads or thread_share(workers)
         self._owned = False
-        self._remote: Any = None
+        self._actors: list[Any] = []
 
     def _started(self) -> Any:
         ray = _ray()
         if not ray.is_initialized():
-            if self.address:  # a cluster's warnings (e.g. unschedulable tasks) matter
+            if self.address:  # a cluster's warnings (e.g. unschedulable actors) matter
                 options: dict[str, Any] = {"address": self.address,
                                            "logging_level": logging.WARNING}
             else:
@@ -78,8 +87,9 @@ class RayExecutor(Executor):
                 if threading.current_thread() is threading.main_thread():
                     signal.signal(signal.SIGTERM, keep)
             self._owned = True
-        if self._remote is None:
-            self._remote = ray.remote(num_cpus=self.threads)(_task)
+        if not self._actors:
+            actor = ray.remote(num_cpus=self.threads)(_Worker)
+            self._actors = [actor.remote(self.threads) for _ in range(self.workers)]
         return ray
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -87,30 +97,40 @@ class RayExecutor(Executor):
         ray = self._started()
         shared = ray.put(fn)
         results: list[Any] = [None] * len(items)
-        running: dict[Any, int] = {}
+        idle = list(self._actors)
+        running: dict[Any, tuple[int, Any]] = {}
         submitted = 0
         try:
             while submitted < len(items) or running:
-                while submitted < len(items) and len(running) < self.workers:
-                    ref = self._remote.remote(shared, items[submitted], self.threads)
-                    running[ref] = submitted
+                while submitted < len(items) and idle:
+                    actor = idle.pop(0)
+                    running[actor.call.remote(shared, items[submitted])] = (submitted, actor)
                     submitted += 1
                 done, _ = ray.wait(list(running), num_returns=1)
-                index = running.pop(done[0])
+                index, actor = running.pop(done[0])
                 try:
                     ok, value = ray.get(done[0])
-                except Exception as exc:  # the worker died or Ray failed
+                except Exception as exc:  # the actor died or Ray failed
+                    self._drop_actors()
                     raise TaskFailed(index, Failure.of(exc)) from None
                 if not ok:
                     raise TaskFailed(index, value)
                 results[index] = value
+                idle.append(actor)
             return results
         finally:
             for ref in running:
                 ray.cancel(ref)
 
+    def _drop_actors(self) -> None:
+        for actor in self._actors:
+            _ray().kill(actor)
+        self._actors = []
+
     def close(self) -> None:
+        if self._actors and _ray().is_initialized():
+            self._drop_actors()
+        self._actors = []
         if self._owned:
             _ray().shutdown()
             self._owned = False
-            self._remote = None
