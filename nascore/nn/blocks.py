@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascore.nn.conv import FastConv2d
+
 #: Builds an activation module (e.g. ``nn.ReLU``).
 ActFactory = Callable[[], nn.Module]
 
@@ -29,7 +31,7 @@ class ReLUConvBN(nn.Sequential):
     ) -> None:
         super().__init__(
             act(),
-            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, bias=False),
+            FastConv2d(C_in, C_out, kernel_size, stride, padding, bias=False),
             nn.BatchNorm2d(C_out, affine=affine),
         )
 

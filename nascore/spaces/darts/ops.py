@@ -25,6 +25,7 @@ from nascore.nn.blocks import (
     ReLUConvBN,
     channel_shuffle,
 )
+from nascore.nn.conv import FastConv2d, norm_relu_separable, separable_conv
 
 
 class OpConstructor(Protocol):
@@ -66,12 +67,16 @@ class DilConv(nn.Sequential):
     ) -> None:
         super().__init__(
             act() if leading_act else nn.Identity(),
-            nn.Conv2d(
+            FastConv2d(
                 C_in, C_in, kernel_size, stride, padding, dilation, groups=C_in, bias=False
             ),
-            nn.Conv2d(C_in, C_out, 1, bias=False),
+            FastConv2d(C_in, C_out, 1, bias=False),
             nn.BatchNorm2d(C_out, affine=affine),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act, depthwise, pointwise, norm = self
+        return norm(separable_conv(act(x), depthwise, pointwise))
 
 
 class SepConv(nn.Sequential):
@@ -93,6 +98,13 @@ class SepConv(nn.Sequential):
             DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine, act, leading_act),
             DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine, act),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, second = self
+        act, depthwise, pointwise, norm = first
+        h = separable_conv(act(x), depthwise, pointwise)
+        act, depthwise, pointwise, last = second
+        return last(norm_relu_separable(h, norm, act, depthwise, pointwise))
 
 
 class FactorizedReduce(nn.Module):

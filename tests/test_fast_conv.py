@@ -1,0 +1,162 @@
+"""FastConv2d and the fused separable convolutions compute what torch's modules compute (float64,
+outputs, every gradient and BatchNorm statistics) and keep fewer tensors for backward."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from nascore.nn.conv import FastConv2d, separable_conv
+from nascore.spaces.darts.ops import DilConv, SepConv
+
+#: (in, out, kernel, stride, padding, dilation, groups, size, bias, channels_last)
+CONVS = [
+    (6, 6, 3, 1, 1, 1, 6, 9, False, True),  # depthwise 3x3, odd size
+    (6, 6, 5, 1, 2, 1, 6, 8, False, False),  # depthwise 5x5
+    (6, 6, 3, 1, 2, 2, 6, 8, False, True),  # dilated
+    (6, 6, 5, 2, 4, 2, 6, 9, False, True),  # stride = dilation: runs on the subsampled input
+    (6, 6, 3, 2, 2, 2, 6, 8, True, False),
+    (6, 4, 1, 1, 0, 1, 1, 7, True, True),  # pointwise
+    (6, 9, 3, 1, 1, 1, 3, 6, True, False),  # grouped
+    (6, 6, 3, 2, 1, 1, 6, 8, False, True),  # strided, undilated: torch's own path
+]
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> None:
+    assert a.shape == b.shape
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-12), float((a - b).abs().max())
+
+
+@pytest.mark.parametrize("spec", CONVS)
+def test_fast_conv_matches_conv2d_in_outputs_and_gradients(spec) -> None:
+    cin, cout, k, stride, pad, dil, groups, size, bias, channels_last = spec
+    torch.manual_seed(0)
+    ref = nn.Conv2d(cin, cout, k, stride, pad, dil, groups, bias).double()
+    fast = FastConv2d(cin, cout, k, stride, pad, dil, groups, bias).double()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(3, cin, size, size, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = ref(xa), fast(xb)
+    grad = torch.randn_like(ya)
+    ya.backward(grad)
+    yb.backward(grad)
+    _close(ya, yb)
+    _close(xa.grad, xb.grad)
+    _close(ref.weight.grad, fast.weight.grad)
+    if bias:
+        _close(ref.bias.grad, fast.bias.grad)
+
+
+def _plain(module: nn.Module) -> nn.Module:
+    """A copy computing with torch's modules only (no fused or fast paths)."""
+    twin = copy.deepcopy(module)
+    for m in twin.modules():
+        if isinstance(m, FastConv2d):
+            m.__class__ = nn.Conv2d
+    return twin
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes of the distinct storages autograd keeps for backward while ``fn()`` runs."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SepConv(5, 5, 3, 1, 1, affine=False),
+    lambda: SepConv(5, 7, 5, 2, 2, affine=False),  # strided first block
+    lambda: SepConv(5, 5, 3, 1, 1, affine=True),  # affine BatchNorm: the unfused path
+    lambda: DilConv(5, 5, 3, 1, 2, 2, affine=False),
+    lambda: DilConv(5, 5, 5, 2, 4, 2, affine=False),
+])
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_fused_ops_match_torch_modules_with_statistics(make, momentum, frozen) -> None:
+    """``frozen``: weights without gradients, as in a one-shot architecture step."""
+    torch.manual_seed(0)
+    fast = make().double()
+    for m in fast.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = momentum
+    plain = _plain(fast)
+    for module in (fast, plain):
+        module.requires_grad_(not frozen)
+    x = torch.randn(4, 5, 9, 9, dtype=torch.float64).contiguous(
+        memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    for _ in range(2):  # the second pass uses updated running statistics' counters
+        ya, yb = plain(xa), fast(xb)
+        grad = torch.randn_like(ya)
+        ya.backward(grad)
+        yb.backward(grad)
+    _close(ya, yb)
+    _close(xa.grad, xb.grad)
+    for (name, a), (_, b) in zip(plain.named_parameters(), fast.named_parameters(), strict=True):
+        assert (a.grad is None) == (b.grad is None) == frozen, name
+        if a.grad is not None:
+            _close(a.grad, b.grad)
+    for (name, a), (_, b) in zip(plain.named_buffers(), fast.named_buffers(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-14), name
+
+
+def test_fused_sep_conv_keeps_less_than_half_the_tensors() -> None:
+    torch.manual_seed(0)
+    fast = SepConv(8, 8, 3, 1, 1, affine=False)
+    plain = _plain(fast)
+    x = torch.randn(4, 8, 16, 16, requires_grad=True)
+    ours = _saved_bytes(lambda: fast(x))
+    theirs = _saved_bytes(lambda: plain(x))
+    # torch keeps the input, both depthwise outputs, both pointwise outputs and the middle
+    # activation; the fused path the input and the two pointwise outputs
+    assert ours <= 0.6 * theirs, (ours, theirs)
+
+
+def test_inference_takes_torch_paths_and_eval_keeps_batchnorm_statistics() -> None:
+    torch.manual_seed(0)
+    fast = SepConv(4, 4, 3, 1, 1, affine=False).eval()
+    plain = _plain(fast).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(fast(x), plain(x))
+    out = fast(x.requires_grad_())  # eval with gradients: BatchNorm on running statistics
+    names = {type(node).__name__ for node in _graph(out.grad_fn)}
+    assert "_SeparableConvBackward" in names and "_NormReluSeparableBackward" not in names
+    assert torch.allclose(out, plain(x), atol=1e-6)
+    conv = FastConv2d(4, 4, 3, padding=1)
+    with torch.no_grad():
+        assert torch.equal(conv(x), nn.functional.conv2d(x, conv.weight, conv.bias, padding=1))
+    assert separable_conv(x, fast[0][1], fast[0][2]).shape == x.shape
+
+
+def _graph(node) -> list:
+    seen, todo = [], [node]
+    while todo:
+        current = todo.pop()
+        if current is None or current in seen:
+            continue
+        seen.append(current)
+        todo.extend(next_node for next_node, _ in current.next_functions)
+    return seen
+
+
+def test_autocast_takes_torch_paths() -> None:
+    torch.manual_seed(0)
+    fast = SepConv(4, 4, 5, 1, 2, affine=False)
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fast(x)
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and x.grad is not None
+    assert all(p.grad is not None for p in fast.parameters())
