@@ -9,6 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of the parallel workers: its share of the
+    torch.set_num_threads(1)  # cores (each test's subprocesses get OMP_NUM_THREADS=1 too)
 
 #: Settings that make a one-shot search on digits take seconds.
 TINY = [
