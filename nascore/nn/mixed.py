@@ -215,7 +215,7 @@ class MixedEdge(nn.Module):
                 y = self._weighted(name, activated, weight)
             else:
                 y = self._weighted(name, part, weight)
-            out = y if out is None else out + y
+            out = y if out is None else out.add_(y)  # a fresh sum autograd keeps no copy of
         if K > 1:
             rest = shared(("channels", self.op_channels), x, lambda t: t[:, self.op_channels :])
             rest = self.bypass(rest)

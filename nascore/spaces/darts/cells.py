@@ -299,7 +299,7 @@ class SearchCell(CellBase, Recomputable):
                 out = self.edges[edge](states[source], selections[edge])
                 edge += 1
                 if out is not None:
-                    total = out if total is None else total + out
+                    total = out if total is None else total.add_(out)
             if total is None:
                 total = states[1].new_zeros(batch, self.C, height, width)
             states.append(total)
