@@ -187,8 +187,15 @@ def test_recompute_rejects_second_order():
         make_strategy("darts", recompute="cells", second_order=True)
 
 
-def test_auto_memory_format_is_channels_last_on_cpu():
+def test_auto_memory_format_is_channels_last_on_cpu_without_partial_channels():
     assert make_strategy("darts").memory_format == torch.channels_last
+    pcdarts = make_strategy("pcdarts", space=space(8), warmup_epochs=0)
+    assert pcdarts.memory_format == torch.contiguous_format
+    x = next(p for p in pcdarts.supernet.parameters() if p.dim() == 4)
+    assert x.is_contiguous()
+    forced = make_strategy("pcdarts", space=space(8), warmup_epochs=0,
+                           memory_format="channels_last")
+    assert forced.memory_format == torch.channels_last
 
 
 def test_invalid_memory_format_is_a_config_error():

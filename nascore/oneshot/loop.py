@@ -152,7 +152,7 @@ class OneShotConfig:
     memory_format: str = field(
         "auto", "layout of the supernet's weights and images: channels_last (on CPU about 0.7x "
         "the CPU time per darts step of contiguous, docs/performance.md), contiguous, or auto "
-        "(channels_last on CPU, contiguous elsewhere, where it is unmeasured); same math",
+        "(channels_last on CPU without partial channels, contiguous elsewhere); same math",
         validator=one_of(*MEMORY_FORMATS),
     )
     recompute: str = field(
@@ -261,7 +261,8 @@ class OneShotStrategy(Strategy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
             self.supernet = context.space.build_supernet(options).to(self.device)
-        self.memory_format = memory_format(config.memory_format, self.device)
+        self.memory_format = memory_format(config.memory_format, self.device,
+                                           config.partial_channels)
         self.supernet.to(memory_format=self.memory_format)
         if config.recompute != "none" and not set_recompute(self.supernet, True):
             raise IncompatibleError(

@@ -13,9 +13,13 @@ MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 RECOMPUTE = ("none", "cells")
 
 
-def memory_format(setting: str, device: torch.device) -> torch.memory_format:
+def memory_format(setting: str, device: torch.device,
+                  partial_channels: int = 1) -> torch.memory_format:
     """The layout of the supernet's weights and images: ``auto`` is channels_last on CPU (where
-    it was measured to pay) and contiguous elsewhere."""
-    if setting == "channels_last" or (setting == "auto" and device.type == "cpu"):
+    it was measured to pay) unless the ops run on 1/K of the channels (PC-DARTS: torch's CPU
+    channels_last BatchNorm is slow on few channels), contiguous elsewhere."""
+    if setting == "channels_last" or (
+        setting == "auto" and device.type == "cpu" and partial_channels == 1
+    ):
         return torch.channels_last
     return torch.contiguous_format
