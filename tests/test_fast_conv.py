@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from nascore.nn.conv import FastConv2d, separable_conv
+from nascore.nn.conv import FastConv2d, separable_conv, use_torch_convs
 from nascore.spaces.darts.ops import DilConv, SepConv
 
 #: (in, out, kernel, stride, padding, dilation, groups, size, bias, channels_last)
@@ -40,11 +40,7 @@ def test_fast_conv_matches_conv2d_in_outputs_and_gradients(spec) -> None:
     x = torch.randn(3, cin, size, size, dtype=torch.float64)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ya, yb = ref(xa), fast(xb)
-    grad = torch.randn_like(ya)
-    ya.backward(grad)
-    yb.backward(grad)
+    ya, yb, xa, xb = _both(ref, fast, x)
     _close(ya, yb)
     _close(xa.grad, xb.grad)
     _close(ref.weight.grad, fast.weight.grad)
@@ -54,11 +50,18 @@ def test_fast_conv_matches_conv2d_in_outputs_and_gradients(spec) -> None:
 
 def _plain(module: nn.Module) -> nn.Module:
     """A copy computing with torch's modules only (no fused or fast paths)."""
-    twin = copy.deepcopy(module)
-    for m in twin.modules():
-        if isinstance(m, FastConv2d):
-            m.__class__ = nn.Conv2d
-    return twin
+    return use_torch_convs(copy.deepcopy(module))
+
+
+def _both(ref: nn.Module, fast: nn.Module, x: torch.Tensor):
+    """``(ref output, fast output, ref input, fast input)`` after a backward pass of one random
+    output gradient through each, from two copies of ``x``."""
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = ref(xa), fast(xb)
+    grad = torch.randn_like(ya)
+    ya.backward(grad)
+    yb.backward(grad)
+    return ya, yb, xa, xb
 
 
 def _saved_bytes(fn) -> int:
@@ -95,12 +98,8 @@ def test_fused_ops_match_torch_modules_with_statistics(make, momentum, frozen) -
         module.requires_grad_(not frozen)
     x = torch.randn(4, 5, 9, 9, dtype=torch.float64).contiguous(
         memory_format=torch.channels_last)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     for _ in range(2):  # the second pass uses updated running statistics' counters
-        ya, yb = plain(xa), fast(xb)
-        grad = torch.randn_like(ya)
-        ya.backward(grad)
-        yb.backward(grad)
+        ya, yb, xa, xb = _both(plain, fast, x)
     _close(ya, yb)
     _close(xa.grad, xb.grad)
     for (name, a), (_, b) in zip(plain.named_parameters(), fast.named_parameters(), strict=True):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from nascore.nn.blocks import RecomputingMaxPool2d, channel_shuffle
-from nascore.nn.conv import FastConv2d
+from nascore.nn.conv import use_torch_convs
 from nascore.nn.mixed import EdgeActivation, MixedEdge, SharedStage
 from nascore.oneshot import OneShotStrategy
 from nascore.space import Selection
@@ -111,15 +111,14 @@ def make_naive(supernet: nn.Module) -> nn.Module:
 
     Every :class:`MixedEdge` becomes a :class:`NaiveMixedOp`, every :class:`SearchCell` a
     :class:`NaiveCell`, every :class:`SharedStage` its module, every
-    :class:`RecomputingMaxPool2d` a plain ``nn.MaxPool2d``, every :class:`FastConv2d` a plain
-    ``nn.Conv2d`` (same parameters) and every :class:`EdgeActivation`
-    site inside an op its inner activation (computed at each site). The
+    :class:`RecomputingMaxPool2d` a plain ``nn.MaxPool2d``, every
+    :class:`~nascore.nn.conv.FastConv2d` a plain ``nn.Conv2d`` (same parameters) and every
+    :class:`EdgeActivation` site inside an op its inner activation (computed at each site). The
     :class:`~nascore.nn.blocks.WeightedBatchNorm2d` modules stay: unweighted they are plain
     BatchNorms.
     """
     _replace(supernet, lambda m: isinstance(m, SharedStage), lambda m: m.module)
-    for conv in [m for m in supernet.modules() if isinstance(m, FastConv2d)]:
-        conv.__class__ = nn.Conv2d  # the same module with torch's own backward
+    use_torch_convs(supernet)
     _replace(supernet, lambda m: isinstance(m, RecomputingMaxPool2d),
              lambda m: nn.MaxPool2d(m.kernel_size, m.stride, m.padding))
     for edge in [m for m in supernet.modules() if isinstance(m, MixedEdge)]:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascore.nn.conv import FastConv2d
+from nascore.nn.norm import count_training_batch
 
 #: Builds an activation module (e.g. ``nn.ReLU``).
 ActFactory = Callable[[], nn.Module]
@@ -93,10 +94,7 @@ class WeightedBatchNorm2d(nn.BatchNorm2d):
         tracking = self.track_running_stats and self.running_mean is not None
         momentum = 0.0
         if self.training and tracking:
-            self.num_batches_tracked.add_(1)
-            momentum = (
-                1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-            )
+            momentum = count_training_batch(self)
         use_batch_stats = self.training or not tracking
         return F.batch_norm(
             x,

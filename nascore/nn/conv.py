@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascore.nn.norm import count_training_batch
+
 
 def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
     """The kernel whose stride-1 convolution of an output gradient gives the input gradient."""
@@ -216,8 +218,16 @@ def norm_relu_separable(h: torch.Tensor, norm: nn.Module, act: nn.Module, depthw
             and type(act) is nn.ReLU and _fast_path(h, depthwise)
             and depthwise.stride == (1, 1) and _separable(depthwise, pointwise)):
         return separable_conv(act(norm(h)), depthwise, pointwise)
-    norm.num_batches_tracked.add_(1)
-    momentum = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+    momentum = count_training_batch(norm)
     return _NormReluSeparable.apply(h, norm.running_mean, norm.running_var, momentum, norm.eps,
                                     depthwise.weight, pointwise.weight, depthwise.padding,
                                     depthwise.dilation)
+
+
+def use_torch_convs(module: nn.Module) -> nn.Module:
+    """Make every :class:`FastConv2d` in ``module`` a plain ``nn.Conv2d`` (same parameters,
+    torch's own backward) in place, and return ``module``."""
+    for conv in module.modules():
+        if isinstance(conv, FastConv2d):
+            conv.__class__ = nn.Conv2d
+    return module
