@@ -1,5 +1,6 @@
-"""FastConv2d and the fused separable convolutions compute what torch's modules compute (float64,
-outputs, every gradient and BatchNorm statistics) and keep fewer tensors for backward."""
+"""FastConv2d and the fused separable convolutions (:func:`separable_chain`) compute what torch's
+modules compute (float64, outputs, every gradient and BatchNorm statistics) and keep fewer
+tensors for backward."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from nascore.nn.conv import FastConv2d, separable_conv, use_torch_convs
+from nascore.nn.conv import FastConv2d, separable_chain, use_torch_convs
+from nascore.nn.norm import WeightedBatchNorm2d
 from nascore.spaces.darts.ops import DilConv, SepConv
 
 #: (in, out, kernel, stride, padding, dilation, groups, size, bias, channels_last)
@@ -81,6 +83,7 @@ def _saved_bytes(fn) -> int:
     lambda: SepConv(5, 5, 3, 1, 1, affine=False),
     lambda: SepConv(5, 7, 5, 2, 2, affine=False),  # strided first block
     lambda: SepConv(5, 5, 3, 1, 1, affine=True),  # affine BatchNorm: the unfused path
+    lambda: SepConv(5, 5, 3, 1, 1, affine=False, act=nn.ELU),  # two chains, ELU between
     lambda: DilConv(5, 5, 3, 1, 2, 2, affine=False),
     lambda: DilConv(5, 5, 5, 2, 4, 2, affine=False),
 ])
@@ -110,16 +113,57 @@ def test_fused_ops_match_torch_modules_with_statistics(make, momentum, frozen) -
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-14), name
 
 
-def test_fused_sep_conv_keeps_less_than_half_the_tensors() -> None:
+@pytest.mark.parametrize("make", [
+    lambda: SepConv(8, 8, 3, 1, 1, affine=False),
+    lambda: DilConv(8, 8, 3, 1, 2, 2, affine=False),
+])
+def test_fused_ops_keep_only_their_input(make) -> None:
     torch.manual_seed(0)
-    fast = SepConv(8, 8, 3, 1, 1, affine=False)
+    fast = make()
     plain = _plain(fast)
     x = torch.randn(4, 8, 16, 16, requires_grad=True)
     ours = _saved_bytes(lambda: fast(x))
     theirs = _saved_bytes(lambda: plain(x))
-    # torch keeps the input, both depthwise outputs, both pointwise outputs and the middle
-    # activation; the fused path the input and the two pointwise outputs
-    assert ours <= 0.6 * theirs, (ours, theirs)
+    # torch keeps the activated input, every depthwise and pointwise output and the middle
+    # activation; the fused path only the activated input
+    assert ours <= x.numel() * 4 + 4096, (ours, theirs)  # + weights and statistics
+    assert ours <= 0.4 * theirs, (ours, theirs)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SepConv(5, 5, 3, 1, 1, affine=False),
+    lambda: SepConv(5, 5, 5, 2, 2, affine=False),
+    lambda: DilConv(5, 5, 5, 2, 4, 2, affine=False),
+])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_weighted_final_batchnorm_in_the_chain(make, frozen) -> None:
+    """A supernet edge's candidate weight inside the final BatchNorm: output, input, weight and
+    candidate-weight gradients equal the plain modules' times the weight."""
+    torch.manual_seed(0)
+    fast = make()
+    last = fast[-1] if isinstance(fast[-1], nn.Sequential) else fast  # the final BatchNorm's
+    last[-1] = WeightedBatchNorm2d.replacing(last[-1])
+    fast.double()
+    plain = _plain(fast)
+    for module in (fast, plain):
+        module.requires_grad_(not frozen)
+    x = torch.randn(4, 5, 9, 9, dtype=torch.float64).contiguous(
+        memory_format=torch.channels_last)
+    wa = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    wb = wa.detach().clone().requires_grad_()
+    last[-1].output_weight = wb  # unset in ``plain``: a plain BatchNorm there
+    ya = wa * plain(xa := x.clone().requires_grad_())
+    yb = fast(xb := x.clone().requires_grad_())
+    grad = torch.randn_like(ya)
+    ya.backward(grad)
+    yb.backward(grad)
+    _close(ya, yb)
+    _close(xa.grad, xb.grad)
+    _close(wa.grad, wb.grad)
+    for (name, a), (_, b) in zip(plain.named_parameters(), fast.named_parameters(), strict=True):
+        if not frozen:
+            _close(a.grad, b.grad)
+        assert (a.grad is None) == (b.grad is None) == frozen, name
 
 
 def test_inference_takes_torch_paths_and_eval_keeps_batchnorm_statistics() -> None:
@@ -131,12 +175,12 @@ def test_inference_takes_torch_paths_and_eval_keeps_batchnorm_statistics() -> No
         assert torch.equal(fast(x), plain(x))
     out = fast(x.requires_grad_())  # eval with gradients: BatchNorm on running statistics
     names = {type(node).__name__ for node in _graph(out.grad_fn)}
-    assert "_SeparableConvBackward" in names and "_NormReluSeparableBackward" not in names
+    assert "_SeparableChainBackward" in names and "NativeBatchNormBackward0" in names
     assert torch.allclose(out, plain(x), atol=1e-6)
     conv = FastConv2d(4, 4, 3, padding=1)
     with torch.no_grad():
         assert torch.equal(conv(x), nn.functional.conv2d(x, conv.weight, conv.bias, padding=1))
-    assert separable_conv(x, fast[0][1], fast[0][2]).shape == x.shape
+    assert separable_chain(x, [tuple(fast[0])[1:]]).shape == x.shape
 
 
 def _graph(node) -> list:

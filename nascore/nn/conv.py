@@ -21,13 +21,14 @@ normalised and activated map is recomputed in backward (two elementwise passes).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.nn.norm import count_training_batch
+from nascore.nn.norm import WeightedBatchNorm2d, count_training_batch
 
 
 def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
@@ -79,79 +80,6 @@ def _weight_grad(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
     return grad_w, grad_b
 
 
-def _separable_backward(ctx: Any, grad: torch.Tensor, x: torch.Tensor, depthwise: torch.Tensor,
-                        pointwise: torch.Tensor, padding: tuple[int, int],
-                        dilation: tuple[int, int], first: int, need_x: bool
-                        ) -> tuple[torch.Tensor | None, ...]:
-    """Gradients of ``pointwise(depthwise(x))`` for x (if ``need_x``) and the weights that
-    ``ctx.needs_input_grad[first]`` and ``[first + 1]`` ask for."""
-    groups = x.shape[1]
-    grad_x = grad_dw = grad_pw = None
-    if ctx.needs_input_grad[first + 1]:
-        mid = F.conv2d(x, depthwise, None, 1, padding, dilation, groups)
-        grad_pw = _weight_grad(grad, mid, pointwise, (0, 0), (1, 1), 1)[0]
-    if need_x or ctx.needs_input_grad[first]:
-        grad_mid = _input_grad(grad, pointwise, (0, 0), (1, 1), 1)
-        if need_x:
-            grad_x = _input_grad(grad_mid, depthwise, padding, dilation, groups)
-        if ctx.needs_input_grad[first]:
-            grad_dw = _weight_grad(grad_mid, x, depthwise, padding, dilation, groups)[0]
-    return grad_x, grad_dw, grad_pw
-
-
-class _SeparableConv(torch.autograd.Function):
-    """Stride-1 depthwise then 1x1 convolution; backward recomputes the depthwise output."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, depthwise: torch.Tensor, pointwise: torch.Tensor,
-                padding: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
-        ctx.save_for_backward(x, depthwise, pointwise)
-        ctx.options = (padding, dilation)
-        return F.conv2d(F.conv2d(x, depthwise, None, 1, padding, dilation, x.shape[1]),
-                        pointwise)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, depthwise, pointwise = ctx.saved_tensors
-        padding, dilation = ctx.options
-        grads = _separable_backward(ctx, grad, x, depthwise, pointwise, padding, dilation, 1,
-                                    ctx.needs_input_grad[0])
-        return *grads, None, None
-
-
-class _NormReluSeparable(torch.autograd.Function):
-    """``pointwise(depthwise(relu(batch_norm h)))`` (stride 1, training BatchNorm without affine
-    parameters, running statistics updated once) keeping only ``h`` and its statistics."""
-
-    @staticmethod
-    def forward(ctx: Any, h: torch.Tensor, running_mean: torch.Tensor,
-                running_var: torch.Tensor, momentum: float, eps: float,
-                depthwise: torch.Tensor, pointwise: torch.Tensor, padding: tuple[int, int],
-                dilation: tuple[int, int]) -> torch.Tensor:
-        out, mean, invstd = torch.native_batch_norm(h, None, None, running_mean, running_var,
-                                                    True, momentum, eps)
-        ctx.save_for_backward(h, mean, invstd, depthwise, pointwise)
-        ctx.options = (padding, dilation, eps)
-        x = out.clamp_min_(0)
-        return F.conv2d(F.conv2d(x, depthwise, None, 1, padding, dilation, x.shape[1]),
-                        pointwise)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        h, mean, invstd, depthwise, pointwise = ctx.saved_tensors
-        padding, dilation, eps = ctx.options
-        x = (h - mean.view(1, -1, 1, 1)).mul_(invstd.view(1, -1, 1, 1)).clamp_min_(0)
-        grad_x, grad_dw, grad_pw = _separable_backward(
-            ctx, grad, x, depthwise, pointwise, padding, dilation, 5, ctx.needs_input_grad[0])
-        grad_h = None
-        if grad_x is not None:
-            grad_pre = torch.ops.aten.threshold_backward(grad_x, x, 0)
-            grad_h = torch.ops.aten.native_batch_norm_backward(
-                grad_pre, h, None, None, None, mean, invstd, True, eps, [True, False, False]
-            )[0]
-        return grad_h, None, None, None, None, grad_dw, grad_pw, None, None
-
-
 def _fast_path(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     """Whether ``conv`` on ``x`` takes the fast path: training on CPU, no autocast (its backward
     would mix dtypes), no compilation or export, zero padding given as numbers."""
@@ -196,32 +124,196 @@ class FastConv2d(nn.Conv2d):
         return _Stride1Conv.apply(x, self.weight, self.bias, padding, dilation, self.groups)
 
 
-def separable_conv(x: torch.Tensor, depthwise: nn.Conv2d, pointwise: nn.Conv2d) -> torch.Tensor:
-    """``pointwise(depthwise(x))``; on the fast path (both :class:`FastConv2d`, no biases, a
-    depthwise kernel and a stride-1 1x1 one) the depthwise output is not kept for backward."""
-    found = None
-    if _fast_path(x, depthwise) and _separable(depthwise, pointwise):
-        found = _as_stride_1(x, depthwise)
+class _Stage(NamedTuple):
+    """How one stage of a :func:`separable_chain` segment runs: the depthwise convolution's
+    geometry and whether a training BatchNorm without affine parameters ends the stage."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    norm: bool = False
+    eps: float = 1e-5
+    momentum: float = 0.0
+
+
+def _depthwise_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
+                        stage: _Stage, need_x: bool, need_w: bool
+                        ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Input and weight gradients of the depthwise convolution of ``stage`` on ``x``."""
+    groups = x.shape[1]
+    if stage.stride != (1, 1):
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad, x, weight, None, list(stage.stride), list(stage.padding),
+            list(stage.dilation), False, [0, 0], groups, [need_x, need_w, False])
+        return grad_x, grad_w
+    grad_x = _input_grad(grad, weight, stage.padding, stage.dilation, groups) if need_x else None
+    grad_w = None
+    if need_w:
+        grad_w = _weight_grad(grad, x, weight, stage.padding, stage.dilation, groups)[0]
+    return grad_x, grad_w
+
+
+def _channel_weight(weight: torch.Tensor | None, channels: int) -> torch.Tensor | None:
+    """A scalar output weight as a BatchNorm's dense per-channel weight (torch's CPU
+    channels_last backward misreads an expanded, stride-0 one)."""
+    return None if weight is None else weight.expand(channels).contiguous()
+
+
+class _SeparableChain(torch.autograd.Function):
+    """Stages of a depthwise conv, a 1x1 conv and (optionally) a training BatchNorm without
+    affine parameters times a scalar weight, a ReLU between stages, keeping only the input and
+    the BatchNorm statistics for backward: backward recomputes every intermediate map.
+
+    Inputs: ``x``, the stages (:class:`_Stage`), then five tensors per stage: the depthwise and
+    pointwise weights, running mean and variance (``None`` without running statistics) and the
+    output weight (``None``: unweighted, or no BatchNorm)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, stages: tuple[_Stage, ...],
+                *tensors: torch.Tensor | None) -> torch.Tensor:
+        stats: list[torch.Tensor] = []
+        h = x
+        for i, stage in enumerate(stages):
+            depthwise, pointwise, running_mean, running_var, weight = tensors[5 * i: 5 * i + 5]
+            if i:
+                h = h.clamp_min_(0)  # the previous stage's BatchNorm output: a fresh tensor
+            h = F.conv2d(F.conv2d(h, depthwise, None, stage.stride, stage.padding,
+                                  stage.dilation, h.shape[1]), pointwise)
+            if stage.norm:
+                h, mean, invstd = torch.native_batch_norm(
+                    h, _channel_weight(weight, h.shape[1]), None, running_mean, running_var,
+                    True, stage.momentum, stage.eps)
+                stats += [mean, invstd]
+        ctx.stages = stages
+        ctx.save_for_backward(x, *stats, *(t for i, t in enumerate(tensors) if i % 5 in (0, 1, 4)))
+        return h
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        stages: tuple[_Stage, ...] = ctx.stages
+        x, *saved = ctx.saved_tensors
+        n_stats = 2 * sum(stage.norm for stage in stages)
+        stats, params = iter(saved[:n_stats]), saved[n_stats:]
+        norms = [(next(stats), next(stats)) if stage.norm else None for stage in stages]
+        needs = ctx.needs_input_grad
+        grads: list[torch.Tensor | None] = [None] * (5 * len(stages))
+        # recompute: each stage's input, depthwise output and pointwise output (before its norm)
+        inputs, mids, pres = [], [], []
+        h = x
+        for i, stage in enumerate(stages):
+            depthwise, pointwise = params[3 * i], params[3 * i + 1]
+            inputs.append(h)
+            mids.append(F.conv2d(h, depthwise, None, stage.stride, stage.padding,
+                                 stage.dilation, h.shape[1]))
+            pres.append(F.conv2d(mids[-1], pointwise) if stage.norm else None)
+            if i + 1 < len(stages):
+                mean, invstd = norms[i]
+                h = (pres[-1] - mean.view(1, -1, 1, 1)).mul_(invstd.view(1, -1, 1, 1))
+                h = h.clamp_min_(0)
+        grad_x = None
+        for i in reversed(range(len(stages))):
+            stage = stages[i]
+            depthwise, pointwise, weight = params[3 * i: 3 * i + 3]
+            if stage.norm:
+                mean, invstd = norms[i]
+                need_weight = weight is not None and needs[2 + 5 * i + 4]
+                grad, grad_norm_weight, _ = torch.ops.aten.native_batch_norm_backward(
+                    grad, pres[i], _channel_weight(weight, grad.shape[1]), None, None, mean,
+                    invstd, True, stage.eps, [True, need_weight, False])
+                if need_weight:
+                    grads[5 * i + 4] = grad_norm_weight.sum().view_as(weight)
+                pres[i] = None
+            if needs[2 + 5 * i + 1]:
+                grads[5 * i + 1] = _weight_grad(grad, mids[i], pointwise, (0, 0), (1, 1), 1)[0]
+            mids[i] = None
+            need_input = i > 0 or needs[0]
+            if not (need_input or needs[2 + 5 * i]):
+                break
+            grad_mid = _input_grad(grad, pointwise, (0, 0), (1, 1), 1)
+            grad, grads[5 * i] = _depthwise_backward(grad_mid, inputs[i], depthwise, stage,
+                                                     need_input, needs[2 + 5 * i])
+            if i:
+                grad = torch.ops.aten.threshold_backward(grad, inputs[i], 0)
+            else:
+                grad_x = grad
+            inputs[i] = None
+        return grad_x, None, *grads
+
+
+def _fused_norm(norm: nn.Module) -> bool:
+    """Whether ``norm`` can run inside a :class:`_SeparableChain`: a training BatchNorm2d (or
+    :class:`~nascore.nn.norm.WeightedBatchNorm2d`) without affine parameters."""
+    return (type(norm) in (nn.BatchNorm2d, WeightedBatchNorm2d) and norm.training
+            and not norm.affine)
+
+
+def _chain_stage(x: torch.Tensor, depthwise: nn.Conv2d, pointwise: nn.Conv2d
+                 ) -> tuple[torch.Tensor, _Stage] | None:
+    """``(input, stage)`` of the pair on ``x`` in a :class:`_SeparableChain` (the subsampled
+    input when the stride equals the dilation), or ``None`` off the fast path."""
+    if not (_fast_path(x, depthwise) and _separable(depthwise, pointwise)):
+        return None
+    found = _as_stride_1(x, depthwise)
     if found is None:
-        return pointwise(depthwise(x))
+        return x, _Stage(depthwise.stride, depthwise.padding, depthwise.dilation)
     x, padding, dilation = found
-    return _SeparableConv.apply(x, depthwise.weight, pointwise.weight, padding, dilation)
+    return x, _Stage((1, 1), padding, dilation)
 
 
-def norm_relu_separable(h: torch.Tensor, norm: nn.Module, act: nn.Module, depthwise: nn.Conv2d,
-                        pointwise: nn.Conv2d) -> torch.Tensor:
-    """``separable_conv(act(norm(h)), depthwise, pointwise)``; when ``norm`` is a training
-    ``nn.BatchNorm2d`` without affine parameters tracking running statistics (updated here as
-    it would update them) and ``act`` an ``nn.ReLU``, only ``h`` is kept for backward."""
-    if not (type(norm) is nn.BatchNorm2d and norm.training and not norm.affine
-            and norm.track_running_stats and norm.running_mean is not None
-            and type(act) is nn.ReLU and _fast_path(h, depthwise)
-            and depthwise.stride == (1, 1) and _separable(depthwise, pointwise)):
-        return separable_conv(act(norm(h)), depthwise, pointwise)
-    momentum = count_training_batch(norm)
-    return _NormReluSeparable.apply(h, norm.running_mean, norm.running_var, momentum, norm.eps,
-                                    depthwise.weight, pointwise.weight, depthwise.padding,
-                                    depthwise.dilation)
+def _run_segment(x: torch.Tensor, first: _Stage,
+                 stages: Sequence[tuple[nn.Conv2d, nn.Conv2d, nn.Module]]) -> torch.Tensor:
+    """Run ``stages`` (every BatchNorm but maybe the last one fusable) as one chain on ``x``;
+    an unfusable last BatchNorm runs after it as a module."""
+    specs, tensors = [], []
+    for i, (depthwise, pointwise, norm) in enumerate(stages):
+        stage = first if i == 0 else _Stage(depthwise.stride, depthwise.padding,
+                                            depthwise.dilation)
+        running_mean = running_var = weight = None
+        if _fused_norm(norm):
+            momentum = 0.0
+            if norm.track_running_stats and norm.running_mean is not None:
+                running_mean, running_var = norm.running_mean, norm.running_var
+                momentum = count_training_batch(norm)
+            weight = getattr(norm, "output_weight", None)
+            stage = stage._replace(norm=True, eps=norm.eps, momentum=momentum)
+        specs.append(stage)
+        tensors += [depthwise.weight, pointwise.weight, running_mean, running_var, weight]
+    out = _SeparableChain.apply(x, tuple(specs), *tensors)
+    last_norm = stages[-1][2]
+    return out if specs[-1].norm else last_norm(out)
+
+
+def separable_chain(x: torch.Tensor, stages: Sequence[tuple[nn.Conv2d, nn.Conv2d, nn.Module]],
+                    act: nn.Module | None = None) -> torch.Tensor:
+    """``norm_n(pw_n(dw_n(act(... norm_1(pw_1(dw_1(x)))))))`` for ``stages`` of ``(depthwise,
+    pointwise, norm)`` modules (a DARTS dil conv is one stage, a sep conv two, ``act`` their
+    middle activation).
+
+    On the fast path (:class:`FastConv2d` pairs of a depthwise and a 1x1 conv without biases,
+    training on CPU) consecutive stages run as one :class:`_SeparableChain` keeping only their
+    input: while each BatchNorm is a training one without affine parameters (an
+    :class:`~nascore.nn.norm.WeightedBatchNorm2d`'s output weight included) and ``act`` a ReLU,
+    and later stages are undilated-stride 1. Other stages and BatchNorms run as modules.
+    """
+    out = x
+    start = 0
+    while start < len(stages):
+        if start:
+            out = act(out)
+        found = _chain_stage(out, *stages[start][:2])
+        if found is None:
+            depthwise, pointwise, norm = stages[start]
+            out = norm(pointwise(depthwise(out)))
+            start += 1
+            continue
+        end = start + 1
+        while (end < len(stages) and type(act) is nn.ReLU and _fused_norm(stages[end - 1][2])
+               and stages[end][0].stride == (1, 1)
+               and _chain_stage(out, *stages[end][:2]) is not None):
+            end += 1
+        out = _run_segment(found[0], found[1], stages[start:end])
+        start = end
+    return out
 
 
 def use_torch_convs(module: nn.Module) -> nn.Module:

@@ -1,7 +1,10 @@
-"""BatchNorm bookkeeping shared by modules that run ``F.batch_norm`` themselves."""
+"""BatchNorm bookkeeping shared by modules that run ``F.batch_norm`` themselves, and the
+supernet's weighted BatchNorm."""
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -11,3 +14,46 @@ def count_training_batch(norm: nn.modules.batchnorm._BatchNorm) -> float:
     ``1 / batches`` when ``norm.momentum`` is ``None``)."""
     norm.num_batches_tracked.add_(1)
     return 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+
+
+class WeightedBatchNorm2d(nn.BatchNorm2d):
+    """A BatchNorm2d whose output a caller may multiply by a scalar weight inside the
+    normalisation: while :attr:`output_weight` is set, ``forward(x)`` returns
+    ``output_weight * BN(x)`` (the weight enters as the BN's per-channel scale), so autograd keeps
+    only what the BatchNorm keeps, not the output as well (a separate multiplication would, for
+    the weight's gradient). Unset, it is a plain BatchNorm2d; its state dict is a BatchNorm2d's.
+    Only for BatchNorms without affine parameters (the supernet's)."""
+
+    output_weight: torch.Tensor | None = None
+
+    @classmethod
+    def replacing(cls, bn: nn.BatchNorm2d) -> WeightedBatchNorm2d:
+        """A weighted BatchNorm holding ``bn``'s settings and running statistics."""
+        if bn.affine:
+            raise ValueError("only a BatchNorm2d without affine parameters can be weighted")
+        new = cls(bn.num_features, bn.eps, bn.momentum, False, bn.track_running_stats)
+        new.load_state_dict(bn.state_dict())
+        new.train(bn.training)
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.output_weight
+        if weight is None:
+            return super().forward(x)
+        tracking = self.track_running_stats and self.running_mean is not None
+        momentum = 0.0
+        if self.training and tracking:
+            momentum = count_training_batch(self)
+        use_batch_stats = self.training or not tracking
+        return F.batch_norm(
+            x,
+            self.running_mean if tracking else None,
+            self.running_var if tracking else None,
+            # a dense vector: torch's CPU channels_last backward misreads an expanded
+            # (stride-0) weight and returns wrong input gradients (torch 2.x)
+            weight.expand(self.num_features).contiguous(),
+            None,
+            use_batch_stats,
+            momentum,
+            self.eps,
+        )

@@ -25,7 +25,7 @@ from nascore.nn.blocks import (
     ReLUConvBN,
     channel_shuffle,
 )
-from nascore.nn.conv import FastConv2d, norm_relu_separable, separable_conv
+from nascore.nn.conv import FastConv2d, separable_chain
 
 
 class OpConstructor(Protocol):
@@ -76,7 +76,7 @@ class DilConv(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         act, depthwise, pointwise, norm = self
-        return norm(separable_conv(act(x), depthwise, pointwise))
+        return separable_chain(act(x), [(depthwise, pointwise, norm)])
 
 
 class SepConv(nn.Sequential):
@@ -100,11 +100,8 @@ class SepConv(nn.Sequential):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first, second = self
-        act, depthwise, pointwise, norm = first
-        h = separable_conv(act(x), depthwise, pointwise)
-        act, depthwise, pointwise, last = second
-        return last(norm_relu_separable(h, norm, act, depthwise, pointwise))
+        (act, *first), (inner_act, *second) = self
+        return separable_chain(act(x), [first, second], inner_act)
 
 
 class FactorizedReduce(nn.Module):
