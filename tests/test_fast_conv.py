@@ -18,7 +18,8 @@ from nascore.spaces.darts.ops import DilConv, SepConv
 CONVS = [
     (6, 6, 3, 1, 1, 1, 6, 9, False, True),  # depthwise 3x3, odd size
     (6, 6, 5, 1, 2, 1, 6, 8, False, False),  # depthwise 5x5
-    (6, 6, 3, 1, 2, 2, 6, 8, False, True),  # dilated
+    (6, 6, 3, 1, 2, 2, 6, 8, False, True),  # dilated, even size: weight gradient by phases
+    (6, 6, 5, 1, 4, 2, 6, 7, False, True),  # dilated, odd size
     (6, 6, 5, 2, 4, 2, 6, 9, False, True),  # stride = dilation: runs on the subsampled input
     (6, 6, 3, 2, 2, 2, 6, 8, True, False),
     (6, 4, 1, 1, 0, 1, 1, 7, True, True),  # pointwise
@@ -89,7 +90,8 @@ def _saved_bytes(fn) -> int:
 ])
 @pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("frozen", [False, True])
-def test_fused_ops_match_torch_modules_with_statistics(make, momentum, frozen) -> None:
+@pytest.mark.parametrize("size", [9, 8])  # even sizes: dilated weight gradients by phases
+def test_fused_ops_match_torch_modules_with_statistics(make, momentum, frozen, size) -> None:
     """``frozen``: weights without gradients, as in a one-shot architecture step."""
     torch.manual_seed(0)
     fast = make().double()
@@ -99,7 +101,7 @@ def test_fused_ops_match_torch_modules_with_statistics(make, momentum, frozen) -
     plain = _plain(fast)
     for module in (fast, plain):
         module.requires_grad_(not frozen)
-    x = torch.randn(4, 5, 9, 9, dtype=torch.float64).contiguous(
+    x = torch.randn(4, 5, size, size, dtype=torch.float64).contiguous(
         memory_format=torch.channels_last)
     for _ in range(2):  # the second pass uses updated running statistics' counters
         ya, yb, xa, xb = _both(plain, fast, x)

@@ -23,6 +23,7 @@ from nascore.config import build_config
 from nascore.errors import ConfigError
 from nascore.nn.blocks import WeightedBatchNorm2d
 from nascore.nn.mixed import MixedEdge, SharedStage
+from nascore.nn.recompute import RecomputingOp
 from nascore.plugins import registry
 from nascore.spaces.darts.cells import SearchCell
 from nascore.testing import make_strategy, tiny_data
@@ -152,8 +153,9 @@ def _steps(name: str, **options: Any):
     [
         ({"memory_format": "channels_last"}, {"memory_format": "contiguous"}),
         ({"recompute": "cells"}, {"recompute": "none"}),
+        ({"recompute": "ops"}, {"recompute": "none"}),
     ],
-    ids=["channels_last", "recompute"],
+    ids=["channels_last", "recompute", "recompute_ops"],
 )
 def test_speed_options_give_the_same_numbers(float64, name, options, reference):
     losses, state = _steps(name, **options)
@@ -161,6 +163,31 @@ def test_speed_options_give_the_same_numbers(float64, name, options, reference):
     assert losses == pytest.approx(ref_losses, rel=TOLERANCE)
     for a, b in zip(state, ref_state, strict=True):  # BatchNorm running statistics included
         assert torch.allclose(a, b, rtol=TOLERANCE, atol=1e-12)
+
+
+def _saved_bytes(search) -> int:
+    """Bytes of the distinct storages one forward pass of ``search``'s supernet keeps."""
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        search.supernet(batches(1)[0][0][0], search.forward_weights())
+    return sum(storages.values())
+
+
+def test_recompute_ops_keeps_less_for_backward_and_auto_follows_partial_channels():
+    ops = make_strategy("darts", recompute="ops")
+    none = make_strategy("darts", recompute="none")
+    # the sep and dil convs keep only their (shared) input instead of 3 maps (sep) or 1 (dil)
+    assert _saved_bytes(ops) < 0.6 * _saved_bytes(none)
+    assert _saved_bytes(make_strategy("darts")) == _saved_bytes(ops)  # auto
+    pcdarts = make_strategy("pcdarts", space=space(8), warmup_epochs=0)
+    flags = {m.recompute_maps for m in pcdarts.supernet.modules()
+             if isinstance(m, RecomputingOp)}
+    assert flags == {False}
 
 
 def test_recompute_keeps_less_for_backward():

@@ -1,6 +1,7 @@
 """Activation recomputation: a module's forward pass keeps only its inputs for backward and runs
 again there (``torch.utils.checkpoint``), with the same outputs, gradients and BatchNorm running
-statistics as a plain forward pass."""
+statistics as a plain forward pass; and the switch of ops that recompute their own intermediate
+maps (:class:`RecomputingOp`)."""
 
 from __future__ import annotations
 
@@ -71,4 +72,22 @@ def set_recompute(module: nn.Module, on: bool) -> int:
     found = [m for m in module.modules() if isinstance(m, Recomputable)]
     for m in found:
         m.recompute = on
+    return len(found)
+
+
+class RecomputingOp:
+    """Mixin of ops that, on their fast path, keep only their input for backward and recompute
+    their intermediate maps there (:attr:`recompute_maps`, the default), or keep those maps
+    (off: less work in backward, more memory); the DARTS sep and dil convs
+    (:func:`~nascore.nn.conv.separable_chain`)."""
+
+    recompute_maps: bool = True
+
+
+def set_op_recompute(module: nn.Module, on: bool) -> int:
+    """Switch :attr:`RecomputingOp.recompute_maps` of every op in ``module``; returns how many
+    there are."""
+    found = [m for m in module.modules() if isinstance(m, RecomputingOp)]
+    for m in found:
+        m.recompute_maps = on
     return len(found)

@@ -26,6 +26,7 @@ from nascore.nn.blocks import (
     channel_shuffle,
 )
 from nascore.nn.conv import FastConv2d, separable_chain
+from nascore.nn.recompute import RecomputingOp
 
 
 class OpConstructor(Protocol):
@@ -47,7 +48,7 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
-class DilConv(nn.Sequential):
+class DilConv(nn.Sequential, RecomputingOp):
     """Activation, depthwise ``k x k`` conv (stride, dilation), pointwise 1x1 conv, BatchNorm.
 
     With ``leading_act`` false an :class:`~torch.nn.Identity` replaces the activation (the input is
@@ -76,10 +77,11 @@ class DilConv(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         act, depthwise, pointwise, norm = self
-        return separable_chain(act(x), [(depthwise, pointwise, norm)])
+        return separable_chain(act(x), [(depthwise, pointwise, norm)],
+                               recompute=self.recompute_maps)
 
 
-class SepConv(nn.Sequential):
+class SepConv(nn.Sequential, RecomputingOp):
     """Two stacked depthwise-separable blocks; only the first is strided. ``leading_act`` applies
     to the first block only (the second always has its activation)."""
 
@@ -101,7 +103,7 @@ class SepConv(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (act, *first), (inner_act, *second) = self
-        return separable_chain(act(x), [first, second], inner_act)
+        return separable_chain(act(x), [first, second], inner_act, self.recompute_maps)
 
 
 class FactorizedReduce(nn.Module):
