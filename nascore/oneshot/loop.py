@@ -158,9 +158,9 @@ class OneShotConfig:
     recompute: str = field(
         "auto", "activation recomputation in backward: ops keeps only each sep/dil conv's "
         "input and recomputes its inner maps (darts 16x16: 223 MB kept instead of 592 MB), "
-        "cells keeps only each supernet cell's inputs and runs the cell again, none keeps "
-        "everything, auto is ops unless the ops run on partial channels (pcdarts: none); same "
-        "math, docs/performance.md",
+        "cells keeps only each supernet cell's inputs and runs the cell again, none keeps the "
+        "ops' BatchNorm inputs too, auto is ops unless the ops run on partial channels "
+        "(pcdarts: none); same math, docs/performance.md",
         validator=[one_of(*RECOMPUTE), _recompute],
     )
 
