@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.nn.norm import WeightedBatchNorm2d, count_training_batch
+from nascore.nn.norm import WeightedBatchNorm2d, channel_weight, count_training_batch
 
 
 def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
@@ -175,16 +175,11 @@ def _depthwise_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     return grad_x, grad_w
 
 
-def _channel_weight(weight: torch.Tensor | None, channels: int) -> torch.Tensor | None:
-    """A scalar output weight as a BatchNorm's dense per-channel weight (torch's CPU
-    channels_last backward misreads an expanded, stride-0 one)."""
-    return None if weight is None else weight.expand(channels).contiguous()
-
-
 class _SeparableChain(torch.autograd.Function):
     """Stages of a depthwise conv, a 1x1 conv and (optionally) a training BatchNorm without
     affine parameters times a scalar weight, a ReLU between stages, keeping only the input and
-    the BatchNorm statistics for backward: backward recomputes every intermediate map.
+    the BatchNorm statistics for backward: backward recomputes every intermediate map (but the
+    BatchNorm inputs of stages marked ``keep``, kept instead).
 
     Inputs: ``x``, the stages (:class:`_Stage`), then five tensors per stage: the depthwise and
     pointwise weights, running mean and variance (``None`` without running statistics) and the
@@ -206,7 +201,7 @@ class _SeparableChain(torch.autograd.Function):
                 kept.append(h)
             if stage.norm:
                 h, mean, invstd = torch.native_batch_norm(
-                    h, _channel_weight(weight, h.shape[1]), None, running_mean, running_var,
+                    h, channel_weight(weight, h.shape[1]), None, running_mean, running_var,
                     True, stage.momentum, stage.eps)
                 stats += [mean, invstd]
         ctx.stages = stages
@@ -250,7 +245,7 @@ class _SeparableChain(torch.autograd.Function):
                 mean, invstd = norms[i]
                 need_weight = weight is not None and needs[2 + 5 * i + 4]
                 grad, grad_norm_weight, _ = torch.ops.aten.native_batch_norm_backward(
-                    grad, pres[i], _channel_weight(weight, grad.shape[1]), None, None, mean,
+                    grad, pres[i], channel_weight(weight, grad.shape[1]), None, None, mean,
                     invstd, True, stage.eps, [True, need_weight, False])
                 if need_weight:
                     grads[5 * i + 4] = grad_norm_weight.sum().view_as(weight)

@@ -16,6 +16,13 @@ def count_training_batch(norm: nn.modules.batchnorm._BatchNorm) -> float:
     return 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
 
 
+
+def channel_weight(weight: torch.Tensor | None, channels: int) -> torch.Tensor | None:
+    """A scalar output weight as a BatchNorm's per-channel weight: a dense vector, since torch's
+    CPU channels_last backward misreads an expanded (stride-0) one and returns wrong input
+    gradients (torch 2.x)."""
+    return None if weight is None else weight.expand(channels).contiguous()
+
 class WeightedBatchNorm2d(nn.BatchNorm2d):
     """A BatchNorm2d whose output a caller may multiply by a scalar weight inside the
     normalisation: while :attr:`output_weight` is set, ``forward(x)`` returns
@@ -49,9 +56,7 @@ class WeightedBatchNorm2d(nn.BatchNorm2d):
             x,
             self.running_mean if tracking else None,
             self.running_var if tracking else None,
-            # a dense vector: torch's CPU channels_last backward misreads an expanded
-            # (stride-0) weight and returns wrong input gradients (torch 2.x)
-            weight.expand(self.num_features).contiguous(),
+            channel_weight(weight, self.num_features),
             None,
             use_batch_stats,
             momentum,
