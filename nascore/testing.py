@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,19 @@ def record_steps(strategy: OneShotStrategy) -> StepRecorder:
     recorder = StepRecorder(strategy)
     strategy.parts.append(recorder)
     return recorder
+
+
+def saved_bytes(fn: Callable[[], Any]) -> int:
+    """Bytes of the distinct storages autograd keeps for backward while ``fn()`` runs."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
 
 
 def code_lines(path: str | Path) -> int:

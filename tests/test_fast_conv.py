@@ -13,6 +13,7 @@ from torch import nn
 from nascore.nn.conv import FastConv2d, separable_chain, use_torch_convs
 from nascore.nn.norm import WeightedBatchNorm2d
 from nascore.spaces.darts.ops import DilConv, SepConv
+from nascore.testing import saved_bytes
 
 #: (in, out, kernel, stride, padding, dilation, groups, size, bias, channels_last)
 CONVS = [
@@ -67,19 +68,6 @@ def _both(ref: nn.Module, fast: nn.Module, x: torch.Tensor):
     return ya, yb, xa, xb
 
 
-def _saved_bytes(fn) -> int:
-    """Bytes of the distinct storages autograd keeps for backward while ``fn()`` runs."""
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(storages.values())
-
-
 @pytest.mark.parametrize("make", [
     lambda: SepConv(5, 5, 3, 1, 1, affine=False),
     lambda: SepConv(5, 7, 5, 2, 2, affine=False),  # strided first block
@@ -124,8 +112,8 @@ def test_fused_ops_keep_only_their_input(make) -> None:
     fast = make()
     plain = _plain(fast)
     x = torch.randn(4, 8, 16, 16, requires_grad=True)
-    ours = _saved_bytes(lambda: fast(x))
-    theirs = _saved_bytes(lambda: plain(x))
+    ours = saved_bytes(lambda: fast(x))
+    theirs = saved_bytes(lambda: plain(x))
     # torch keeps the activated input, every depthwise and pointwise output and the middle
     # activation; the fused path only the activated input
     assert ours <= x.numel() * 4 + 4096, (ours, theirs)  # + weights and statistics

@@ -26,7 +26,7 @@ from nascore.nn.mixed import MixedEdge, SharedStage
 from nascore.nn.recompute import RecomputingOp
 from nascore.plugins import registry
 from nascore.spaces.darts.cells import SearchCell
-from nascore.testing import make_strategy, tiny_data
+from nascore.testing import make_strategy, saved_bytes, tiny_data
 
 #: Relative tolerance of float64 results computed in another order.
 TOLERANCE = 1e-10
@@ -167,15 +167,7 @@ def test_speed_options_give_the_same_numbers(float64, name, options, reference):
 
 def _saved_bytes(search) -> int:
     """Bytes of the distinct storages one forward pass of ``search``'s supernet keeps."""
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        search.supernet(batches(1)[0][0][0], search.forward_weights())
-    return sum(storages.values())
+    return saved_bytes(lambda: search.supernet(batches(1)[0][0][0], search.forward_weights()))
 
 
 def test_recompute_ops_keeps_less_for_backward_and_auto_follows_partial_channels():

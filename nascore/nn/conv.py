@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.nn.norm import WeightedBatchNorm2d, channel_weight, count_training_batch
+from nascore.nn.norm import WeightedBatchNorm2d, channel_weight, training_statistics
 
 
 def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
@@ -157,6 +157,10 @@ class _Stage(NamedTuple):
     momentum: float = 0.0
     keep: bool = False  # keep the BatchNorm's input for backward instead of recomputing it
 
+    def depthwise(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The stage's depthwise convolution of ``x``."""
+        return F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, x.shape[1])
+
 
 def _depthwise_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
                         stage: _Stage, need_x: bool, need_w: bool
@@ -195,8 +199,7 @@ class _SeparableChain(torch.autograd.Function):
             depthwise, pointwise, running_mean, running_var, weight = tensors[5 * i: 5 * i + 5]
             if i:
                 h = h.clamp_min_(0)  # the previous stage's BatchNorm output: a fresh tensor
-            h = F.conv2d(F.conv2d(h, depthwise, None, stage.stride, stage.padding,
-                                  stage.dilation, h.shape[1]), pointwise)
+            h = F.conv2d(stage.depthwise(h, depthwise), pointwise)
             if stage.keep:
                 kept.append(h)
             if stage.norm:
@@ -228,8 +231,7 @@ class _SeparableChain(torch.autograd.Function):
             depthwise, pointwise = params[3 * i], params[3 * i + 1]
             inputs.append(h)
             need_pre = stage.norm and not stage.keep
-            mids.append(F.conv2d(h, depthwise, None, stage.stride, stage.padding,
-                                 stage.dilation, h.shape[1])
+            mids.append(stage.depthwise(h, depthwise)
                         if need_pre or needs[2 + 5 * i + 1] else None)
             pres.append(next(kept) if stage.keep else
                         F.conv2d(mids[-1], pointwise) if need_pre else None)
@@ -274,11 +276,16 @@ def _fused_norm(norm: nn.Module) -> bool:
             and not norm.affine)
 
 
+def _fast_pair(x: torch.Tensor, depthwise: nn.Conv2d, pointwise: nn.Conv2d) -> bool:
+    """Whether the pair on ``x`` can run in a :class:`_SeparableChain`."""
+    return _fast_path(x, depthwise) and _separable(depthwise, pointwise)
+
+
 def _chain_stage(x: torch.Tensor, depthwise: nn.Conv2d, pointwise: nn.Conv2d
                  ) -> tuple[torch.Tensor, _Stage] | None:
     """``(input, stage)`` of the pair on ``x`` in a :class:`_SeparableChain` (the subsampled
     input when the stride equals the dilation), or ``None`` off the fast path."""
-    if not (_fast_path(x, depthwise) and _separable(depthwise, pointwise)):
+    if not _fast_pair(x, depthwise, pointwise):
         return None
     found = _as_stride_1(x, depthwise)
     if found is None:
@@ -299,10 +306,7 @@ def _run_segment(x: torch.Tensor, first: _Stage,
                                             depthwise.dilation)
         running_mean = running_var = weight = None
         if _fused_norm(norm):
-            momentum = 0.0
-            if norm.track_running_stats and norm.running_mean is not None:
-                running_mean, running_var = norm.running_mean, norm.running_var
-                momentum = count_training_batch(norm)
+            running_mean, running_var, momentum = training_statistics(norm)
             weight = getattr(norm, "output_weight", None)
             stage = stage._replace(norm=True, eps=norm.eps, momentum=momentum, keep=keep)
         specs.append(stage)
@@ -339,8 +343,7 @@ def separable_chain(x: torch.Tensor, stages: Sequence[tuple[nn.Conv2d, nn.Conv2d
             continue
         end = start + 1
         while (end < len(stages) and type(act) is nn.ReLU and _fused_norm(stages[end - 1][2])
-               and stages[end][0].stride == (1, 1)
-               and _chain_stage(out, *stages[end][:2]) is not None):
+               and stages[end][0].stride == (1, 1) and _fast_pair(out, *stages[end][:2])):
             end += 1
         out = _run_segment(found[0], found[1], stages[start:end], not recompute)
         start = end

@@ -16,12 +16,23 @@ def count_training_batch(norm: nn.modules.batchnorm._BatchNorm) -> float:
     return 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
 
 
+def training_statistics(
+    norm: nn.modules.batchnorm._BatchNorm,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, float]:
+    """``(running_mean, running_var, momentum)`` that one training pass of ``norm`` updates,
+    with the batch counted (:func:`count_training_batch`); ``(None, None, 0.0)`` when it keeps no
+    running statistics."""
+    if not (norm.track_running_stats and norm.running_mean is not None):
+        return None, None, 0.0
+    return norm.running_mean, norm.running_var, count_training_batch(norm)
+
 
 def channel_weight(weight: torch.Tensor | None, channels: int) -> torch.Tensor | None:
     """A scalar output weight as a BatchNorm's per-channel weight: a dense vector, since torch's
     CPU channels_last backward misreads an expanded (stride-0) one and returns wrong input
     gradients (torch 2.x)."""
     return None if weight is None else weight.expand(channels).contiguous()
+
 
 class WeightedBatchNorm2d(nn.BatchNorm2d):
     """A BatchNorm2d whose output a caller may multiply by a scalar weight inside the
@@ -47,18 +58,17 @@ class WeightedBatchNorm2d(nn.BatchNorm2d):
         weight = self.output_weight
         if weight is None:
             return super().forward(x)
-        tracking = self.track_running_stats and self.running_mean is not None
-        momentum = 0.0
-        if self.training and tracking:
-            momentum = count_training_batch(self)
-        use_batch_stats = self.training or not tracking
+        if self.training:
+            running_mean, running_var, momentum = training_statistics(self)
+        else:  # None without running statistics: batch statistics then
+            running_mean, running_var, momentum = self.running_mean, self.running_var, 0.0
         return F.batch_norm(
             x,
-            self.running_mean if tracking else None,
-            self.running_var if tracking else None,
+            running_mean,
+            running_var,
             channel_weight(weight, self.num_features),
             None,
-            use_batch_stats,
+            self.training or running_mean is None,
             momentum,
             self.eps,
         )

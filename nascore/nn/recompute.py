@@ -66,13 +66,18 @@ class _Replay:
                 m.num_batches_tracked.copy_(count)
 
 
+def _switch(module: nn.Module, kind: type, attribute: str, on: bool) -> int:
+    """Set ``attribute`` to ``on`` on every ``kind`` in ``module``; returns how many."""
+    found = [m for m in module.modules() if isinstance(m, kind)]
+    for m in found:
+        setattr(m, attribute, on)
+    return len(found)
+
+
 def set_recompute(module: nn.Module, on: bool) -> int:
     """Switch recomputation of every :class:`Recomputable` in ``module`` on or off; returns how
     many there are."""
-    found = [m for m in module.modules() if isinstance(m, Recomputable)]
-    for m in found:
-        m.recompute = on
-    return len(found)
+    return _switch(module, Recomputable, "recompute", on)
 
 
 class RecomputingOp:
@@ -87,7 +92,4 @@ class RecomputingOp:
 def set_op_recompute(module: nn.Module, on: bool) -> int:
     """Switch :attr:`RecomputingOp.recompute_maps` of every op in ``module``; returns how many
     there are."""
-    found = [m for m in module.modules() if isinstance(m, RecomputingOp)]
-    for m in found:
-        m.recompute_maps = on
-    return len(found)
+    return _switch(module, RecomputingOp, "recompute_maps", on)
