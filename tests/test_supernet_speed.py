@@ -20,11 +20,11 @@ from nascore.bench.naive import (
     random_batches,
 )
 from nascore.config import build_config
-from nascore.errors import ConfigError
+from nascore.errors import ConfigError, IncompatibleError
 from nascore.nn.blocks import WeightedBatchNorm2d
 from nascore.nn.mixed import MixedEdge, SharedStage
 from nascore.nn.recompute import RecomputingOp
-from nascore.plugins import registry
+from nascore.plugins import make_space, registry
 from nascore.spaces.darts.cells import SearchCell
 from nascore.testing import make_strategy, saved_bytes, tiny_data
 
@@ -180,6 +180,18 @@ def test_recompute_ops_keeps_less_for_backward_and_auto_follows_partial_channels
     flags = {m.recompute_maps for m in pcdarts.supernet.modules()
              if isinstance(m, RecomputingOp)}
     assert flags == {False}
+
+
+@pytest.mark.parametrize(("mode", "message"), [
+    ("ops", "has no ops that recompute; set recompute = auto"),
+    ("cells", "has no recomputable cells; set recompute = auto"),
+])
+def test_recompute_on_a_space_without_such_modules_is_refused(mode, message):
+    nb201 = make_space("nb201", {"channels": 4, "cells_per_stage": 1}, tiny_data().info)
+    assert make_strategy("darts", space=nb201).supernet is not None  # auto: nothing to switch
+    with pytest.raises(IncompatibleError, match=message) as info:
+        make_strategy("darts", space=nb201, recompute=mode)
+    assert "\n" not in str(info.value)
 
 
 def test_recompute_keeps_less_for_backward():
