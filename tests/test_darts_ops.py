@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.nn import MixedEdge, RecomputingMaxPool2d, channel_shuffle, drop_path
+from nascore.nn import (
+    MixedEdge,
+    RecomputingMaxPool2d,
+    cat_channels,
+    channel_shuffle,
+    drop_path,
+)
 from nascore.space import Selection
 from nascore.spaces.darts.ops import (
     OPS,
@@ -97,6 +103,22 @@ def test_channel_shuffle_by_hand():
     x = torch.arange(6.0).view(1, 6, 1, 1)
     assert channel_shuffle(x, 2).flatten().tolist() == [0, 3, 1, 4, 2, 5]
     assert channel_shuffle(x, 3).flatten().tolist() == [0, 2, 4, 1, 3, 5]
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_cat_channels_gives_dense_gradients_in_each_inputs_layout(channels_last):
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    parts = [torch.randn(2, c, 3, 3).contiguous(memory_format=fmt).requires_grad_()
+             for c in (2, 3)]
+    out = cat_channels(parts)
+    assert torch.equal(out, torch.cat(parts, dim=1))
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    for part, expected in zip(parts, grad.split([2, 3], dim=1), strict=True):
+        assert torch.equal(part.grad, expected)
+        assert part.grad.is_contiguous(memory_format=fmt)
+    with torch.no_grad():
+        assert torch.equal(cat_channels(parts), out)
 
 
 def test_drop_path_zeros_whole_samples_and_rescales():

@@ -26,6 +26,13 @@ CONVS = [
     (6, 4, 1, 1, 0, 1, 1, 7, True, True),  # pointwise
     (6, 9, 3, 1, 1, 1, 3, 6, True, False),  # grouped
     (6, 6, 3, 2, 1, 1, 6, 8, False, True),  # strided, undilated: torch's own path
+    # kernels wider than the map: weight gradients from the taps that read it, padded input
+    (6, 6, 5, 1, 2, 1, 6, 2, False, True),  # 5x5 on 2x2: only the central 3x3 taps
+    (6, 6, 5, 1, 4, 2, 6, 4, True, True),  # by phases, then 5x5 on 2x2
+    (6, 6, 3, 1, 1, 1, 6, 2, False, False),
+    (6, 6, 5, 1, 2, 1, 6, 2, True, False),  # contiguous: padded only when taps are trimmed
+    (6, 6, 3, 1, 3, 3, 6, 3, True, True),  # dilation 3 on 3x3: only the central tap
+    (6, 4, 3, 1, 0, 2, 2, 5, True, False),  # no padding, grouped
 ]
 
 
@@ -78,7 +85,7 @@ def _both(ref: nn.Module, fast: nn.Module, x: torch.Tensor):
 ])
 @pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("frozen", [False, True])
-@pytest.mark.parametrize("size", [9, 8])  # even sizes: dilated weight gradients by phases
+@pytest.mark.parametrize("size", [9, 8, 4])  # even: dilated by phases; 4: kernels wider
 def test_fused_ops_match_torch_modules_with_statistics(make, momentum, frozen, size) -> None:
     """``frozen``: weights without gradients, as in a one-shot architecture step."""
     torch.manual_seed(0)
@@ -193,3 +200,16 @@ def test_autocast_takes_torch_paths() -> None:
     out.float().sum().backward()
     assert out.dtype == torch.bfloat16 and x.grad is not None
     assert all(p.grad is not None for p in fast.parameters())
+
+
+@pytest.mark.parametrize("size, kernel, padding, dilation", [
+    (8, 5, 2, 1), (2, 5, 2, 1),  # 2x2: a padded weight gradient of the central 3x3 taps
+    (1, 3, 2, 2),  # 1x1: of the central tap alone
+])
+def test_weight_gradients_keep_the_weights_strides(size, kernel, padding, dilation) -> None:
+    """DDP's gradient buckets expect each gradient with its parameter's strides."""
+    conv = FastConv2d(6, 6, kernel, 1, padding, dilation, 6, bias=False).to(
+        memory_format=torch.channels_last)
+    x = torch.randn(2, 6, size, size).contiguous(memory_format=torch.channels_last)
+    conv(x).sum().backward()
+    assert conv.weight.grad.stride() == conv.weight.stride()

@@ -4,6 +4,7 @@ from nascore.nn.blocks import (
     ActFactory,
     RecomputingMaxPool2d,
     ReLUConvBN,
+    cat_channels,
     channel_shuffle,
     drop_path,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "OpFactory",
     "RecomputingMaxPool2d",
     "ReLUConvBN",
+    "cat_channels",
     "channel_shuffle",
     "drop_path",
 ]

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 import torch
 from torch import nn
 
-from nascore.nn.blocks import WeightedBatchNorm2d, channel_shuffle
+from nascore.nn.blocks import WeightedBatchNorm2d, cat_channels, channel_shuffle
 from nascore.space import Selection
 
 #: ``(candidate name, channels, stride) -> module``.
@@ -223,7 +223,7 @@ class MixedEdge(nn.Module):
                 rest = rest * scale
             if out is None:
                 out = rest.new_zeros(rest.shape[0], self.op_channels, *rest.shape[2:])
-            out = channel_shuffle(torch.cat([out, rest], dim=1), K)
+            out = channel_shuffle(cat_channels([out, rest]), K)
         return out
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from nascore.errors import ConfigError
-from nascore.nn.blocks import ReLUConvBN, drop_path
+from nascore.nn.blocks import ReLUConvBN, cat_channels, drop_path
 from nascore.nn.mixed import sharing_work
 from nascore.nn.recompute import Recomputable
 from nascore.space import Selection
@@ -303,7 +303,7 @@ class SearchCell(CellBase, Recomputable):
             if total is None:
                 total = states[1].new_zeros(batch, self.C, height, width)
             states.append(total)
-        return torch.cat(states[2:], dim=1)
+        return cat_channels(states[2:])
 
 
 #: ``(cell key, position, C, stride) -> module``: the op at ``position`` of a discrete cell.
