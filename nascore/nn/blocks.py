@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nascore.nn.conv import FastConv2d
+from nascore.nn.conv import FastConv2d, memory_format_of
 from nascore.nn.norm import WeightedBatchNorm2d
 
 __all__ = [
@@ -86,19 +86,13 @@ class _DenseGradCat(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, *tensors: torch.Tensor) -> torch.Tensor:
         ctx.sizes = [t.shape[1] for t in tensors]
-        ctx.formats = [torch.channels_last if _channels_last(t) else torch.contiguous_format
-                       for t in tensors]
+        ctx.formats = [memory_format_of(t) for t in tensors]
         return torch.cat(tensors, dim=1)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(part.contiguous(memory_format=fmt) for part, fmt in
                      zip(grad.split(ctx.sizes, dim=1), ctx.formats, strict=True))
-
-
-def _channels_last(t: torch.Tensor) -> bool:
-    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) \
-        and not t.is_contiguous()
 
 
 def cat_channels(tensors: list[torch.Tensor]) -> torch.Tensor:

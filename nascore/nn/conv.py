@@ -89,6 +89,15 @@ def _phases(t: torch.Tensor) -> torch.Tensor:
     return torch.cat([t[:, :, a::2, b::2] for a in (0, 1) for b in (0, 1)])
 
 
+def memory_format_of(t: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a 4-d tensor laid out channels_last (and not also
+    contiguous, as 1x1 maps or single channels are), else ``torch.contiguous_format``."""
+    if (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+            and not t.is_contiguous()):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _read_taps(size: int, out_size: int, kernel: int, padding: int, dilation: int
                ) -> tuple[int, int]:
     """The first and one-past-last kernel taps of a stride-1 convolution (along one axis)
@@ -128,7 +137,7 @@ def _weight_grad(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
     input map, where torch's (channels_last) is several times slower than a forward
     convolution, from only the taps that read the input on an explicitly padded input
     (:func:`_padded_weight_grad`; contiguous inputs: only when some taps read only padding)."""
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    channels_last = memory_format_of(x) == torch.channels_last
     if channels_last and _by_phases(grad, x, padding, dilation):
         grad, x = _phases(grad), _phases(x)
         padding, dilation = (padding[0] // 2, padding[1] // 2), (1, 1)
