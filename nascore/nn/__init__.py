@@ -1,5 +1,6 @@
 """Neural-network building blocks shared by search spaces: mixed edges and generic blocks."""
 
+from nascore.deprecated import moved
 from nascore.nn.blocks import (
     ActFactory,
     RecomputingMaxPool2d,
@@ -20,3 +21,10 @@ __all__ = [
     "channel_shuffle",
     "drop_path",
 ]
+
+#: Names the DARTS space took over (plugin API 1 imported them from here).
+__getattr__ = moved(__name__, {
+    name: f"nascore.spaces.darts.ops:{name}"
+    for name in ("DilConv", "FactorizedReduce", "OPS", "PARAMETERIZED", "PRIMITIVES", "SepConv",
+                 "Zero", "supernet_op")
+})

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascore.deprecated import Replacement, moved
 from nascore.nn.norm import WeightedBatchNorm2d, channel_weight, training_statistics
 
 
@@ -410,3 +411,21 @@ def use_torch_convs(module: nn.Module) -> nn.Module:
         if isinstance(conv, FastConv2d):
             conv.__class__ = nn.Conv2d
     return module
+
+
+def _separable_conv(x: torch.Tensor, depthwise: nn.Conv2d, pointwise: nn.Conv2d) -> torch.Tensor:
+    """``pointwise(depthwise(x))`` (API 1's ``separable_conv``; :func:`separable_chain` now)."""
+    return pointwise(depthwise(x))
+
+
+def _norm_relu_separable(h: torch.Tensor, norm: nn.Module, act: nn.Module,
+                         depthwise: nn.Conv2d, pointwise: nn.Conv2d) -> torch.Tensor:
+    """``pointwise(depthwise(act(norm(h))))`` (API 1's ``norm_relu_separable``)."""
+    return pointwise(depthwise(act(norm(h))))
+
+
+__getattr__ = moved(__name__, {
+    "separable_conv": Replacement(lambda: _separable_conv, "nascore.nn.conv.separable_chain"),
+    "norm_relu_separable": Replacement(lambda: _norm_relu_separable,
+                                       "nascore.nn.conv.separable_chain"),
+})

@@ -6,6 +6,7 @@ cosine to 0.001 with Nesterov momentum and weight decay 5e-4, tau 10 -> 0.1 line
 step before the architecture step. The reference searches a 6-cell network (``--layers 6``).
 """
 
+from nascore.deprecated import Replacement, moved
 from nascore.oneshot import Default, Gumbel, one_shot_strategy
 
 _CODE = "GDAS reference code, AutoDL-Projects GDAS-NASNet-CIFAR.config"
@@ -23,3 +24,11 @@ GDASStrategy = one_shot_strategy(
     doc="GDAS: each forward pass runs only the Gumbel-sampled candidate of every edge.",
     class_name="GDAS",
 )
+
+#: The config class of plugin API 1 (now composed from the loop's, the policy's and the parts').
+__getattr__ = moved(__name__, {
+    "GDASConfig": Replacement(
+        lambda: GDASStrategy.config_class({}),
+        "nascore.strategies.gdas.GDASStrategy.config_class({})",
+    ),
+})

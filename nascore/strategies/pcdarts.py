@@ -1,5 +1,6 @@
 """PC-DARTS (Xu et al., 2020): partial-channel mixing and edge normalisation on top of DARTS."""
 
+from nascore.deprecated import Replacement, moved
 from nascore.oneshot import Default, Softmax, one_shot_strategy
 
 _PAPER = "PC-DARTS, Xu et al. 2020, Sec. 4.2 (CIFAR-10)"
@@ -19,3 +20,11 @@ PCDartsStrategy = one_shot_strategy(
     "weights-only warm-up.",
     class_name="PCDarts",
 )
+
+#: The config class of plugin API 1 (now composed from the loop's, the policy's and the parts').
+__getattr__ = moved(__name__, {
+    "PCDartsConfig": Replacement(
+        lambda: PCDartsStrategy.config_class({}),
+        "nascore.strategies.pcdarts.PCDartsStrategy.config_class({})",
+    ),
+})
