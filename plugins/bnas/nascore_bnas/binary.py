@@ -8,20 +8,28 @@
   states, and PCNN's gradient through its projection carries the same indicator
   ``1_{-1 <= x <= 1}`` (Gu et al. 2019); for latent weights, which stay well inside [-1, 1], the
   two agree, while for binarized activations clipping stops the gradient of saturated inputs.
-* :class:`XNORConv2d` -- ``A = mean |W|`` per output channel (or per tensor). Autograd runs
-  through ``A`` as well, so ``dL/dW_i = sum_j g_j sign(W_j) sign(W_i) / n + g_i A 1_{|W_i|<=1}``
-  (``n`` weights per output channel): the two terms of XNOR-Net's weight gradient.
+* :class:`XNORConv2d` -- ``A = mean |W|`` per output channel (XNOR-Net's ``alpha``, the default)
+  or per tensor. Autograd runs through ``A`` as well, so
+  ``dL/dW_i = sum_j g_j sign(W_j) sign(W_i) / n + g_i A 1_{|W_i|<=1}`` (``n`` weights per
+  output channel): the two terms of XNOR-Net's weight gradient. With ``binarize_input=True`` the
+  input is binarized too and, with ``input_scaling`` (default), the output is multiplied by
+  XNOR-Net's ``K``: the mean of ``|input|`` over the input channels (of each group), convolved
+  with a ``1/(kh*kw)`` box filter of the kernel's size, stride, padding and dilation (XNOR-Net,
+  Sec. 3.2: ``I * W ~ (sign(I) (*) sign(W)) o K alpha``).
 * :class:`PCNNConv2d` -- a learned amplitude matrix ``A`` of the kernel's spatial size, shared by
   all kernels of the layer (BNAS: "the shared amplitude ``A^l``"; PCNN duplicates its projection
-  matrix along the channels), and the amplitude loss of BNAS Eq. 6,
-  ``L_A = theta / 2 * ||W - A o sign(W)||^2``, from :meth:`PCNNConv2d.amplitude_loss`; with
-  ``amplitude_theta`` set, each training forward pass records it as an extra loss (Eq. 7).
+  matrix along the channels).
+
+Both have the amplitude loss of BNAS Eq. 6, ``L_A = theta / 2 * ||W - A o sign(W)||^2``
+(:meth:`BinaryConv2d.amplitude_loss`); with ``amplitude_theta`` set, each training forward pass
+records it as an extra loss (Eq. 7, "the complete loss function for BNAS"). For XNOR ``A`` is the
+least-squares amplitude of ``W``, so ``L_A`` only pulls the weights towards ``+-A``.
 
 Each class keeps ``nn.Conv2d``'s constructor and parameter names (``weight`` holds the latent
 full-precision weights, ``bias`` the bias; PCNN adds ``amplitude``), and its forward pass has no
 Python control flow on tensor values, so it traces with ``torch.export`` and exports to ONNX.
-With ``binarize_input=True`` the input is binarized by :func:`sign_ste` too (no scaling factor);
-by default activations stay full precision.
+With ``binarize_input=True`` the input is binarized by :func:`sign_ste` too; by default
+activations stay full precision.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nascore.extra_loss import record_extra_loss
@@ -60,19 +69,42 @@ def sign_ste(x: torch.Tensor) -> torch.Tensor:
 class BinaryConv2d(nn.Conv2d):
     """A :class:`~torch.nn.Conv2d` that convolves with :meth:`binary_weight` instead of ``weight``.
 
-    ``weight`` stays the latent full-precision tensor the optimiser updates.
+    ``weight`` stays the latent full-precision tensor the optimiser updates. With
+    ``amplitude_theta`` set, every training forward pass with gradients records
+    :meth:`amplitude_loss` at that ``theta`` through :func:`nascore.extra_loss.record_extra_loss`,
+    so search steps and ``nas train`` add ``L_A`` of exactly the layers that ran (Eq. 7).
     """
 
     #: Name of the binarization (``"xnor"``, ``"pcnn"``).
     mode: str
 
-    def __init__(self, *args: Any, binarize_input: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        binarize_input: bool = False,
+        amplitude_theta: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.binarize_input = binarize_input
+        self.amplitude_theta = amplitude_theta
+
+    def weight_scale(self) -> torch.Tensor:
+        """The amplitude ``A`` that multiplies ``sign(W)`` (broadcastable to ``weight``)."""
+        raise NotImplementedError
 
     def binary_weight(self) -> torch.Tensor:
-        """The weights the convolution uses: an amplitude times ``sign_ste(weight)``."""
-        raise NotImplementedError
+        """The weights the convolution uses: ``A o sign_ste(weight)``."""
+        return self.weight_scale() * sign_ste(self.weight)
+
+    def amplitude_loss(self, theta: float = AMPLITUDE_THETA) -> torch.Tensor:
+        """BNAS Eq. 6 for this layer: ``theta / 2 * sum (W - A o sign(W))^2``.
+
+        ``sign(W)`` is treated as a constant here (its derivative is 0 almost everywhere), so the
+        loss pulls ``W`` towards ``A o sign(W)`` and a learned ``A`` towards ``|W|``.
+        """
+        direction = hard_sign(self.weight).detach()
+        return 0.5 * theta * (self.weight - self.weight_scale() * direction).pow(2).sum()
 
     @property
     def scale_count(self) -> int:
@@ -80,28 +112,45 @@ class BinaryConv2d(nn.Conv2d):
         (derived from the weights, so not parameters themselves)."""
         return 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """The binarized convolution of ``x`` (inputs binarized if configured), with bias."""
         if self.binarize_input:
             x = sign_ste(x)
         return self._conv_forward(x, self.binary_weight(), self.bias)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.amplitude_theta is not None:
+            record_extra_loss(self, self.amplitude_loss(self.amplitude_theta))
+        return self.convolve(x)
+
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, binarize_input={self.binarize_input}"
+        return (f"{super().extra_repr()}, binarize_input={self.binarize_input}, "
+                f"amplitude_theta={self.amplitude_theta}")
 
 
 class XNORConv2d(BinaryConv2d):
     """XNOR-Net weights ``A * sign(W)``, ``A = mean |W|`` per output channel (``scaling="channel"``)
-    or over the whole tensor (``scaling="tensor"``)."""
+    or over the whole tensor (``scaling="tensor"``); with binarized inputs and ``input_scaling``,
+    the output times XNOR-Net's input scale ``K`` (:meth:`input_scale`)."""
 
     mode = "xnor"
 
     def __init__(
-        self, *args: Any, scaling: str = "channel", binarize_input: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        scaling: str = "channel",
+        input_scaling: bool = True,
+        binarize_input: bool = False,
+        amplitude_theta: float | None = None,
+        **kwargs: Any,
     ) -> None:
         if scaling not in XNOR_SCALINGS:
             raise ValueError(f"XNOR scaling must be one of {XNOR_SCALINGS}, got {scaling!r}")
-        super().__init__(*args, binarize_input=binarize_input, **kwargs)
+        super().__init__(
+            *args, binarize_input=binarize_input, amplitude_theta=amplitude_theta, **kwargs
+        )
         self.scaling = scaling
+        self.input_scaling = input_scaling
 
     def scale(self) -> torch.Tensor:
         """``A``: ``[out, 1, 1, 1]`` per channel or a scalar per tensor."""
@@ -109,15 +158,35 @@ class XNORConv2d(BinaryConv2d):
             return self.weight.abs().mean(dim=(1, 2, 3), keepdim=True)
         return self.weight.abs().mean()
 
-    def binary_weight(self) -> torch.Tensor:
-        return self.scale() * sign_ste(self.weight)
+    def weight_scale(self) -> torch.Tensor:
+        return self.scale()
+
+    def input_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """XNOR-Net's ``K`` for input ``x``: ``mean |x|`` over the input channels of each group
+        (``A`` in XNOR-Net), convolved with a box filter ``1/(kh*kw)`` of the kernel's size at the
+        convolution's stride, padding and dilation; ``[batch, out, H', W']``, each output channel
+        taking its group's map."""
+        n, c, h, w = x.shape
+        groups = self.groups
+        mean_abs = x.abs().reshape(n, groups, c // groups, h, w).mean(dim=2)
+        kh, kw = self.kernel_size
+        box = torch.full((groups, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype, device=x.device)
+        k = F.conv2d(mean_abs, box, None, self.stride, self.padding, self.dilation, groups)
+        per_group = self.out_channels // groups
+        return k if per_group == 1 else k.repeat_interleave(per_group, dim=1)
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.binarize_input and self.input_scaling):
+            return super().convolve(x)
+        out = self._conv_forward(sign_ste(x), self.binary_weight(), None) * self.input_scale(x)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     @property
     def scale_count(self) -> int:
         return self.out_channels if self.scaling == "channel" else 1
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, scaling={self.scaling}"
+        return f"{super().extra_repr()}, scaling={self.scaling}, input_scaling={self.input_scaling}"
 
 
 class PCNNConv2d(BinaryConv2d):
@@ -127,10 +196,6 @@ class PCNNConv2d(BinaryConv2d):
     ``A`` starts at ``mean |W|`` over the channels at each kernel position (the minimiser of
     :meth:`amplitude_loss` for the initial weights; :meth:`reset_amplitude` recomputes it) and is
     then learned from the task loss and the amplitude loss.
-
-    With ``amplitude_theta`` set, every training forward pass with gradients records
-    :meth:`amplitude_loss` at that ``theta`` through :func:`nascore.extra_loss.record_extra_loss`,
-    so search steps and ``nas train`` add ``L_A`` of exactly the layers that ran (Eq. 7).
     """
 
     mode = "pcnn"
@@ -142,34 +207,18 @@ class PCNNConv2d(BinaryConv2d):
         amplitude_theta: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, binarize_input=binarize_input, **kwargs)
-        self.amplitude_theta = amplitude_theta
+        super().__init__(
+            *args, binarize_input=binarize_input, amplitude_theta=amplitude_theta, **kwargs
+        )
         self.amplitude = nn.Parameter(
             torch.empty(self.kernel_size, device=self.weight.device, dtype=self.weight.dtype)
         )
         self.reset_amplitude()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.amplitude_theta is not None:
-            record_extra_loss(self, self.amplitude_loss(self.amplitude_theta))
-        return super().forward(x)
 
     @torch.no_grad()
     def reset_amplitude(self) -> None:
         """Set ``A`` to ``mean |W|`` over output and input channels."""
         self.amplitude.copy_(self.weight.abs().mean(dim=(0, 1)))
 
-    def binary_weight(self) -> torch.Tensor:
-        return self.amplitude * sign_ste(self.weight)
-
-    def amplitude_loss(self, theta: float = AMPLITUDE_THETA) -> torch.Tensor:
-        """BNAS Eq. 6 for this layer: ``theta / 2 * sum (W - A o sign(W))^2``.
-
-        ``sign(W)`` is treated as a constant here (its derivative is 0 almost everywhere), so the
-        loss pulls ``W`` towards ``A o sign(W)`` and ``A`` towards ``|W|``.
-        """
-        direction = hard_sign(self.weight).detach()
-        return 0.5 * theta * (self.weight - self.amplitude * direction).pow(2).sum()
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, amplitude_theta={self.amplitude_theta}"
+    def weight_scale(self) -> torch.Tensor:
+        return self.amplitude

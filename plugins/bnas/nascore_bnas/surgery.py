@@ -28,15 +28,16 @@ def binarize(
     scaling: str = "channel",
     binarize_input: bool = False,
     amplitude_theta: float | None = None,
+    input_scaling: bool = True,
 ) -> nn.Module:
     """Replace every :class:`~torch.nn.Conv2d` inside ``module`` by its binarized twin.
 
     The twin has the same hyper-parameters, device, dtype, training mode, ``weight`` and ``bias``
     (copied); a PCNN twin's amplitude starts at ``mean |W|`` of the copied weights. Convolutions
     that are already binarized are left alone. Works in place and returns ``module`` (or the twin
-    when ``module`` itself is a convolution). ``scaling`` applies to XNOR only;
-    ``amplitude_theta`` to PCNN only (its twins then record ``L_A`` in their forward pass, see
-    :class:`~nascore_bnas.binary.PCNNConv2d`).
+    when ``module`` itself is a convolution). ``scaling`` and ``input_scaling`` (XNOR-Net's ``K``
+    on binarized inputs) apply to XNOR only; with ``amplitude_theta`` the twins record ``L_A``
+    in their forward pass (see :class:`~nascore_bnas.binary.BinaryConv2d`).
     """
     if mode not in BINARIZERS:
         raise ConfigError(
@@ -46,10 +47,9 @@ def binarize(
         raise ConfigError(
             f"unknown XNOR scaling {scaling!r}; choose one of {', '.join(XNOR_SCALINGS)}"
         )
+    options: dict[str, Any] = {"amplitude_theta": amplitude_theta}
     if mode == "xnor":
-        options: dict[str, Any] = {"scaling": scaling}
-    else:
-        options = {"amplitude_theta": amplitude_theta}
+        options.update(scaling=scaling, input_scaling=input_scaling)
     return _binarize(module, mode, binarize_input, options)
 
 
@@ -105,9 +105,9 @@ def strip_relus(module: nn.Module) -> nn.Module:
 
 
 def amplitude_loss(module: nn.Module, theta: float = AMPLITUDE_THETA) -> torch.Tensor:
-    """``L_A`` of BNAS Eq. 6 summed over every :class:`PCNNConv2d` in ``module`` (a scalar; zero
-    when there is none, e.g. under XNOR)."""
-    losses = [m.amplitude_loss(theta) for m in module.modules() if isinstance(m, PCNNConv2d)]
+    """``L_A`` of BNAS Eq. 6 summed over every binarized convolution in ``module`` (a scalar;
+    zero when there is none)."""
+    losses = [m.amplitude_loss(theta) for m in module.modules() if isinstance(m, BinaryConv2d)]
     if not losses:
         return torch.zeros(())
     return torch.stack(losses).sum()

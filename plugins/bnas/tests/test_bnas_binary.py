@@ -54,12 +54,85 @@ def test_xnor_padding_reads_zeros_at_the_border():
     torch.testing.assert_close(out[0, :, 1, 1], torch.tensor([2.6, -7.1]))
 
 
-def test_binarized_inputs_convolve_their_signs():
-    x = torch.tensor([[0.5, -2.0, 3.0], [-0.1, 0.0, 1.0], [2.0, -3.0, 0.2]]).view(1, 1, 3, 3)
+XB = torch.tensor([[0.5, -2.0, 3.0], [-0.1, 0.0, 1.0], [2.0, -3.0, 0.2]]).view(1, 1, 3, 3)
+
+
+def test_binarized_inputs_without_input_scaling_convolve_their_signs():
     # sign(x) = [[1, -1, 1], [-1, 1, 1], [1, -1, 1]]; against channel 0's checkerboard the
     # products are all +1 except at (1, 2): sum 7
-    out = _xnor_3x3(binarize_input=True)(x)
+    out = _xnor_3x3(binarize_input=True, input_scaling=False)(XB)
     torch.testing.assert_close(out[0, 0, 0, 0], torch.tensor(0.5 * 7 + 0.1))
+
+
+def test_xnor_net_binarized_inputs_are_scaled_by_k():
+    # K = mean |x| over the 3x3 window (one channel): (0.5+2+3+0.1+0+1+2+3+0.2) / 9 = 11.8 / 9;
+    # channel 0: sign conv 7, alpha 0.5; channel 1: alpha 0.2, sign(x)[1,1] - sum of the others
+    # = 1 - (1 - 1 + 1 - 1 + 1 + 1 - 1 + 1) = 1 - 2 = -1
+    out = _xnor_3x3(binarize_input=True)(XB).flatten()
+    k = 11.8 / 9
+    torch.testing.assert_close(out, torch.tensor([0.5 * 7 * k + 0.1, 0.2 * -1 * k - 0.1]))
+
+
+def test_xnor_input_scale_is_the_channel_mean_box_filtered_with_padding_and_stride():
+    conv = XNORConv2d(2, 3, 2, padding=1, stride=2, bias=False)
+    x = torch.tensor([[[1.0, -2.0], [3.0, -4.0]], [[-3.0, 0.0], [1.0, 2.0]]]).unsqueeze(0)
+    # A = mean over the 2 channels of |x| = [[2, 1], [2, 3]]; zero padding 1 gives a 4x4 map,
+    # the 2x2 box at stride 2 reads windows whose only real pixel is one entry of A: K = A / 4
+    k = conv.input_scale(x)
+    assert k.shape == (1, 3, 2, 2)
+    for channel in range(3):
+        torch.testing.assert_close(k[0, channel], torch.tensor([[0.5, 0.25], [0.5, 0.75]]))
+
+
+def test_xnor_input_scale_of_a_depthwise_convolution_is_per_channel():
+    conv = XNORConv2d(2, 2, (1, 2), groups=2, bias=False)
+    x = torch.tensor([[[1.0, -3.0]], [[0.5, 0.5]]]).unsqueeze(0)
+    # each group has one channel: K = (|1| + |-3|) / 2 = 2 and (0.5 + 0.5) / 2 = 0.5
+    torch.testing.assert_close(conv.input_scale(x).flatten(), torch.tensor([2.0, 0.5]))
+
+
+@pytest.mark.parametrize("input_scaling", [False, True])
+def test_straight_through_gradient_of_a_binarized_input(input_scaling):
+    conv = XNORConv2d(1, 1, (1, 2), bias=False, binarize_input=True, input_scaling=input_scaling)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([0.4, -0.2]).view(1, 1, 1, 2))  # alpha = 0.3
+    x = torch.tensor([0.5, -3.0]).view(1, 1, 1, 2).requires_grad_()
+    out = conv(x)
+    out.sum().backward()
+    # sign conv: 0.3 * 1 - 0.3 * -1 = 0.6; the STE passes 0.3 * 1{|x0| <= 1} to x0, nothing to x1
+    if not input_scaling:
+        torch.testing.assert_close(out.flatten(), torch.tensor([0.6]))
+        torch.testing.assert_close(x.grad.flatten(), torch.tensor([0.3, 0.0]))
+    else:
+        # K = (0.5 + 3) / 2 = 1.75, out = 0.6 * 1.75; dK/dx = sign(x) / 2, so
+        # dx0 = 0.3 * 1.75 + 0.6 * 0.5 = 0.825, dx1 = 0 + 0.6 * -0.5 = -0.3
+        torch.testing.assert_close(out.flatten(), torch.tensor([1.05]))
+        torch.testing.assert_close(x.grad.flatten(), torch.tensor([0.825, -0.3]))
+
+
+def test_xnor_amplitude_loss_pulls_the_weights_towards_plus_minus_alpha():
+    conv = XNORConv2d(1, 1, (1, 2), bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([0.5, -2.0]).view(1, 1, 1, 2))
+    # alpha = 1.25: W - alpha sign(W) = [-0.75, -0.75]; L_A = theta / 2 * 2 * 0.5625
+    loss = conv.amplitude_loss(theta=2.0)
+    torch.testing.assert_close(loss, torch.tensor(1.125))
+    loss.backward()
+    # alpha is the least-squares amplitude, so its own term cancels: dL/dW = theta (W - alpha D)
+    torch.testing.assert_close(conv.weight.grad.flatten(), torch.tensor([-1.5, -1.5]))
+
+
+def test_xnor_records_the_amplitude_loss_in_training_forward_passes():
+    from nascore.extra_loss import pop_extra_loss
+
+    conv = XNORConv2d(1, 1, (1, 2), bias=False, amplitude_theta=2.0)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([0.5, -2.0]).view(1, 1, 1, 2))
+    conv(torch.ones(1, 1, 1, 2))
+    torch.testing.assert_close(pop_extra_loss(conv), torch.tensor(1.125))
+    conv.eval()
+    conv(torch.ones(1, 1, 1, 2))
+    assert pop_extra_loss(conv) is None
 
 
 def test_xnor_weight_gradient_has_the_scale_term_and_the_clipped_sign_term():

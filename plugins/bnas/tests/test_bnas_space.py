@@ -40,9 +40,11 @@ def _float_convs(network: nn.Module) -> set[str]:
 def test_defaults_are_the_papers_search_network():
     config = BnasSpaceConfig()
     assert (config.channels, config.layers, config.nodes) == (16, 6, 4)
-    assert config.reductions == (1, 3)
+    assert config.reductions is None  # cells 1 and 3 at the published 6 cells
     assert (config.binarize, config.scaling, config.binarize_activations) == (
-        "pcnn", "tensor", False)
+        "pcnn", "channel", None)
+    assert not config.activations_binarized and config.input_scaling
+    assert attrs.evolve(config, binarize="xnor").activations_binarized
     assert config.amplitude_theta == AMPLITUDE_THETA
     supernet = BnasSpace(config, INFO).build_supernet(SupernetOptions(partial_channels=2))
     assert [cell.reduction for cell in supernet.cells] == [
@@ -50,6 +52,22 @@ def test_defaults_are_the_papers_search_network():
     # deeper evaluation networks follow the DARTS rule (cells 6 and 13 of 20)
     network = BnasSpace(config, INFO).build_network(_arch(), channels=4, layers=20)
     assert [i for i, cell in enumerate(network.cells) if cell.reduction] == [6, 13]
+
+
+@pytest.mark.parametrize("layers, reductions", [
+    (6, [1, 3]), (3, [1, 2]), (4, [1, 2]), (5, [1, 3]), (8, [2, 5]),
+])
+def test_reductions_are_the_published_cells_at_6_and_the_darts_rule_elsewhere(layers, reductions):
+    supernet = _space(layers=layers).build_supernet(SupernetOptions())
+    assert [i for i, cell in enumerate(supernet.cells) if cell.reduction] == reductions
+
+
+def test_too_few_layers_for_two_reductions_and_a_normal_cell_is_a_one_line_error():
+    with pytest.raises(ConfigError, match="layers=2 leaves no normal cell.*layers >= 3") as info:
+        BnasSpaceConfig(layers=2)
+    assert "\n" not in str(info.value)
+    # explicit reductions still work at any depth they fit
+    assert BnasSpaceConfig(layers=2, reductions=(1,)).reductions == (1,)
 
 
 def test_unknown_binarization_is_a_one_line_config_error():
@@ -92,9 +110,21 @@ def test_supernet_ops_are_binarized_with_full_precision_stem_and_preprocess_afte
 
 def test_xnor_uses_the_configured_scaling():
     op = _space(binarize="xnor").op("sep_conv_3x3", 4, 1, True)
-    assert {m.scaling for m in op.modules() if isinstance(m, XNORConv2d)} == {"tensor"}
-    op = _space(binarize="xnor", scaling="channel").op("dil_conv_3x3", 4, 1, True)
     assert {m.scaling for m in op.modules() if isinstance(m, XNORConv2d)} == {"channel"}
+    op = _space(binarize="xnor", scaling="tensor").op("dil_conv_3x3", 4, 1, True)
+    assert {m.scaling for m in op.modules() if isinstance(m, XNORConv2d)} == {"tensor"}
+
+
+def test_xnor_binarizes_inputs_with_k_by_default_and_weights_only_on_request():
+    op = _space(binarize="xnor").op("sep_conv_3x3", 4, 1, True)
+    convs = [m for m in op.modules() if isinstance(m, XNORConv2d)]
+    assert convs and all(m.binarize_input and m.input_scaling for m in convs)
+    assert not any(isinstance(m, nn.ReLU) for m in op.modules())
+    op = _space(binarize="xnor", binarize_activations=False).op("sep_conv_3x3", 4, 1, True)
+    assert not any(m.binarize_input for m in op.modules() if isinstance(m, XNORConv2d))
+    assert any(isinstance(m, nn.ReLU) for m in op.modules())
+    op = _space(binarize="xnor", input_scaling=False).op("sep_conv_3x3", 4, 1, True)
+    assert all(not m.input_scaling for m in op.modules() if isinstance(m, XNORConv2d))
 
 
 def test_binarized_activations_binarize_conv_inputs_and_drop_the_relus_in_front():
@@ -126,9 +156,13 @@ def test_pcnn_amplitude_loss_is_recorded_by_the_convolutions_that_ran():
     assert torch.allclose(pop_extra_loss(network), expected)
     network.eval()(x)
     assert pop_extra_loss(network) is None  # evaluation records nothing
-    xnor = _space(binarize="xnor", layers=3, reductions=(1,)).build_network(_arch(), layers=3)
-    xnor.train()(x)
-    assert pop_extra_loss(xnor) is None
+    # Eq. 7 is "the complete loss function for BNAS": XNOR records L_A with A = mean |W| too
+    xnor = _space(binarize="xnor", layers=3, reductions=(1,), amplitude_theta=0.5)
+    network = xnor.build_network(_arch(), layers=3)
+    network.train()(x)
+    expected = amplitude_loss(network, theta=0.5).detach()
+    assert float(expected) > 0
+    assert torch.allclose(pop_extra_loss(network), expected)
 
 
 def test_a_sampled_supernet_forward_records_only_the_sampled_ops():

@@ -122,7 +122,7 @@ def test_binarized_op_exports_to_onnx(tmp_path):
     torch.testing.assert_close(torch.from_numpy(out), binary(x), rtol=1e-4, atol=1e-4)
 
 
-def test_amplitude_loss_sums_over_the_network_and_is_zero_without_pcnn():
+def test_amplitude_loss_sums_over_the_binarized_convolutions_of_a_network():
     network = nn.Sequential(binarize(_op("sep_conv_3x3"), "pcnn"), nn.Conv2d(C, C, 1))
     convs = [m for m in network.modules() if isinstance(m, PCNNConv2d)]
     with torch.no_grad():
@@ -132,7 +132,12 @@ def test_amplitude_loss_sums_over_the_network_and_is_zero_without_pcnn():
     total = float(amplitude_loss(network, theta=0.5).detach())
     assert total == pytest.approx(expected, rel=1e-6)
     assert expected > 0
-    assert float(amplitude_loss(binarize(_op("sep_conv_3x3"), "xnor"))) == 0.0
+    xnor = nn.Sequential(binarize(_op("sep_conv_3x3"), "xnor"), nn.Conv2d(C, C, 1))
+    expected = sum(float(m.amplitude_loss(0.5).detach()) for m in xnor.modules()
+                   if isinstance(m, XNORConv2d))
+    assert float(amplitude_loss(xnor, theta=0.5).detach()) == pytest.approx(expected, rel=1e-6)
+    assert expected > 0
+    assert float(amplitude_loss(nn.Conv2d(C, C, 1)).detach()) == 0.0
 
 
 def test_pcnn_records_its_amplitude_loss_in_training_forwards_only_when_given_theta():
