@@ -25,6 +25,7 @@ from nascore.config import (
     field,
     help_texts,
     load_toml,
+    non_negative,
     one_of,
     positive,
 )
@@ -35,7 +36,11 @@ from nascore.errors import ConfigError
 class Budget:
     """How much training an estimate gets; also sizes the proxy supernet of one-shot strategies.
 
-    ``image_size`` ``None`` keeps the dataset's size; ``precision`` 16 trains in bfloat16 autocast.
+    ``image_size`` ``None`` keeps the dataset's size; ``precision`` 16 trains in float16
+    autocast with loss scaling on CUDA and in bfloat16 autocast on the CPU (see
+    :func:`nascore.training.fit.autocast_dtype`). ``auxiliary_weight`` and ``drop_path`` are
+    the DARTS retraining regularisers (off in every proxy budget; the MIP-BPE full setting uses
+    them); the ``train`` estimator applies them, one-shot supernets ignore them.
     """
 
     epochs: int = field(10, "training epochs", validator=positive)
@@ -45,10 +50,20 @@ class Budget:
     channels: int = field(8, "initial channels", validator=positive)
     image_size: int | None = field(None, "training image size (None: dataset size)")
     cutout: int = field(0, "cutout length (0: off)")
-    precision: int = field(32, "16 or 32", validator=one_of(16, 32))
+    precision: int = field(
+        32, "16 (float16 autocast on CUDA, bfloat16 on the CPU) or 32", validator=one_of(16, 32)
+    )
     momentum: float = field(0.9, "SGD momentum")
     weight_decay: float = field(3e-4, "SGD weight decay")
     grad_clip: float = field(5.0, "gradient norm clip")
+    auxiliary_weight: float = field(
+        0.0, "weight of an auxiliary head's loss (0: no head; DARTS retraining: 0.4)",
+        validator=non_negative,
+    )
+    drop_path: float = field(
+        0.0, "final drop-path probability, ramped linearly from 0 (DARTS retraining: 0.2)",
+        validator=non_negative,
+    )
 
     def evolve(self, **changes: Any) -> Budget:
         """A copy with some values changed."""

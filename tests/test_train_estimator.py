@@ -15,13 +15,14 @@ from nascore.config import config_to_dict
 from nascore.context import SearchContext
 from nascore.costs import count_macs, count_params
 from nascore.data import DataConfig, SearchData
-from nascore.errors import ConfigError, NonFiniteLossError
-from nascore.estimators.train import TrainEstimator, TrainEstimatorConfig
+from nascore.errors import ConfigError, DataError, NonFiniteLossError
+from nascore.estimators.train import TrainEstimator, TrainEstimatorConfig, holdout_size
 from nascore.events import EventLog, read_events
 from nascore.plugins import registry
 from nascore.runner import resolve_config
 from nascore.spaces.darts import DartsSpace
 from nascore.spaces.darts.space import DartsSpaceConfig
+from nascore.training.fit import autocast_dtype, fit_step, grad_scaler, precision_name
 
 #: Half of the sampled tiny (C=4, 3 cells) digits darts networks have fewer parameters than this
 #: (sampled sizes range from about 5.3k to 11k).
@@ -34,14 +35,17 @@ def data() -> SearchData:
 
 
 class RecordingSpace(DartsSpace):
-    """The darts space, remembering the input shape each network it builds is called with."""
+    """The darts space, remembering the networks it builds and the input shape each is called
+    with."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.input_shapes: list[tuple[int, ...]] = []
+        self.networks: list[torch.nn.Module] = []
 
     def build_network(self, arch, **options):  # type: ignore[override]
         network = super().build_network(arch, **options)
+        self.networks.append(network)
         network.register_forward_pre_hook(
             lambda _module, inputs: self.input_shapes.append(tuple(inputs[0].shape))
         )
@@ -92,9 +96,10 @@ def test_estimate_trains_the_budget_network_and_scores_its_accuracy(data: Search
     assert estimate.params == count_params(reference, exclude=("auxiliary",))
     assert estimate.flops == count_macs(reference, torch.zeros(1, 1, 8, 8))
     assert estimate.cost_seconds > 0
-    # 100 training images in batches of 64, then the 100 validation images.
+    # 20 of the 200 images held out (MIP-BPE's tenth): 180 train in batches of 64, then the 20
+    # held-out ones are scored.
     shapes = estimator.context.space.input_shapes
-    assert [s[0] for s in shapes[:3]] == [64, 36, 64]
+    assert [s[0] for s in shapes[:4]] == [64, 64, 52, 20]
     [event] = estimate_events(estimator)
     assert event["score"] == estimate.score and event["cached"] is False
 
@@ -142,8 +147,84 @@ def test_images_are_resized_to_the_budget_size(data: SearchData):
 
 
 def test_bfloat16_precision_trains(data: SearchData):
-    estimate = make(data, TINY.evolve(precision=16)).estimate(sample(make(data)))
+    estimator = make(data, TINY.evolve(precision=16))
+    estimate = estimator.estimate(sample(make(data)))
     assert 0.0 <= estimate.score <= 1.0 and np.isfinite(estimate.report["train_loss"])
+    [event] = estimate_events(estimator)
+    assert event["precision"] == "bfloat16"  # the log says what precision 16 meant here
+
+
+def test_precision_16_is_float16_with_loss_scaling_on_cuda_and_bfloat16_on_cpu():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert autocast_dtype(cuda, 16) is torch.float16
+    assert autocast_dtype(cpu, 16) is torch.bfloat16
+    assert autocast_dtype(cuda, 32) is None and autocast_dtype(cpu, 32) is None
+    assert [precision_name(d, 16) for d in (cuda, cpu)] == ["float16", "bfloat16"]
+    assert precision_name(cpu, 32) == "float32"
+    assert grad_scaler(cpu, 16) is None and grad_scaler(cpu, 32) is None
+    assert grad_scaler(cuda, 32) is None
+
+
+def test_a_loss_scaled_step_updates_like_a_plain_one():
+    """fit_step through a GradScaler (power-of-two scale, unscaled before the clip) takes the
+    same SGD step as without one (exercised on the CPU; float16 itself needs CUDA)."""
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    steps = []
+    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0**10)):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 2)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+        fit_step(net, x, y, optimizer, torch.nn.CrossEntropyLoss(), torch.device("cpu"),
+                 grad_clip=0.1, scaler=scaler)
+        steps.append(net.weight.detach().clone())
+    torch.manual_seed(0)
+    initial = torch.nn.Linear(3, 2).weight.detach()
+    assert not torch.allclose(steps[0], initial)  # a step was taken
+    assert torch.allclose(steps[0], steps[1], atol=1e-7)  # the same one
+
+
+def test_holdout_is_the_papers_5k_of_50k_or_the_same_tenth_of_a_smaller_set():
+    assert holdout_size(50000, 5000) == 5000  # CIFAR-10: Sec. 5.1.1
+    assert holdout_size(60000, 5000) == 5000  # a larger set keeps the 5K
+    assert holdout_size(49990, 5000) == 4999  # just below: the tenth
+    assert holdout_size(1437, 5000) == 144  # digits: round(143.7)
+    assert holdout_size(200, 5000) == 20
+    assert holdout_size(4, 5000) == 1  # never nothing
+    assert holdout_size(20000, 1000) == 1000 and holdout_size(5000, 1000) == 500
+
+
+def test_the_holdout_scores_images_the_network_never_trained_on(data: SearchData):
+    estimator = make(data)
+    split = estimator.split
+    assert split is not None and (len(split["valid"]), len(split["train"])) == (20, 180)
+    assert not set(split["valid"]) & set(split["train"])
+    assert sorted([*split["valid"], *split["train"]]) == list(range(200))
+    [note] = [r for r in estimator.context.events.records if r["type"] == "note"]
+    assert "holds out 20 of the 200 training images" in note["message"]
+    # holdout = 0: the search split (weights part trains, arch part scores), no note.
+    search = make(data, holdout=0)
+    search.estimate(sample(search))
+    assert search.split is None
+    assert [s[0] for s in search.context.space.input_shapes[:4]] == [64, 36, 64, 36]
+    assert not [r for r in search.context.events.records if r["type"] == "note"]
+    # Too few images to hold some out and still train is a one-line error.
+    with pytest.raises(DataError, match="estimator.holdout=0"):
+        make(SearchData(DataConfig(subset=2), seed=0))
+
+
+def test_an_auxiliary_head_and_drop_path_train_when_the_budget_asks(data: SearchData):
+    budget = TINY.evolve(epochs=2, auxiliary_weight=0.4, drop_path=0.2)
+    estimator = make(data, budget)
+    arch = sample(estimator)
+    estimate = estimator.estimate(arch)
+    network = estimator.context.space.networks[-1]
+    assert any(name.startswith("auxiliary") for name, _ in network.named_parameters())
+    assert network.drop_path_prob == pytest.approx(0.2 * 1 / 2)  # ramped: last of 2 epochs
+    assert estimate.params == make(data).estimate(arch).params  # the head is not counted
+    plain = make(data)
+    plain.estimate(arch)
+    assert not any(name.startswith("auxiliary")
+                   for name, _ in plain.context.space.networks[-1].named_parameters())
 
 
 def test_without_a_budget_the_defaults_apply(data: SearchData):

@@ -26,11 +26,35 @@ class EpochStats:
     images: int
 
 
+def autocast_dtype(device: torch.device, precision: int) -> torch.dtype | None:
+    """The autocast type of ``precision`` 16 on ``device``: float16 on CUDA (the IEEE half
+    precision the MIP-BPE budgets mean, with loss scaling, see :func:`grad_scaler`), bfloat16
+    elsewhere (CPU autocast has no fast float16 kernels); ``None`` (no autocast) for 32."""
+    if precision != 16:
+        return None
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+def precision_name(device: torch.device, precision: int) -> str:
+    """What ``precision`` trains in on ``device``: ``float16``, ``bfloat16`` or ``float32``."""
+    dtype = autocast_dtype(device, precision)
+    return "float32" if dtype is None else str(dtype).removeprefix("torch.")
+
+
 def precision_context(device: torch.device, precision: int) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on ``device`` for ``precision`` 16, nothing for 32."""
-    if precision == 16:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    """Autocast to :func:`autocast_dtype` on ``device`` for ``precision`` 16, nothing for 32."""
+    dtype = autocast_dtype(device, precision)
+    if dtype is not None:
+        return torch.autocast(device.type, dtype=dtype)
     return contextlib.nullcontext()
+
+
+def grad_scaler(device: torch.device, precision: int) -> torch.amp.GradScaler | None:
+    """A loss scaler when ``precision`` trains in float16 (small gradients would underflow
+    otherwise), else ``None`` (bfloat16 has float32's range)."""
+    if autocast_dtype(device, precision) == torch.float16:
+        return torch.amp.GradScaler(device.type)
+    return None
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -59,10 +83,12 @@ def fit_step(
     grad_clip: float = 0.0,
     auxiliary_weight: float = 0.0,
     precision: int = 32,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> StepResult:
     """One training step: forward (autocast for ``precision`` 16), loss (plus the weighted
     auxiliary loss if the network returns one, plus the extra losses its modules recorded, see
-    :mod:`nascore.extra_loss`), backward, gradient clip (0: off), SGD step.
+    :mod:`nascore.extra_loss`), backward (through ``scaler`` when given: float16 loss scaling),
+    gradient clip (0: off), SGD step.
 
     Raises :class:`NonFiniteLossError` ("training loss became nan") before updating on a
     non-finite loss; callers add where and what to do.
@@ -81,10 +107,18 @@ def fit_step(
     if not math.isfinite(value):
         raise NonFiniteLossError(f"training loss became {value}")
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if scaler is None:
+        loss.backward()
+    else:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
-    optimizer.step()
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     return StepResult(value, int((logits.detach().argmax(1) == y).sum()), len(y))
 
 
@@ -99,9 +133,11 @@ def fit_epoch(
     auxiliary_weight: float = 0.0,
     precision: int = 32,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> EpochStats:
     """:func:`fit_step` over ``batches``; ``augment`` transforms each image batch on the CPU
-    first. A batch of a single image is skipped (batch norm cannot train on it)."""
+    first. A batch of a single image is skipped (batch norm cannot train on it). Pass the same
+    ``scaler`` (:func:`grad_scaler`) to every epoch of a float16 training."""
     loss_sum, correct, count = 0.0, 0, 0
     for step, (x, y) in enumerate(batches):
         if len(y) < 2:
@@ -110,7 +146,8 @@ def fit_epoch(
             x = augment(x)
         try:
             result = fit_step(network, x, y, optimizer, criterion, device, grad_clip=grad_clip,
-                              auxiliary_weight=auxiliary_weight, precision=precision)
+                              auxiliary_weight=auxiliary_weight, precision=precision,
+                              scaler=scaler)
         except NonFiniteLossError as exc:
             raise NonFiniteLossError(f"{exc} in step {step + 1}") from None
         loss_sum += result.loss * result.images

@@ -35,6 +35,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "spearman": ".ranking",
     "spearman_per_budget": ".ranking",
     "split_importances": ".importance",
+    "time_per_cost": ".sampling",
     "value_probabilities": ".sampling",
 })
 
@@ -65,6 +66,7 @@ __all__ = [
     "spearman",
     "spearman_per_budget",
     "split_importances",
+    "time_per_cost",
     "value_probabilities",
 ]
 
@@ -91,5 +93,6 @@ if TYPE_CHECKING:
         cheapest_budget,
         cheapest_value,
         sample_budgets,
+        time_per_cost,
         value_probabilities,
     )

@@ -70,7 +70,8 @@ def analyze(
 ) -> Analysis:
     """r_s of every budget against the final accuracies, Eq. 1 with ``settings.time_weight``,
     Eq. 8 importances of a forest of ``settings.trees`` trees fit on (budget, r_s), and Eq. 9
-    (``cost`` prices a budget when the fixed hyper-parameter goes to its cheapest value)."""
+    (``cost`` prices a budget when the fixed hyper-parameter goes to its cheapest value; among
+    values of equal cost the table's hours per unit of cost decide)."""
     settings = settings or MIPSettings()
     r_s = spearman_per_budget(table.accuracies, table.final)
     values = hyperparameter_importances(table.values, r_s, settings.trees, seed)
@@ -84,7 +85,8 @@ def analyze(
                 f"the table gives no networks to measure the cost of {name!r} on; "
                 "Eq. 9's cheapest value is unknown"
             )
-        return cheapest_value(grid, cost, {}, name)
+        measured = [(table.budget(row), float(table.hours[row])) for row in range(len(table.ids))]
+        return cheapest_value(grid, cost, {}, name, measured)
 
     fix = None
     if free:

@@ -3,8 +3,9 @@
 Each round draws up to K new budgets by Eq. 2 (:mod:`.sampling`), has the *evaluator* score the
 fixed architecture sample G under each (accuracies and mean seconds per architecture), adds
 ``(budget, r_s)`` to D, fits a random forest on D (:mod:`.importance`) and fixes the least
-important free hyper-parameter by Eq. 9 (:mod:`.pruning`). Rounds go on until one free
-hyper-parameter is left; that last one is explored by a final round. The forest sees every
+important free hyper-parameter by Eq. 9 (:mod:`.pruning`; among values of equal FLOPs the
+cheapest is the one with the lowest measured seconds per unit of FLOPs in D). Rounds go on until
+one free hyper-parameter is left; that last one is explored by a final round. The forest sees every
 hyper-parameter of the grid (D holds budgets from before each was fixed); Eq. 9 chooses among the
 free ones. The result is the budget of D with the best Eq. 1 objective (:mod:`.objective`; with
 the default weight 0, the best r_s).
@@ -235,9 +236,12 @@ class MinimumImportancePruning:
         )
         importances = {name: float(v) for name, v in zip(self.names, values, strict=True)}
         best = max(state.records, key=lambda r: r["r_s"])
+        measured = [(r["budget"], r["seconds"]) for r in state.records]
         fix = choose_fix(
             importances, free,
-            cheapest=lambda name: cheapest_value(state.grid, self.cost, state.fixed, name),
+            cheapest=lambda name: cheapest_value(
+                state.grid, self.cost, state.fixed, name, measured
+            ),
             best_budget=best["budget"], threshold=self.settings.threshold,
         )
         state.fixed[fix.name] = fix.value

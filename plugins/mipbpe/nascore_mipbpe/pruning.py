@@ -1,8 +1,10 @@
 """The pruning rule of MIP-BPE (Eq. 9): fix the least important free hyper-parameter.
 
-Its value beta is the cheapest one (lowest FLOPs) when its importance is below the threshold
-(0.1 in the paper), else the value it had in the budget of D with the highest r_s. Ties in
-importance go to the hyper-parameter listed first.
+Its value beta is the cheapest one when its importance is below the threshold (0.1 in the
+paper): the lowest FLOPs, and among values of equal FLOPs the lowest measured time (the paper's
+"value with the minimum time cost", see :func:`nascore_mipbpe.sampling.cheapest_value`); else
+the value it had in the budget of D with the highest r_s. Ties in importance go to the
+hyper-parameter listed first.
 """
 
 from __future__ import annotations

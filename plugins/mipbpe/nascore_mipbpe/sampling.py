@@ -9,7 +9,14 @@ free hyper-parameter independently from its distribution.
 Costs enter *relative to the cheapest budget* (the cheapest value costs 1): the paper's raw FLOPs
 (~1e8) would give every value but the cheapest a probability of exactly 0. Values whose costs tie
 (batch size, learning rate, cutout and precision do not change FLOPs) share the probability
-equally; where the cheapest value is needed, a tie goes to the value listed first in the grid.
+equally.
+
+Where the *cheapest value* of a hyper-parameter is needed (Eq. 9, and the reference budget of
+Eq. 2), the paper takes "the value with the minimum time cost". The lowest FLOPs decide first;
+among values of equal FLOPs the measured training time decides (:func:`time_per_cost`): the mean,
+over the measured budgets with that value, of their time divided by their FLOPs cost, so that a
+value is not judged by the size of the networks it happened to be measured with. A value never
+measured ranks after measured ones; without any measurement the value listed first wins.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import numpy as np
 Values = Mapping[str, Any]
 Grid = Mapping[str, Sequence[Any]]
 Cost = Callable[[Values], float]
+#: Measured budgets: (budget, mean training time of one architecture under it), any time unit.
+Measured = Sequence[tuple[Values, float]]
 
 
 def budget_key(values: Values, names: Sequence[str]) -> tuple[Any, ...]:
@@ -33,19 +42,38 @@ def _reference(grid: Grid, fixed: Values) -> dict[str, Any]:
     return {name: fixed.get(name, options[0]) for name, options in grid.items()}
 
 
-def cheapest_value(grid: Grid, cost: Cost, fixed: Values, name: str) -> Any:
-    """The value of ``name`` with the lowest cost, every other hyper-parameter at its fixed value
-    or its first listed one (ties: the value listed first)."""
+def time_per_cost(measured: Measured, cost: Cost, name: str, value: Any) -> float | None:
+    """The time-cost model of a value: the mean of ``time / cost(budget)`` over the measured
+    budgets whose ``name`` is ``value`` (``None`` if there is none)."""
+    ratios = [time / cost(budget) for budget, time in measured if budget[name] == value]
+    return float(np.mean(ratios)) if ratios else None
+
+
+def cheapest_value(
+    grid: Grid, cost: Cost, fixed: Values, name: str, measured: Measured = ()
+) -> Any:
+    """The value of ``name`` with the minimum time cost, every other hyper-parameter at its fixed
+    value or its first listed one: the lowest FLOPs cost; among equal costs the lowest measured
+    :func:`time_per_cost` (unmeasured values last); then the value listed first."""
     if name in fixed:
         return fixed[name]
     reference = _reference(grid, fixed)
-    costs = [cost({**reference, name: value}) for value in grid[name]]
-    return grid[name][int(np.argmin(costs))]
+    options = grid[name]
+    costs = np.array([cost({**reference, name: value}) for value in options])
+    tied = [i for i in range(len(options)) if np.isclose(costs[i], costs.min(), rtol=1e-9)]
+
+    def rank(i: int) -> tuple[bool, float, int]:
+        time = time_per_cost(measured, cost, name, options[i])
+        return (time is None, 0.0 if time is None else time, i)
+
+    return options[min(tied, key=rank)]
 
 
-def cheapest_budget(grid: Grid, cost: Cost, fixed: Values) -> dict[str, Any]:
-    """Every hyper-parameter at its fixed or cheapest value."""
-    return {name: cheapest_value(grid, cost, fixed, name) for name in grid}
+def cheapest_budget(
+    grid: Grid, cost: Cost, fixed: Values, measured: Measured = ()
+) -> dict[str, Any]:
+    """Every hyper-parameter at its fixed or cheapest value (see :func:`cheapest_value`)."""
+    return {name: cheapest_value(grid, cost, fixed, name, measured) for name in grid}
 
 
 def value_probabilities(grid: Grid, cost: Cost, fixed: Values) -> dict[str, np.ndarray]:

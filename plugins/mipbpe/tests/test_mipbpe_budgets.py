@@ -34,6 +34,11 @@ def test_presets_are_table_1_and_registered() -> None:
         assert {k: getattr(preset, k) for k in TABLE_1[name]} == TABLE_1[name]
         assert registry().get("budget", name) == preset
     assert (FULL.layers, FULL.channels, FULL.epochs, FULL.cutout) == (20, 36, 600, 16)
+    assert (FULL.batch_size, FULL.lr, FULL.image_size, FULL.precision) == (96, 0.025, None, 32)
+    # The DARTS retraining recipe's regularisers (auxiliary towers 0.4, path dropout 0.2).
+    assert (FULL.auxiliary_weight, FULL.drop_path) == (0.4, 0.2)
+    assert (BPE1.auxiliary_weight, BPE1.drop_path, BPE2.auxiliary_weight, BPE2.drop_path) == (
+        0.0, 0.0, 0.0, 0.0)
     registry().collect_all()
     owners = {p.name: p.provides for p in registry().plugins}
     assert owners["mipbpe"]["budget"] == ["bpe1", "bpe2"]

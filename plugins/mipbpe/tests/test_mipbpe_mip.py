@@ -43,7 +43,8 @@ def test_the_dominant_hyperparameter_is_fixed_last() -> None:
     for step in mip.state.fixes:
         assert max(step["importances"], key=step["importances"].get) == "epochs"
         assert step["rule"] == "cheapest" and step["importance"] < 0.1
-        assert step["value"] == GRID[step["name"]][0]  # equal FLOPs: the first value
+        # Equal FLOPs and equal seconds per FLOP (60 s per epoch): the first value.
+        assert step["value"] == GRID[step["name"]][0]
     assert best["budget"]["epochs"] == max(r["budget"]["epochs"] for r in mip.state.records)
     assert best["r_s"] == max(r["r_s"] for r in mip.state.records)
     keys = [json.dumps(r["budget"], sort_keys=True) for r in mip.state.records]
@@ -53,6 +54,21 @@ def test_the_dominant_hyperparameter_is_fixed_last() -> None:
             if step["round"] < record["round"]:
                 assert record["budget"][step["name"]] == step["value"]
     assert {r["round"] for r in mip.state.records} >= {0, 1, 2}
+
+
+def test_eq9_fixes_an_equal_flops_hyperparameter_to_its_fastest_measured_value() -> None:
+    """Larger batches train faster per epoch here (60 s x (1 + 32 / batch)), as on a GPU: the
+    batch size is fixed to 128, the minimum time cost, not to the first listed 32."""
+
+    def faster_with_bigger_batches(budget) -> Evaluation:
+        found = epochs_dominate(budget)
+        return Evaluation(found.accuracies,
+                          seconds=found.seconds * (1 + 32 / budget["batch_size"]))
+
+    mip = MinimumImportancePruning(GRID, FINAL, cost, MIPSettings(trees=30), seed=0)
+    mip.run(faster_with_bigger_batches)
+    [step] = [s for s in mip.state.fixes if s["name"] == "batch_size"]
+    assert (step["rule"], step["value"]) == ("cheapest", 128)
 
 
 def test_the_time_term_picks_a_cheaper_budget() -> None:

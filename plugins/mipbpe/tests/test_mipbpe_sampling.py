@@ -11,6 +11,7 @@ from nascore_mipbpe import (
     cheapest_budget,
     cheapest_value,
     sample_budgets,
+    time_per_cost,
     value_probabilities,
 )
 
@@ -46,10 +47,35 @@ def test_costs_are_relative_to_the_cheapest_budget_with_fixed_values_in_place() 
     assert fixed["layers"] == pytest.approx(np.exp([-1, -2, -4]) / np.exp([-1, -2, -4]).sum())
 
 
-def test_cheapest_value_breaks_ties_by_grid_order() -> None:
+def test_cheapest_value_without_time_measurements_breaks_ties_by_grid_order() -> None:
     assert cheapest_value(GRID, epochs_cost, {}, "cutout") == 16
     assert cheapest_value(GRID, epochs_cost, {}, "epochs") == 1
     assert cheapest_value(GRID, epochs_cost, {"epochs": 4}, "epochs") == 4
+
+
+def test_equal_flops_go_to_the_value_with_the_least_measured_time_per_flop() -> None:
+    grid = {"epochs": [1, 2], "batch_size": [128, 256, 512]}
+
+    def cost(v) -> float:
+        return 10.0 * v["epochs"]  # batch size does not change the FLOPs
+
+    measured = [
+        ({"epochs": 1, "batch_size": 128}, 20.0),  # 2.0 s per unit of cost
+        ({"epochs": 2, "batch_size": 128}, 36.0),  # 1.8
+        ({"epochs": 2, "batch_size": 256}, 30.0),  # 1.5
+    ]
+    assert time_per_cost(measured, cost, "batch_size", 128) == pytest.approx(1.9)
+    assert time_per_cost(measured, cost, "batch_size", 256) == pytest.approx(1.5)
+    assert time_per_cost(measured, cost, "batch_size", 512) is None
+    # 256 is the minimum time cost (1.5 < 1.9), though its raw mean time (30 s) exceeds 128's
+    # (28 s): it was measured on the dearer 2-epoch budget. 512 was never measured: last.
+    assert cheapest_value(grid, cost, {}, "batch_size", measured) == 256
+    # Unequal FLOPs: the cheapest FLOPs win whatever the times.
+    assert cheapest_value(grid, cost, {}, "epochs", measured) == 1
+    assert cheapest_budget(grid, cost, {}, measured) == {"epochs": 1, "batch_size": 256}
+    # A fixed value stays; without measurements the first listed value wins.
+    assert cheapest_value(grid, cost, {"batch_size": 512}, "batch_size", measured) == 512
+    assert cheapest_value(grid, cost, {}, "batch_size") == 128
 
 
 def test_sampled_budgets_follow_eq2_and_are_new() -> None:
