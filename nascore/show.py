@@ -112,10 +112,16 @@ def _show_search(run: RunDir, epochs: list[dict[str, Any]], events: list[dict[st
         written += strategy_cls.plot(events, str(plots_dir / r["strategy"]))
     result_path = run.path / "result.json"
     if not result_path.exists():
-        click.echo(
-            "no architecture yet: the search has not finished "
-            f"(continue it with `nas resume {run.path}`)"
-        )
+        failed = [e for e in events if e.get("type") == "derive_failed"]
+        if failed:
+            click.echo(f"no architecture: the search ended, deriving failed: {failed[-1]['error']}")
+            click.echo(f"derive again with a changed setting: `nas resume {run.path} "
+                       "--set SECTION.KEY=VALUE`")
+        else:
+            click.echo(
+                "no architecture yet: the search has not finished "
+                f"(continue it with `nas resume {run.path}`)"
+            )
         return written
     result = json.loads(result_path.read_text())
     arch = Architecture.from_dict(result["architecture"])

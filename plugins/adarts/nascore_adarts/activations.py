@@ -63,6 +63,19 @@ def single_instance(name: str) -> Callable[[], nn.Module]:
     return factory
 
 
+def leading_only(name: str) -> Callable[[], nn.Module]:
+    """An activation factory for the activation sites of one op under the paper's reading (one
+    activation on the edge input, Eq. 2-3): the first call (the op's leading site, which
+    :data:`~nascore.spaces.darts.ops.OPS` builds first) returns a new module of ``name``, later
+    calls (a sep conv's middle activation) a plain ReLU."""
+    sites = iter(range(1 << 30))
+
+    def factory() -> nn.Module:
+        return make_activation(name) if next(sites) == 0 else nn.ReLU()
+
+    return factory
+
+
 #: Name -> factory of every known activation, in the paper's order. None of them works in place:
 #: the input of an edge's activation is shared by several ops.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {

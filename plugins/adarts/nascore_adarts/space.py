@@ -3,11 +3,13 @@ into working ops (alpha) x activation functions (beta).
 
 Each edge has an op group row (``"normal"``/``"reduce"``, role ``"op"``, stage 0) over the 8 DARTS
 ops and an activation group row (``"normal.act"``/``"reduce.act"``, role ``"activation"``, stage 1)
-over the candidate activations; the beta-mixed activation replaces the ReLUs of the parameterized
-ops. Any one-shot strategy working through decision groups works on it; the stage numbers give
-the tri-level scheme (weights, then alpha, then beta) of strategies that step one optimiser per
-stage. With ``fixed_activation`` or ``activation_config`` the activation groups disappear and only
-alpha is searched (the paper's ablations).
+over the candidate activations. The beta-mixed activation replaces the ReLU in front of the
+parameterized ops: by default (the paper's Eq. 2-3) it acts once on the edge input and feeds all
+of them, whose inner activations stay ReLU; with ``activation_sites = "every_relu"`` it acts at
+every activation site of those ops. Any one-shot strategy working through decision groups works on
+it; the stage numbers give the tri-level scheme (weights, then alpha, then beta) of strategies
+that step one optimiser per stage. With ``fixed_activation`` or ``activation_config`` the
+activation groups disappear and only alpha is searched (the paper's ablations).
 
 Multi-level search (``strategy.levels``) and connection cells (``space.connection_cell``) come from
 the ``darts`` space: each normal-cell level gets its op and activation groups (``"normal_2"``,
@@ -38,7 +40,7 @@ from nascore import (
     MalformedArchitecture,
     SupernetOptions,
 )
-from nascore.config import field
+from nascore.config import field, one_of
 from nascore.spaces.darts import (
     CELL_TYPES,
     CONNECTION,
@@ -56,9 +58,10 @@ from nascore.spaces.darts.ops import PARAMETERIZED, PRIMITIVES, ActFactory
 from nascore_adarts.activations import (
     DEFAULT_ACTIVATIONS,
     check_activation,
+    leading_only,
     single_instance,
 )
-from nascore_adarts.edge import FactorizedEdge
+from nascore_adarts.edge import ACTIVATION_SITES, EDGE_INPUT, FactorizedEdge
 from nascore_adarts.genotype import (
     act_key,
     cells_of,
@@ -101,6 +104,12 @@ class ADartsSpaceConfig(DartsSpaceConfig):
     activation_config: str | dict[str, list[str]] | None = field(
         None, "fix one activation per edge: {normal = [14 names], reduce = [14 names]} in edge "
         "order, or a JSON file holding that mapping; no beta, only alpha is searched",
+    )
+    activation_sites: str = field(
+        EDGE_INPUT, "where an edge's activation acts: edge_input = once on the edge input, "
+        "feeding the parameterized ops, whose inner ReLUs (a sep conv's second) stay ReLU "
+        "[A-DARTS, Eq. 2-3 and Fig. 2]; every_relu = at every ReLU of the parameterized ops",
+        validator=one_of(*ACTIVATION_SITES),
     )
     require_skip_in_normal: bool = field(
         False, "derive raises InfeasibleError when the derived normal cell has no skip_connect "
@@ -210,7 +219,8 @@ class ADartsSpace(DartsSpace):
         else:
             activations, searched = [self.edge_activations[cell_type][edge_index]], False
         return FactorizedEdge(
-            C, stride, activations, searched, options.partial_channels, self.supernet_op
+            C, stride, activations, searched, options.partial_channels, self.supernet_op,
+            self.config.activation_sites,
         )
 
     def kept_mask(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -252,8 +262,9 @@ class ADartsSpace(DartsSpace):
             op != "skip_connect" for op, _ in spec["normal"]
         ):
             raise InfeasibleError(
-                "the derived normal cell has no skip_connect (space.require_skip_in_normal); "
-                "discard it and search again with another seed"
+                "the derived normal cell has no skip_connect (space.require_skip_in_normal): "
+                "the paper discards such a cell; search again with another --seed, or keep "
+                "this one with --set space.require_skip_in_normal=false"
             )
         return Architecture(self.name, spec)
 
@@ -358,12 +369,21 @@ class ADartsSpace(DartsSpace):
         stride: int,
         act: ActFactory,
     ) -> nn.Module:
-        """The op of ``arch`` with its own activation (one module per op, shared by the op's
-        activation sites, as the edge shares one in the supernet); ``act`` is not used."""
+        """The op of ``arch`` with its own activation (see :meth:`op_activation`); ``act`` is not
+        used."""
         name = arch.spec[act_key(key)][position]
         if name is None:
             return super().network_op(arch, key, position, C, stride, act)
-        return super().network_op(arch, key, position, C, stride, single_instance(name))
+        return super().network_op(arch, key, position, C, stride, self.op_activation(name))
+
+    def op_activation(self, name: str) -> ActFactory:
+        """The activation factory of a derived parameterized op whose edge chose ``name``: with
+        ``activation_sites = "edge_input"`` ``name`` in front of the op and ReLU inside it,
+        with ``"every_relu"`` one module of ``name`` shared by all the op's activation sites
+        (as the edge shares one in the supernet)."""
+        if self.config.activation_sites == EDGE_INPUT:
+            return leading_only(name)
+        return single_instance(name)
 
     def plot(self, arch: Architecture, path_stem: str) -> list[str]:
         """Cell diagrams whose edges read ``op`` or ``op (activation)``."""
@@ -425,7 +445,9 @@ class ADartsSpace(DartsSpace):
         def cost(op: str, act: ActFactory) -> float:
             return self.measure(metric, self.op(op, site.C, site.stride, True, act), x)
 
-        deltas = [cost(op, single_instance(name)) - cost(op, nn.ReLU) for op in PARAMETERIZED]
+        deltas = [
+            cost(op, self.op_activation(name)) - cost(op, nn.ReLU) for op in PARAMETERIZED
+        ]
         return sum(deltas) / len(deltas)
 
     def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:

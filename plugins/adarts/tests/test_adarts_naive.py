@@ -1,5 +1,6 @@
 """The core's strategies on the ``adarts`` supernet compute what they compute on the naive
-mixture supernet (one activation per site instead of one shared per edge, no shared pools).
+mixture supernet (each parameterized op applying the edge's activation to its input itself,
+with ``every_relu`` at each of its sites, instead of once per edge; no shared pools).
 
 The searched activations leave out ``rrelu``: random in training, it draws its noise once per
 edge input when shared (the paper's Figure 2) and once per op in the naive supernet."""
@@ -22,11 +23,12 @@ ACTIVATIONS = {"activations": ["relu", "prelu", "elu", "swish"]}
     ("strategy", "channels", "space_options"),
     [
         ("darts", 4, ACTIVATIONS),
+        ("darts", 4, {**ACTIVATIONS, "activation_sites": "every_relu"}),
         ("darts", 4, {"fixed_activation": "relu"}),
         ("pcdarts", 8, ACTIVATIONS),
         ("gdas", 4, ACTIVATIONS),
     ],
-    ids=["darts", "darts-fixed-activation", "pcdarts", "gdas"],
+    ids=["darts", "darts-every-relu", "darts-fixed-activation", "pcdarts", "gdas"],
 )
 def test_same_loss_gradients_and_updates_as_the_naive_supernet(
     make_space, strategy, channels, space_options

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from nascore import SearchContext
+from nascore import Architecture, SearchContext
 from nascore.data import DataConfig, SearchData
 from nascore.events import EventLog
 from nascore.oneshot import OneShotStrategy
@@ -88,3 +88,39 @@ def test_the_adarts_strategy_carries_the_papers_recipe(data: SearchData, make_sp
     strategy, stages, changed, _ = _search(ADartsStrategy, make_space(), data)
     assert stages == [0, 1] * data.num_batches("weights", 16)  # alpha, then beta, every step
     assert {"normal", "normal.act"} <= changed
+
+
+@pytest.mark.slow
+def test_a_discarded_normal_cell_is_reported_and_derived_again_by_the_suggested_resume(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    from nascore import InfeasibleError
+    from nascore.runner import resolve_config, resume_run, start_run
+    from nascore.show import show_run
+    from nascore.spaces.darts import DartsSpace
+
+    def without_skip(self, scores):  # the DARTS rule's outcome: sep convs only, no skip
+        cell = [["sep_conv_3x3", 0], ["sep_conv_3x3", 1]] * 4
+        return Architecture("darts", {"normal": cell, "normal_concat": [2, 3, 4, 5],
+                                      "reduce": cell, "reduce_concat": [2, 3, 4, 5]})
+
+    monkeypatch.setattr(DartsSpace, "derive", without_skip)
+    tree = resolve_config(
+        "adarts", "adarts", flags={"epochs": 1, "channels": 4, "layers": 3, "batch_size": 16},
+        overrides=["data.subset=64", "strategy.valid_batches=1", "space.activations=relu,selu",
+                   "space.require_skip_in_normal=true"],
+    )
+    run = tmp_path / "run"
+    with pytest.raises(InfeasibleError, match="no skip_connect") as info:
+        start_run(tree, run, progress=False)
+    assert f"`nas resume {run} --set SECTION.KEY=VALUE`" in str(info.value)
+    assert not (run / "result.json").exists()
+    show_run(str(run))
+    out = capsys.readouterr().out
+    assert "the search ended, deriving failed: the derived normal cell has no skip_connect" in out
+    assert "--set space.require_skip_in_normal=false" in out
+    assert f"`nas resume {run} --set SECTION.KEY=VALUE`" in out
+    # the suggested resume derives again without the check (no more training)
+    arch = resume_run(run, ["space.require_skip_in_normal=false"], progress=False)
+    assert arch.spec["normal"][0] == ["sep_conv_3x3", 0] and arch.spec["normal_act"][0]
+    assert (run / "result.json").exists()

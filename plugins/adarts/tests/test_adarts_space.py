@@ -243,8 +243,9 @@ def _activation_of(op: nn.Module) -> list[nn.Module]:
     ]
 
 
-def test_build_network_uses_the_chosen_activation_on_every_edge(make_space) -> None:
-    space = make_space()
+@pytest.mark.parametrize("sites", ["edge_input", "every_relu"])
+def test_build_network_uses_the_chosen_activation_on_every_edge(make_space, sites) -> None:
+    space = make_space(activation_sites=sites)
     torch.manual_seed(0)
     net = space.build_network(ARCH)
     for cell in net.cells:
@@ -255,12 +256,15 @@ def test_build_network_uses_the_chosen_activation_on_every_edge(make_space) -> N
             if act is None:
                 assert name not in PARAMETERIZED
                 continue
-            sites = _activation_of(op)
-            assert len(sites) == (2 if name.startswith("sep") else 1)
-            assert all(s is sites[0] for s in sites)  # one module per op
+            found = _activation_of(op)  # the leading site first
+            assert len(found) == (2 if name.startswith("sep") else 1)
             expected = {"selu": nn.SELU, "swish": Swish, "prelu": nn.PReLU, "elu": nn.ELU,
                         "celu": nn.CELU, "relu6": nn.ReLU6, "rrelu": RReLU}[act]
-            assert type(sites[0]) is expected
+            assert type(found[0]) is expected
+            if sites == "every_relu":
+                assert all(s is found[0] for s in found)  # one module per op, at every site
+            else:  # the paper: the chosen activation in front, a sep conv's middle one ReLU
+                assert all(type(s) is nn.ReLU for s in found[1:])
     x = torch.randn(4, 1, 8, 8)
     net(x).logsumexp(1).sum().backward()
     swishes = [m for m in net.modules() if isinstance(m, Swish)]
@@ -275,9 +279,11 @@ def test_build_network_uses_the_chosen_activation_on_every_edge(make_space) -> N
     assert count_params(net) == count_params(darts.build_network(darts_arch)) + n_learnable
 
 
-def test_cost_tables_include_the_activation_and_match_measured_networks(make_space) -> None:
+@pytest.mark.parametrize("sites", ["edge_input", "every_relu"])
+def test_cost_tables_include_the_activation_and_match_measured_networks(make_space, sites) -> None:
     x = torch.zeros(1, 1, 8, 8)
-    for space in (make_space(), make_space(fixed_activation="swish")):
+    for space in (make_space(activation_sites=sites),
+                  make_space(fixed_activation="swish", activation_sites=sites)):
         arch = space.validate(ARCH) if space.searches_activations else space.derive(
             {k: v for k, v in _hand_scores().items() if "." not in k}
         )
@@ -296,15 +302,15 @@ def test_fixed_modes_build_supernets_with_fixed_activations(tmp_path, make_space
     space = make_space(fixed_activation="selu")
     supernet = space.build_supernet(SupernetOptions())
     edges = [m for m in supernet.modules() if isinstance(m, FactorizedEdge)]
-    assert edges and all(isinstance(e.act.inner, nn.SELU) and not e.searched for e in edges)
+    assert edges and all(isinstance(e.activation, nn.SELU) and not e.searched for e in edges)
     per_edge = {"normal": ["elu"] * 13 + ["celu"], "reduce": ["prelu"] * 14}
     path = tmp_path / "config_a.json"
     path.write_text(json.dumps(per_edge))
     space = make_space(activation_config=str(path))
     assert space.edge_activations == per_edge
     supernet = space.build_supernet(SupernetOptions())
-    assert type(supernet.cells[0].edges[13].act.inner) is nn.CELU
-    assert type(supernet.cells[1].edges[0].act.inner) is nn.PReLU  # cell 1 reduces
+    assert type(supernet.cells[0].edges[13].activation) is nn.CELU
+    assert type(supernet.cells[1].edges[0].activation) is nn.PReLU  # cell 1 reduces
 
 
 @pytest.mark.parametrize(
@@ -321,6 +327,7 @@ def test_fixed_modes_build_supernets_with_fixed_activations(tmp_path, make_space
         ({"activation_config": {"normal": ["elu"] * 14, "reduce": ["elu"] * 13 + ["gelu"]}},
          "^space.activation_config.reduce: unknown activation 'gelu'"),
         ({"activation_config": "/nonexistent/config.json"}, "does not exist"),
+        ({"activation_sites": "everywhere"}, "activation_sites must be one of edge_input, "),
     ],
 )
 def test_bad_configs_are_one_line_config_errors(overrides: dict, message: str, make_space) -> None:
