@@ -2,7 +2,9 @@
 
 Each component class names an attrs class as ``config_cls``; :func:`build_config` turns a plain
 mapping into a validated instance, converting strings and ints where the field type asks for it and
-rejecting unknown keys with the list of valid ones.
+rejecting unknown keys with the list of valid ones. A config class may keep renamed keys
+working for a release as deprecated aliases: ``renamed_keys = {"old": "new"}`` (or
+:class:`Renamed` for a value that changes meaning) as a class attribute.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import math
 import tomllib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -112,12 +115,62 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
+@attrs.frozen
+class Renamed:
+    """A config key renamed to ``new``, still accepted for one release (a DeprecationWarning).
+
+    ``convert`` maps an old value to the new key's meaning (e.g. ``operator.not_`` for an
+    inverted switch); ``since`` names the release that renamed it.
+    """
+
+    new: str
+    since: str = ""
+    convert: Callable[[Any], Any] | None = None
+
+
+def renamed_keys(cls: type) -> dict[str, Renamed]:
+    """The deprecated aliases of a config class: ``{old: Renamed}`` (from ``cls.renamed_keys``,
+    whose values may be plain new names)."""
+    declared = getattr(cls, "renamed_keys", None) or {}
+    return {old: r if isinstance(r, Renamed) else Renamed(str(r)) for old, r in declared.items()}
+
+
+def apply_renamed(cls: type, data: Mapping[str, Any], section: str = "") -> dict[str, Any]:
+    """``data`` with every deprecated key of ``cls`` replaced by its new name (a
+    DeprecationWarning each); giving both the old and the new key is a :class:`ConfigError`."""
+    out = dict(data)
+    prefix = f"{section}." if section else ""
+    for old, renamed in renamed_keys(cls).items():
+        if old not in out:
+            continue
+        if renamed.new in out:
+            raise ConfigError(f"{prefix}{old} is the deprecated name of {prefix}{renamed.new}; "
+                              f"give only {prefix}{renamed.new}")
+        value = out.pop(old)
+        if renamed.convert is not None:
+            value = renamed.convert(_coerce(value, _field_type(cls, renamed.new), prefix + old)
+                                    if isinstance(value, str) else value)
+        out[renamed.new] = value
+        since = f" since {renamed.since}" if renamed.since else ""
+        warnings.warn(f"config key {prefix}{old} is deprecated{since}: use {prefix}{renamed.new}"
+                      f"{' (converted)' if renamed.convert else ''}", DeprecationWarning,
+                      stacklevel=3)
+    return out
+
+
+def _field_type(cls: type, name: str) -> Any:
+    attrs.resolve_types(cls)
+    fields = {f.name: f for f in attrs.fields(cls)}
+    return fields[name].type if name in fields else Any
+
+
 def build_config(cls: type[T], data: Mapping[str, Any] | None = None, section: str = "") -> T:
     """Build and validate an attrs config of type ``cls`` from ``data``.
 
-    Raises :class:`ConfigError` naming the key for unknown keys and invalid values.
+    Deprecated keys (``cls.renamed_keys``) are renamed with a DeprecationWarning. Raises
+    :class:`ConfigError` naming the key for unknown keys and invalid values.
     """
-    data = dict(data or {})
+    data = apply_renamed(cls, data or {}, section)
     attrs.resolve_types(cls)
     fields = {f.name: f for f in attrs.fields(cls)}
     prefix = f"{section}." if section else ""
@@ -238,12 +291,14 @@ def load_toml(path: str) -> dict[str, Any]:
 
 
 def help_texts(cls: type, section: str) -> dict[str, str]:
-    """Help texts of the fields of an attrs config, keyed ``section.name``."""
-    return {
-        f"{section}.{f.name}": f.metadata.get("help", "")
-        for f in attrs.fields(cls)
-        if f.metadata.get("help")
-    }
+    """Help texts of the fields of an attrs config, keyed ``section.name`` (with the deprecated
+    names that still set a field)."""
+    helps = {f"{section}.{f.name}": f.metadata.get("help", "") for f in attrs.fields(cls)}
+    for old, renamed in renamed_keys(cls).items():
+        key = f"{section}.{renamed.new}"
+        note = f"deprecated alias: {old}{' (converted)' if renamed.convert else ''}"
+        helps[key] = f"{helps[key]} [{note}]" if helps.get(key) else f"[{note}]"
+    return {key: text for key, text in helps.items() if text}
 
 
 # -- composed configs (one-shot strategies: loop + policy + parts) ---------------------------
@@ -267,11 +322,13 @@ def compose_config(
     sources: Sequence[type],
     defaults: Mapping[str, Default] | None = None,
     doc: str | None = None,
+    renamed: Mapping[str, str | Renamed] | None = None,
 ) -> type:
     """One frozen attrs class with the fields of every class in ``sources`` (in order).
 
-    ``defaults`` replace field defaults (their ``source`` is appended to the help text). Two
-    sources defining the same field, or a default for an unknown field, raise ``TypeError``
+    ``defaults`` replace field defaults (their ``source`` is appended to the help text). The
+    result's ``renamed_keys`` are the sources' and ``renamed``. Two sources defining the same
+    field, a default for an unknown field, or an alias of an unknown field raise ``TypeError``
     (a programming error of the declaration, not a user error).
     """
     defaults = dict(defaults or {})
@@ -296,6 +353,12 @@ def compose_config(
             )
     if defaults:
         raise TypeError(f"defaults for unknown config fields: {', '.join(sorted(defaults))}")
+    aliases = {old: r for source in sources for old, r in renamed_keys(source).items()}
+    aliases.update(renamed_keys(type("_", (), {"renamed_keys": renamed})))
+    wrong = sorted(old for old, r in aliases.items() if r.new not in fields or old in fields)
+    if wrong:
+        raise TypeError(f"renamed config keys that are fields or rename no field: {wrong}")
     cls = attrs.make_class(name, fields, frozen=True)
     cls.__doc__ = doc or f"Settings of {name}."
+    cls.renamed_keys = aliases
     return cls

@@ -35,7 +35,7 @@ from nascore.config import (
 from nascore.constraint import Constraint
 from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData
-from nascore.errors import ConfigError, IncompatibleError, NascoreError
+from nascore.errors import ConfigError, IncompatibleError
 from nascore.events import EventLog
 from nascore.executors import ExecutorConfig, make_executor
 from nascore.plugins import registry
@@ -224,6 +224,39 @@ def check_compatible(
             )
 
 
+def check_config(tree: Mapping[str, Mapping[str, Any]]) -> None:
+    """The checks of a resolved tree that need neither data nor a network: the components fit
+    together and every constraint parses."""
+    reg = registry()
+    run = build_config(RunConfig, tree["run"], "run")
+    check_compatible(reg.get("strategy", run.strategy), reg.get("space", run.space),
+                     reg.get("estimator", run.estimator) if run.estimator else None)
+    for spec in run.constraints:
+        parse_constraint(spec)
+
+
+def dry_run(tree: dict[str, dict[str, Any]], out: str | Path | None = None) -> list[str]:
+    """Everything ``start_run`` checks before it writes (``nas run --dry-run``): the config,
+    the components' fit, ``out`` being free, the data, and the space and strategy built (a
+    one-shot strategy builds its supernet and checks the constraints' reach); no executor is
+    started and nothing is written. Returns what was checked, one line each."""
+    check_config(tree)
+    if out is not None:
+        RunDir.check_free(out)
+    session = build_session({k: v for k, v in tree.items() if k != "executor"}, EventLog())
+    run, info = tree["run"], session.data_info
+    lines = [
+        f"strategy {run['strategy']} on space {run['space']}: config resolved, components fit",
+        f"data {tree['data']['dataset']}: {info.num_classes} classes, {info.in_channels}x"
+        f"{info.image_size}x{info.image_size} images",
+        f"strategy built ({session.strategy.num_epochs} epochs)",
+    ]
+    lines += [f"constraint {spec}: parsed" for spec in run["constraints"]]
+    if out is not None:
+        lines.append(f"--out {out}: free")
+    return lines
+
+
 def default_out(tree: Mapping[str, Any]) -> Path:
     """``runs/<strategy>-<space>-<timestamp>``."""
     run = tree["run"]
@@ -317,13 +350,7 @@ def _finish(session: Session, events: EventLog) -> Any:
 
     def finish(run: RunDir) -> Architecture:
         space, strategy = session.space, session.strategy
-        try:
-            arch = space.validate(strategy.derive())
-        except NascoreError as exc:  # the search is saved; `nas show` repeats why
-            events.log({"type": "derive_failed", "error": str(exc)})
-            exc.args = (f"{exc}; the search is saved: derive again with "
-                        f"`nas resume {run.path} --set SECTION.KEY=VALUE`",)
-            raise
+        arch = space.validate(strategy.derive())
         run.write_text("architecture.json", json.dumps(arch.to_dict(), indent=2) + "\n")
         text = space.format(arch)
         if text != arch.key():

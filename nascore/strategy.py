@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from nascore.architecture import Architecture
-from nascore.config import build_config
+from nascore.config import apply_renamed, build_config
 from nascore.context import SearchContext
 from nascore.errors import ConfigError
 
@@ -52,8 +52,9 @@ class Strategy(ABC):
 
     @classmethod
     def configure(cls, raw: Mapping[str, Any] | None = None) -> Any:
-        """The validated config from a raw ``[strategy]`` section, presets applied."""
-        values = dict(raw or {})
+        """The validated config from a raw ``[strategy]`` section: deprecated keys renamed
+        (:func:`~nascore.config.apply_renamed`), then presets applied."""
+        values = apply_renamed(cls.config_class(raw or {}), raw or {}, "strategy")
         preset = values.get("preset")
         if preset is not None:
             if preset not in cls.presets:

@@ -84,9 +84,19 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--nproc", type=int,
               help="Data-parallel processes on this machine (one-shot strategies; torchrun).")
-def run(out: str | None, quiet: bool, nproc: int | None, **options: Any) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Check everything a run checks before it writes (config, components, "
+                   "constraints, --out, data, the supernet), then stop: nothing is written.")
+def run(out: str | None, quiet: bool, nproc: int | None, dry_run: bool, **options: Any) -> None:
     """Search an architecture and write a run directory."""
     tree = _resolve(options)
+    if dry_run:
+        from nascore.runner import dry_run as check_run
+
+        for line in check_run(tree, out):
+            click.echo(line)
+        click.echo("dry run: nothing written", err=True)
+        return
     if nproc is not None and nproc > 1:
         from nascore.launch import launch_run
 
@@ -227,6 +237,10 @@ def _console_logging() -> None:
 
 def entry(args: list[str] | None = None) -> None:
     """Run the CLI, turning nascore errors into one-line messages and exit codes."""
+    import warnings
+
+    # deprecated config keys still work; say so on the console (Python hides the warning)
+    warnings.filterwarnings("default", message="config key ", category=DeprecationWarning)
     try:
         _console_logging()
         _attach_commands()

@@ -31,7 +31,15 @@ from torch import nn
 
 from nascore import distributed
 from nascore.architecture import Architecture
-from nascore.config import Default, compose_config, field, non_negative, one_of, positive
+from nascore.config import (
+    Default,
+    Renamed,
+    compose_config,
+    field,
+    non_negative,
+    one_of,
+    positive,
+)
 from nascore.context import SearchContext
 from nascore.data import SearchData
 from nascore.errors import ConfigError, IncompatibleError, NonFiniteLossError, UsageError
@@ -199,6 +207,8 @@ class OneShotStrategy(Strategy):
     policy_cls: ClassVar[type[SamplingPolicy]] = Softmax
     own_parts: ClassVar[tuple[type[Part], ...]] = ()
     defaults: ClassVar[Mapping[str, Default]] = {}
+    #: Deprecated config keys of this strategy: ``{old: new or Renamed}``.
+    renamed: ClassVar[Mapping[str, str | Renamed]] = {}
     config_cls: ClassVar[type] = OneShotConfig
     _composed: ClassVar[dict[tuple[Any, ...], type]]
 
@@ -230,7 +240,8 @@ class OneShotStrategy(Strategy):
                 sources.append(cls.policy_cls.config_cls)
             sources += [p.config_cls for p in cls.part_classes(extra, handler) if p.config_cls]
             cache[key] = compose_config(
-                f"{cls.__name__}Config", sources, cls.defaults, f"Settings of strategy {cls.name}."
+                f"{cls.__name__}Config", sources, cls.defaults, f"Settings of strategy {cls.name}.",
+                cls.renamed,
             )
         return cache[key]
 
@@ -823,12 +834,15 @@ def one_shot_strategy(
     presets: Mapping[str, Mapping[str, Any]] | None = None,
     doc: str = "",
     class_name: str | None = None,
+    renamed: Mapping[str, str | Renamed] | None = None,
 ) -> type[OneShotStrategy]:
     """Declare a one-shot strategy: a sampling policy, parts and published defaults.
 
     ``defaults`` map config keys to :class:`~nascore.config.Default` (value and source) or plain
-    values; ``presets`` name alternative settings (``--set strategy.preset=NAME``). The result
-    is a registrable :class:`~nascore.strategy.Strategy` class.
+    values; ``presets`` name alternative settings (``--set strategy.preset=NAME``); ``renamed``
+    keeps old config keys working as deprecated aliases (``{old: new}`` or
+    :class:`~nascore.config.Renamed`). The result is a registrable
+    :class:`~nascore.strategy.Strategy` class.
     """
     declared = {
         key: value if isinstance(value, Default) else Default(value)
@@ -844,6 +858,7 @@ def one_shot_strategy(
             "own_parts": tuple(parts),
             "defaults": declared,
             "presets": dict(presets or {}),
+            "renamed": dict(renamed or {}),
             "__doc__": doc or f"The one-shot strategy {name}.",
             "__module__": _caller_module(),
         },
