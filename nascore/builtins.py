@@ -78,17 +78,21 @@ def nascore_export_formats() -> dict[str, Any]:
     return dict(BUILTIN_FORMATS)
 
 
+#: The core's commands besides those of :mod:`nascore.cli.app` (imported when they run).
+COMMANDS = [
+    LazyCommand("train", "nascore.cli.train:train_command",
+                "Retrain a derived network and write a train run."),
+    LazyCommand("export", "nascore.cli.export:export_command",
+                "Export a trained network (timm, onnx, pt2, ...)."),
+    LazyCommand("supernet", "nascore.cli.bench:supernet_command",
+                "Seconds per search step and peak memory of one-shot strategies.", "bench"),
+    LazyCommand("nb201", "nascore.cli.bench:bench_nb201_command",
+                "Search quality of discrete strategies on the NAS-Bench-201 table.", "bench"),
+    LazyCommand("scale", "nascore.cli.bench:scale_command",
+                "Parallel candidate evaluation and data-parallel search step times.", "bench"),
+]
+
+
 @hookimpl
 def nascore_commands() -> list[Any]:
-    return [
-        LazyCommand("train", "nascore.cli.train:train_command",
-                    "Retrain a derived network and write a train run."),
-        LazyCommand("export", "nascore.cli.export:export_command",
-                    "Export a trained network (timm, onnx, pt2, ...)."),
-        LazyCommand("supernet", "nascore.cli.bench:supernet_command",
-                    "Seconds per search step and peak memory of one-shot strategies.", "bench"),
-        LazyCommand("nb201", "nascore.cli.bench:bench_nb201_command",
-                    "Search quality of discrete strategies on the NAS-Bench-201 table.", "bench"),
-        LazyCommand("scale", "nascore.cli.bench:scale_command",
-                    "Parallel candidate evaluation and data-parallel search step times.", "bench"),
-    ]
+    return list(COMMANDS)

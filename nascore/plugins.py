@@ -17,10 +17,13 @@ if TYPE_CHECKING:
     from nascore.space import DataInfo, SearchSpace
 
 ENTRY_POINT_GROUP = "nascore.plugins"
+#: Entry-point group of plugin commands (``NAME = "module:command"``): ``nas --help`` lists them
+#: without importing the plugins' modules (see :mod:`nascore.cli.lazy`).
+COMMAND_ENTRY_POINT_GROUP = "nascore.commands"
 #: Version of the plugin contract (:mod:`nascore.hookspecs`). Plugins set ``NASCORE_PLUGIN_API``.
 PLUGIN_API_VERSION = 1
-
-
+#: Plugin API versions that still load (older ones with a note in ``nas plugins``).
+SUPPORTED_PLUGIN_APIS: tuple[int, ...] = (1,)
 
 #: kind -> (hook name, whether the hook returns a ``{name: component}`` dict; else a list of
 #: classes or commands named by their ``name`` attribute).
@@ -48,6 +51,10 @@ class PluginRecord:
     version: str | None
     provides: dict[str, list[str]] = attrs.field(factory=dict)
     error: str | None = None
+    #: The plugin API version the module declares (``NASCORE_PLUGIN_API``).
+    api: Any = None
+    #: Shown by ``nas plugins`` for a plugin that loaded, e.g. an older but supported API.
+    note: str | None = None
 
 
 class _Kinds(Mapping[str, dict[str, Any]]):
@@ -113,7 +120,9 @@ class Registry:
                         f"'{self.owners[(kind, name)]}' and plugin '{record.name}'; "
                         "uninstall one of them"
                     )
-        except Exception as exc:  # a broken plugin must not take the others down
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken plugin (even sys.exit()) must not stop the others
             self._withdraw(record, exc)
             return
         for name, component in staged:
@@ -121,8 +130,8 @@ class Registry:
             self.owners[(kind, name)] = record.name
             record.provides.setdefault(kind, []).append(name)
 
-    def _withdraw(self, record: PluginRecord, exc: BaseException) -> None:
-        record.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    def _withdraw(self, record: PluginRecord, exc: BaseException | str) -> None:
+        record.error = exc if isinstance(exc, str) else _describe(exc)
         for kind, names in record.provides.items():
             for name in names:
                 self._kinds[kind].pop(name, None)
@@ -159,9 +168,32 @@ def _plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _describe(exc: BaseException) -> str:
+    """One line naming an exception (``SystemExit: 3``, ``ImportError: ...``)."""
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    return text.splitlines()[0]
+
+
+def check_api(api: Any) -> tuple[str | None, str | None]:
+    """``(refusal, note)`` for a plugin declaring ``NASCORE_PLUGIN_API = api``: a refusal when
+    nascore does not support that version, a note when it is older but still supported."""
+    supported = ", ".join(map(str, SUPPORTED_PLUGIN_APIS))
+    if api not in SUPPORTED_PLUGIN_APIS:
+        newer = isinstance(api, int) and api > PLUGIN_API_VERSION
+        fix = "upgrade nascore" if newer else "upgrade the plugin (or install an older nascore)"
+        declared = "no NASCORE_PLUGIN_API" if api is None else f"plugin API {api!r}"
+        return (f"refused: it declares {declared}, but nascore supports plugin API {supported} "
+                f"only; {fix}"), None
+    if api != PLUGIN_API_VERSION:
+        return None, (f"written for plugin API {api}; nascore speaks {PLUGIN_API_VERSION} and "
+                      f"still supports {api}")
+    return None, None
+
+
 def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
     """Load every ``nascore.plugins`` entry point into one plugin manager; a plugin that fails
-    to import or speaks another plugin API is recorded with its error and skipped."""
+    to import (whatever it raises, ``SystemExit`` included) or declares an unsupported plugin
+    API is recorded with its error and skipped."""
     registry = Registry()
     eps = entry_points if entry_points is not None else md.entry_points(group=ENTRY_POINT_GROUP)
     for ep in sorted(eps, key=lambda e: (e.name != "builtin", e.name)):
@@ -175,14 +207,19 @@ def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
         registry.plugins.append(record)
         try:
             module = ep.load()
-            api = getattr(module, "NASCORE_PLUGIN_API", None)
-            if api != PLUGIN_API_VERSION:
-                raise UsageError(
-                    f"plugin API {api!r} is not supported (nascore speaks {PLUGIN_API_VERSION}); "
-                    "upgrade the plugin or nascore"
-                )
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken plugin (even sys.exit()) must not stop the others
+            registry._withdraw(record, exc)
+            continue
+        record.api = getattr(module, "NASCORE_PLUGIN_API", None)
+        refusal, record.note = check_api(record.api)
+        if refusal is not None:
+            registry._withdraw(record, refusal)
+            continue
+        try:
             registry.pm.register(module, name=record.name)
-        except Exception as exc:  # a broken plugin must not take the others down
+        except Exception as exc:  # e.g. a hook pluggy does not know
             registry._withdraw(record, exc)
     return registry
 

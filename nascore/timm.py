@@ -15,11 +15,15 @@ Registered models:
   ``nascore_darts_v2``): untrained, sized by the CIFAR retraining recipe (the ImageNet recipe for
   names ending in ``_imagenet``).
 
-They are complete timm models: ``num_features``, ``forward_features``, ``forward_head``,
-``reset_classifier``, ``feature_info`` and ``features_only=True`` (forward hooks on the modules
-``feature_info`` names), a ``pretrained_cfg`` with input size, normalisation and the classifier
-and first-convolution names, and ``timm.models.save_for_hf`` / ``push_to_hf_hub`` write folders
-that load again. ``drop_path_rate`` sets the network's drop path probability.
+The DARTS and NAS-Bench-201 networks are complete timm models: ``num_features``,
+``forward_features``, ``forward_head``, ``reset_classifier``, ``feature_info`` and
+``features_only=True`` (forward hooks on the modules ``feature_info`` names), a
+``pretrained_cfg`` with input size, normalisation and the classifier and first-convolution
+names, and ``timm.models.save_for_hf`` / ``push_to_hf_hub`` write folders that load again.
+``drop_path_rate`` sets the network's drop path probability. Networks of spaces without timm's
+model API (a plugin's plain ``nn.Module`` classifier) get the parts that can be derived from
+their final linear classifier (:mod:`nascore.exporters.timm_api`; no ``feature_info``, so no
+``features_only``), or are refused with one line naming what is missing.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from torch import nn
 
 from nascore.architecture import Architecture
 from nascore.errors import ConfigError, MalformedArchitecture, UsageError
+from nascore.exporters.timm_api import with_timm_api
 from nascore.nn.head import check_global_pool
 from nascore.plugins import make_space, registry
 from nascore.space import DataInfo
@@ -86,7 +91,7 @@ def create_network(
     for name, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         if not hasattr(network, name):
             setattr(network, name, value)
-    return network
+    return with_timm_api(network, num_classes, space.name)
 
 
 def modules_shaped_by(

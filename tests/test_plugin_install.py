@@ -4,7 +4,10 @@ discovered through its entry point and runs together with the built-ins."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,13 +18,14 @@ GUIDE = Path(__file__).parents[1] / "docs" / "writing-a-plugin.md"
 def site(tmp_path_factory: pytest.TempPathFactory, install_plugin) -> Path:
     """A folder with the guide's plugin and a broken plugin installed as distributions."""
     root = tmp_path_factory.mktemp("plugins")
-    text = GUIDE.read_text()
-    toml = re.search(r"`pyproject.toml`:\n\n```toml\n(.*?)```", text, re.S).group(1)
-    code = re.search(r"`nas_plugin_example.py`:\n\n```python\n(.*?)```", text, re.S).group(1)
+    text = GUIDE.read_text().split("## A complete plugin", 1)[1]
+    files = re.findall(r"^`([\w./]+)`[^\n]*:\n\n```\w+\n(.*?)```", text, re.S | re.M)
+    assert [name for name, _ in files] == ["pyproject.toml", "nas_plugin_example/__init__.py",
+                                           "nas_plugin_example/components.py"]
     good = root / "example"
-    good.mkdir()
-    (good / "pyproject.toml").write_text(toml)
-    (good / "nas_plugin_example.py").write_text(code)
+    for name, code in files:
+        (good / name).parent.mkdir(parents=True, exist_ok=True)
+        (good / name).write_text(code)
     broken = root / "broken"
     broken.mkdir()
     target = root / "site"
@@ -30,7 +34,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, install_plugin) -> Path:
     return target
 
 
-def test_guide_plugin_listed_and_broken_plugin_reported(site: Path, nas) -> None:
+def test_guide_plugin_is_lazy_listed_and_broken_plugin_reported(site: Path, nas) -> None:
+    probe = "import sys, nas_plugin_example; print('torch' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(site)}, check=True)
+    assert loaded.stdout == "False\n"  # the entry point's module imports no torch
     proc = nas("plugins", env_extra={"PYTHONPATH": str(site)}, check=True)
     assert "example  (nas-plugin-example 0.1.0" in proc.stdout
     listed = proc.stdout.split("example  (", 1)[1].split("\n\n")[0]

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from nascore.cli.lazy import PluginGroup
 from nascore.errors import NascoreError, UsageError
 
 _RUN_OPTIONS = [
@@ -72,10 +73,14 @@ def _resolve(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return resolve_config(strategy, space, options, file_tree, overrides)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nascore")
 def main() -> None:
-    """nascore: neural architecture search with pluggable spaces, strategies and estimators."""
+    """nascore: neural architecture search with pluggable spaces, strategies and estimators.
+
+    Plugins add commands too (listed here when they declare them as entry points; `nas plugins`
+    lists every plugin, its plugin API version and what it provides).
+    """
 
 
 @main.command()
@@ -188,10 +193,13 @@ def plugins() -> None:
     reg.collect_all()
     for record in reg.plugins:
         origin = f"{record.distribution} {record.version}" if record.distribution else "?"
-        click.echo(f"{record.name}  ({origin}, module {record.module})")
+        api = "" if record.api is None else f", plugin API {record.api}"
+        click.echo(f"{record.name}  ({origin}, module {record.module}{api})")
         if record.error:
             click.echo(f"    FAILED TO LOAD: {record.error}")
             continue
+        if record.note:
+            click.echo(f"    note: {record.note}")
         for kind, names in sorted(record.provides.items()):
             click.echo(f"    {kind}: {', '.join(sorted(names))}")
 
@@ -205,16 +213,20 @@ def show(run_dir: str) -> None:
     show_run(run_dir)
 
 
-@main.group()
+@main.group(cls=PluginGroup, slot="bench")
 def bench() -> None:
     """Benchmarks that print figures (speed, memory, search quality)."""
 
 
 def _attach_commands() -> None:
-    """Attach every registered command (built-in and plugins'; imported when invoked)."""
+    """Attach every command now: built-in, declared and those of the plugins' hooks (``nas``
+    itself finds them when needed instead; see :class:`~nascore.cli.lazy.PluginGroup`)."""
+    from nascore.cli.lazy import declared_commands
     from nascore.plugins import registry
 
-    for name, command in registry().components["command"].items():
+    hooked = registry().components["command"]
+    commands = [*((name, c) for (_slot, name), c in declared_commands().items()), *hooked.items()]
+    for name, command in commands:
         target = bench if getattr(command, "nascore_group", None) == "bench" else main
         if name not in target.commands:
             target.add_command(command, name)
@@ -243,7 +255,6 @@ def entry(args: list[str] | None = None) -> None:
     warnings.filterwarnings("default", message="config key ", category=DeprecationWarning)
     try:
         _console_logging()
-        _attach_commands()
         main.main(args=args, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -40,7 +40,12 @@ def nascore_constraints() -> list[type]:
     return [BitsConstraint]
 
 
+#: Declared as ``nascore.commands`` entry points too, so ``nas --help`` lists them without
+#: loading the plugin.
+BENCH = LazyCommand("bnas", "nascore_bnas.bench:bench_command",
+                    "BNAS: bits vs float twins, search step time as K shrinks.", "bench")
+
+
 @hookimpl
 def nascore_commands() -> list[Any]:
-    return [LazyCommand("bnas", "nascore_bnas.bench:bench_command",
-                        "BNAS: bits vs float twins, search step time as K shrinks.", "bench")]
+    return [BENCH]

@@ -27,8 +27,13 @@ def nascore_parts() -> list[type]:
     return [ImportanceIndicator, GradualPruning]
 
 
+#: Declared as ``nascore.commands`` entry points too, so ``nas --help`` lists them without
+#: loading the plugin.
+BENCH = LazyCommand("eoinas", "nascore_eoinas.bench:bench_command",
+                     "EoiNAS: seconds per search step before pruning and after each stage.",
+                     "bench")
+
+
 @hookimpl
 def nascore_commands() -> list[Any]:
-    return [LazyCommand("eoinas", "nascore_eoinas.bench:bench_command",
-                        "EoiNAS: seconds per search step before pruning and after each stage.",
-                        "bench")]
+    return [BENCH]

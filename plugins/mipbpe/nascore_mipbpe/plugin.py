@@ -20,12 +20,15 @@ def nascore_budgets() -> dict[str, Any]:
     return dict(PRESETS)
 
 
+#: Declared as ``nascore.commands`` entry points too, so ``nas --help`` lists them without
+#: loading the plugin.
+BPE = LazyCommand("bpe", "nascore_mipbpe.cli:bpe",
+                  "MIP-BPE: analyse budgets for performance estimation and search them.")
+BUDGETS = LazyCommand("budgets", "nascore_mipbpe.bench:bench_command",
+                      "Seconds per train estimate under budget presets (MIP-BPE).", "bench")
+
+
 @hookimpl
 def nascore_commands() -> list[Any]:
     """``nas bpe analyze``, ``nas bpe search`` and ``nas bench budgets``."""
-    return [
-        LazyCommand("bpe", "nascore_mipbpe.cli:bpe",
-                    "MIP-BPE: analyse budgets for performance estimation and search them."),
-        LazyCommand("budgets", "nascore_mipbpe.bench:bench_command",
-                    "Seconds per train estimate under budget presets (MIP-BPE).", "bench"),
-    ]
+    return [BPE, BUDGETS]

@@ -26,7 +26,12 @@ def nascore_constraint_handlers() -> list[type]:
     return [Projection]
 
 
+#: Declared as ``nascore.commands`` entry points too, so ``nas --help`` lists them without
+#: loading the plugin.
+BENCH = LazyCommand("rcdarts", "nascore_rcdarts.bench:bench_command",
+                      "RC-DARTS: projection vs Phase I seconds, constrained searches.", "bench")
+
+
 @hookimpl
 def nascore_commands() -> list[Any]:
-    return [LazyCommand("rcdarts", "nascore_rcdarts.bench:bench_command",
-                        "RC-DARTS: projection vs Phase I seconds, constrained searches.", "bench")]
+    return [BENCH]
