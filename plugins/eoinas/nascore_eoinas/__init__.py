@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from nascore.deprecated import Replacement, moved
 from nascore.lazy import lazy_exports
 
 __version__ = '0.1.0'
 
-__getattr__, __dir__ = lazy_exports(__name__, {
+_exported, __dir__ = lazy_exports(__name__, {
     "EoiNASStrategy": ".strategy",
     "GradualPruning": ".pruning",
     "ImportanceIndicator": ".indicator",
@@ -21,6 +22,20 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "importance": ".indicator",
     "prune_epochs": ".schedule",
 })
+
+
+def _config_class() -> type:
+    from nascore_eoinas.strategy import EoiNASStrategy
+
+    return EoiNASStrategy.config_class({})
+
+
+#: Names of the plugin's first API that moved (deprecated aliases, with a warning).
+__getattr__ = moved(__name__, {
+    "EoiNASConfig": Replacement(_config_class, "nascore_eoinas.EoiNASStrategy.config_class({})"),
+    "scaled_warmup": "nascore.oneshot:scaled_warmup",
+    "apply_prunes": "nascore_eoinas.aliases:masked",
+}, fallback=_exported)
 
 __all__ = [
     "__version__",

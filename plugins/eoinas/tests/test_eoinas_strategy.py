@@ -32,6 +32,34 @@ def test_paper_is_the_default_and_the_code_preset_switches_every_difference():
         EoiNASStrategy.configure({"preset": "blog"})
 
 
+def test_the_settings_earlier_names_still_work_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="strategy.variant is deprecated: use "
+                      "strategy.preset"):
+        assert _switches(EoiNASStrategy.configure({"variant": "code"})) == CODE
+    with pytest.warns(DeprecationWarning):
+        assert EoiNASStrategy.configure({"variant": "paper"}) == EoiNASStrategy.configure({})
+    with pytest.warns(DeprecationWarning, match="use strategy.hard_sampling"):
+        assert EoiNASStrategy.configure({"soft_sampling": True}).hard_sampling is False
+    with pytest.warns(DeprecationWarning, match="use strategy.reset_counts_after_prune"):
+        assert EoiNASStrategy.configure({"reset_after_prune": True}).reset_counts_after_prune
+    with pytest.raises(ConfigError, match="give only strategy.hard_sampling"):
+        EoiNASStrategy.configure({"soft_sampling": True, "hard_sampling": True})
+
+
+def test_the_plugins_earlier_python_names_still_import_with_a_deprecation_warning():
+    import nascore_eoinas
+
+    with pytest.warns(DeprecationWarning, match="EoiNASStrategy.config_class"):
+        config_cls = nascore_eoinas.EoiNASConfig
+    assert config_cls is EoiNASStrategy.config_class({})
+    with pytest.warns(DeprecationWarning, match="nascore.oneshot.scaled_warmup"):
+        assert nascore_eoinas.scaled_warmup(160) == 20  # the paper's 20 of 160 epochs
+    with pytest.warns(DeprecationWarning, match="nascore_eoinas.aliases.masked"):
+        apply_prunes = nascore_eoinas.apply_prunes
+    mask = apply_prunes(torch.ones(2, 3, dtype=torch.bool), [(1, 2, LOWEST)])
+    assert mask.tolist() == [[True, True, True], [True, True, False]]
+
+
 def test_config_defaults_follow_the_paper_and_checks_still_apply():
     config = EoiNASStrategy.configure({})
     assert (config.epochs, config.tau_max, config.tau_schedule) == (160, 5.0, "exponential")
