@@ -26,8 +26,8 @@ from nascore.exporters.timm_api import with_timm_api
 
 COMPAT = Path(__file__).parent / "compat_plugin_api1"
 
-#: One distribution with three more plugins: one that quits at import, one of a future plugin
-#: API and one whose command comes only from the ``nascore_commands`` hook.
+#: One distribution with three more plugins: one that quits at import (and declares a command
+#: there), one of a future plugin API and one whose command comes only from its hook.
 EXTRAS = {
     "pyproject.toml": """
 [build-system]
@@ -42,6 +42,9 @@ version = "0.0.1"
 quits = "nas_plugin_quits"
 future = "nas_plugin_future"
 hooked = "nas_plugin_hooked"
+
+[project.entry-points."nascore.commands"]
+quit = "nas_plugin_quits:QUIT"
 
 [tool.setuptools]
 py-modules = ["nas_plugin_quits", "nas_plugin_future", "nas_plugin_hooked"]
@@ -100,12 +103,12 @@ def installed(site: Path) -> Iterator[Path]:
 
 
 def nas(*args: str | Path) -> str:
-    """``nas ARGS`` in this process; its output (it must succeed)."""
+    """``nas ARGS`` in this process; its standard output (it must succeed)."""
     result = CliRunner().invoke(main, [str(arg) for arg in args])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def test_start_up_imports_no_plugin_module_and_help_lists_declared_commands(site: Path) -> None:
@@ -119,7 +122,10 @@ def test_start_up_imports_no_plugin_module_and_help_lists_declared_commands(site
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"},
                           check=True)
-    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+    skipped, imported = proc.stderr.strip().splitlines()[-2:]
+    assert imported == "[]", proc.stderr
+    assert skipped == ("nas: skipped plugin command quit (nas_plugin_quits:QUIT): "
+                       "SystemExit: no GPU here")
     commands, bench = proc.stdout.split("Commands:")[1:]
     assert "\n  bpe " in commands  # mipbpe's command, declared as a nascore.commands entry point
     assert "\n  budgets " in bench and "\n  supernet " in bench
