@@ -3,11 +3,13 @@
 Every op constructor in :data:`OPS` takes ``(C, stride, affine, act)``: channels (in = out), stride,
 whether BatchNorm has affine parameters (``False`` in supernets) and ``act``, a factory of the
 activation placed where DARTS has a ReLU in front of a *parameterized* op (sep/dil convs, both
-ReLUs of a sep conv). Pools, skip and none never call ``act`` (A-DARTS replaces exactly these
-activations by a per-edge mixture). The keyword ``leading_act=False`` builds a parameterized op
-without its leading activation (an :class:`~torch.nn.Identity` holds its place, so parameter names
-do not change): a supernet edge then applies that activation once to its input and feeds the
-result to all such ops (see :class:`~nascore.nn.mixed.MixedEdge`); the other ops ignore the flag.
+ReLUs of a sep conv), called once per site in forward order, the leading site first. Pools, skip
+and none never call ``act`` (A-DARTS's per-edge activation takes the leading site, or with
+``activation_sites = "every_relu"`` every site). The keyword ``leading_act=False`` builds a
+parameterized op without its leading activation (an :class:`~torch.nn.Identity` holds its place, so
+parameter names do not change): a supernet edge then applies that activation once to its input
+and feeds the result to all such ops (see :class:`~nascore.nn.mixed.MixedEdge`); the other ops
+ignore the flag.
 """
 
 from __future__ import annotations
