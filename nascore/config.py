@@ -9,6 +9,7 @@ working for a release as deprecated aliases: ``renamed_keys = {"old": "new"}`` (
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tomllib
 import types
@@ -51,6 +52,23 @@ def one_of(*choices: Any):
             )
 
     return check
+
+
+#: The largest magnitude of a float setting: torch's float32 range, into which settings such
+#: as learning rates are converted (``1e308`` would overflow there).
+FLOAT_LIMIT = 3.4028234663852886e38
+
+
+def _finite(number: float, key: str) -> float:
+    """``number`` if it is finite and within :data:`FLOAT_LIMIT`; a one-line error otherwise."""
+    if math.isnan(number):
+        raise ConfigError(f"{key} must be a number, got nan")
+    if not abs(number) <= FLOAT_LIMIT:
+        raise ConfigError(
+            f"{key} must be a finite number within +-3.4e38 (torch's float32 range), "
+            f"got {number!r}"
+        )
+    return number
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -98,16 +116,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 pass
         raise ConfigError(f"{key} must be an integer, got {value!r}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if isinstance(value, float) and math.isnan(value):
-                raise ConfigError(f"{key} must be a number, got nan")
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key} must be a number, got {value!r}")
+            number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return _finite(number, key)
     if tp is str:
         if isinstance(value, str):
             return value

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from nascore.costs import CostTable, count_macs, count_params
-from nascore.errors import ConfigError
+from nascore.errors import ConfigError, InfeasibleError
+
+if TYPE_CHECKING:
+    from nascore.space import SearchSpace
 
 _UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "b": 1e9, "B": 1e9}
 _NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGbB]?)\s*$")
@@ -112,3 +115,31 @@ class FlopsConstraint(Constraint):
 
     def measure(self, network: nn.Module, example: torch.Tensor) -> float:
         return float(count_macs(network, example))
+
+
+def check_consistent(constraints: Sequence[Constraint]) -> None:
+    """One-line :class:`~nascore.errors.InfeasibleError` for bounds on one metric that no value
+    meets at once (``params:..3000`` with ``params:5000..``); needs no space, so it runs first."""
+    for constraint in constraints:
+        for other in constraints:
+            if other.name == constraint.name and constraint.low is not None \
+                    and other.high is not None and constraint.low > other.high:
+                raise InfeasibleError(
+                    f"constraints {other.spec()} and {constraint.spec()} contradict each other: "
+                    "no network meets both; drop or widen one"
+                )
+
+
+def check_space_reaches(space: SearchSpace, constraints: Sequence[Constraint],
+                        proxy: Mapping[str, Any] | None = None) -> None:
+    """The one-shot reachability check (:func:`~nascore.oneshot.constraints.check_reachable`)
+    for searches that measure built networks (discrete strategies): every bound on a metric
+    the space has cost tables for (at the size ``proxy`` gives) must lie within the lowest and
+    highest cost of the space's architectures; spaces without tables are not checked."""
+    from nascore.oneshot.constraints import check_reachable, cost_tables
+
+    if "cost" not in space.capabilities:
+        return
+    tabled = [c for c in constraints if c.metric in space.cost_metrics]
+    if tabled:
+        check_reachable(space, tabled, cost_tables(space, tabled, proxy or {}))

@@ -40,10 +40,21 @@ class SearchContext:
 
 def device_of(name: str) -> torch.device:
     """``auto``: a GPU when there is one, else the CPU; otherwise ``name`` (``cpu``, ``cuda``,
-    ``cuda:N``)."""
+    ``cuda:N``), refused with a one-line error when there is no such GPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(
+                f"device {name!r}: torch finds no CUDA GPU on this machine; use --device cpu or "
+                "auto (resuming: --set run.device=cpu, or train.device=cpu for a train run)"
+            )
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {name!r}: this machine has {count} CUDA GPU(s), "
+                              f"cuda:0..cuda:{count - 1}")
+    return device

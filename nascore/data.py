@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,42 +220,89 @@ def _fashion(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
 
 
 def _torchvision(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
-    from torchvision import datasets
-
     name = config.dataset
     if not config.data_dir:
         raise DataError(f"dataset {name} needs --data-dir pointing at its local copy")
     root = os.path.expanduser(config.data_dir)
-    try:
-        if name == "imagefolder":
-            size = config.image_size or 32
-            train = datasets.ImageFolder(os.path.join(root, "train"), _transform(name, size, True))
-            test_dir = next(
-                (
-                    os.path.join(root, d)
-                    for d in ("val", "test")
-                    if os.path.isdir(os.path.join(root, d))
-                ),
-                None,
-            )
-            if test_dir is None:
-                raise DataError(f"imagefolder {root} has train/ but no val/ or test/ folder")
-            test = datasets.ImageFolder(test_dir, _transform(name, size, False))
-            return train, test, DataInfo(3, size, len(train.classes))
-        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    if name == "imagefolder":
         size = config.image_size or 32
-        train = cls(
-            root, train=True, download=False, transform=_transform(name, config.image_size, True)
-        )
-        test = cls(
-            root, train=False, download=False, transform=_transform(name, config.image_size, False)
-        )
-        return train, test, DataInfo(3, size, 10 if name == "cifar10" else 100)
-    except (RuntimeError, FileNotFoundError) as exc:
+        train = _image_folder(os.path.join(root, "train"), _transform(name, size, True))
+        test_dir = next((os.path.join(root, d) for d in ("val", "test")
+                         if os.path.isdir(os.path.join(root, d))), None)
+        if test_dir is None:
+            raise DataError(f"imagefolder {root} has train/ but no val/ or test/ folder")
+        test = _image_folder(test_dir, _transform(name, size, False))
+        return train, test, DataInfo(3, size, len(train.classes))
+    return _cifar(name, root, config.image_size)
+
+
+def _cifar(name: str, root: str, image_size: int) -> tuple[Dataset, Dataset, DataInfo]:
+    """CIFAR-10/100 in torchvision's layout (the "python version" archive, unpacked)."""
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    try:
+        train = cls(root, train=True, download=False, transform=_transform(name, image_size, True))
+        test = cls(root, train=False, download=False, transform=_transform(name, image_size, False))
+    except (RuntimeError, OSError, ValueError) as exc:  # missing, corrupt, or not pickles
+        files = ", ".join(f for f, _md5 in (*cls.train_list, *cls.test_list))
         raise DataError(
-            f"{name} not found under {root} ({str(exc).splitlines()[0]}); download it there "
-            "yourself (nascore never downloads) or fix --data-dir"
+            f"{name} not found or damaged under {root} ({type(exc).__name__}): expected the "
+            f"folder {cls.base_folder}/ with {files} (the CIFAR python version, unpacked); "
+            "put an intact copy there yourself (nascore never downloads) or fix --data-dir"
         ) from None
+    return train, test, DataInfo(3, image_size or 32, 10 if name == "cifar10" else 100)
+
+
+class CorruptImageError(DataError):
+    """An image of an imagefolder cannot be decoded. Raised between steps, so the engine keeps
+    a checkpoint: replace or delete the file, then resume."""
+
+    resumable = True
+
+
+def _load_image(path: str) -> Any:
+    """An RGB image, or a one-line :class:`CorruptImageError` naming ``path``."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as fh:
+            return Image.open(fh).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImageError(
+            f"image {path} cannot be decoded ({str(exc).splitlines()[0][:80] or 'corrupt'}); "
+            "replace or delete it"
+        ) from None
+
+
+def _image_folder(path: str, transform: Any) -> Dataset:
+    """``torchvision.datasets.ImageFolder`` of ``path``, refused with one line when a folder
+    is missing or empty or a file is not an image (every file's header is read up front; a
+    file that fails to decode later stops training with a checkpoint, see
+    :class:`CorruptImageError`)."""
+    from PIL import Image
+    from torchvision import datasets
+
+    if not os.path.isdir(path):
+        raise DataError(f"imagefolder {path} does not exist; expected {path}/CLASS/IMAGE files "
+                        "(one folder per class), beside a val/ or test/ folder alike")
+    try:
+        folder = datasets.ImageFolder(path, transform, loader=_load_image)
+    except FileNotFoundError as exc:
+        found = re.search(r"for the classes (.*?)\. ", str(exc))
+        if found:
+            raise DataError(f"imagefolder {path}: class folder(s) {found.group(1)} hold no "
+                            "images (.jpg, .png, ...); add images or remove the folder") from None
+        raise DataError(f"imagefolder {path} holds no class folders; expected one folder of "
+                        "images per class") from None
+    for file, _label in folder.samples:
+        try:
+            with Image.open(file) as image:
+                image.verify()
+        except Exception as exc:  # PIL raises many kinds for a damaged header
+            raise DataError(f"imagefolder image {file} is not a readable image "
+                            f"({type(exc).__name__}); replace or delete it") from None
+    return folder
 
 
 def normalization(dataset: str) -> tuple[tuple[float, ...], tuple[float, ...]]:

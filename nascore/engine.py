@@ -28,6 +28,7 @@ import logging
 import signal
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -36,8 +37,16 @@ import attrs
 from tqdm import tqdm
 
 from nascore import distributed
-from nascore.errors import CheckpointError, NascoreError, NonFiniteLossError, RunDirError
-from nascore.events import EventLog
+from nascore.errors import (
+    CheckpointError,
+    ConfigError,
+    NascoreError,
+    NonFiniteLossError,
+    RunDirError,
+    StorageError,
+    UsageError,
+)
+from nascore.events import EventLog, read_events
 from nascore.rundir import RunDir, rng_state, set_rng_state
 
 #: The logger of every console line nascore prints (``logging.getLogger("nascore")``); the CLI
@@ -148,6 +157,12 @@ class Engine:
         """Atomically save everything needed to continue at ``(epoch, step)`` (main process)."""
         if not self.writes:
             return
+        try:
+            self._save(epoch, step, sums)
+        except StorageError as exc:
+            raise StorageError(f"{exc}; then continue with `nas resume {self.run.path}`") from None
+
+    def _save(self, epoch: int, step: int, sums: Mapping[str, list[float]]) -> None:
         self.run.save_checkpoint({
             "run_id": self.run.run_id,
             "epoch": epoch,
@@ -274,8 +289,53 @@ def start(
         return run, result
 
 
-def load_resume_state(run: RunDir) -> dict[str, Any]:
-    """The run's checkpoint, checked to belong to this run (before anything is changed)."""
+#: The file a finished run (search or train) writes last.
+RESULT = "result.json"
+
+
+def unstarted(run: RunDir) -> bool:
+    """Whether ``run`` never wrote a checkpoint, an epoch record or a result (e.g. its first
+    checkpoint hit a full disk): starting it from the beginning loses nothing."""
+    if run.checkpoint_path.exists() or (run.path / RESULT).exists():
+        return False
+    path = run.path / "events.jsonl"
+    return not path.exists() or all(r.get("type") != "epoch" for r in read_events(path))
+
+
+def check_config_file(run: RunDir, meta: Mapping[str, Any]) -> None:
+    """Refuse (one line) a ``config.toml`` edited by hand: a resume takes the run's settings
+    from ``run.json`` and changes them only through ``--set``, which rewrites both files."""
+    path = run.path / "config.toml"
+    if not path.is_file() or "config" not in meta:
+        return
+    try:
+        on_disk = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} was edited and is no longer valid TOML ({exc}); undo the "
+                          f"edit (settings change with `nas resume {run.path} --set ...`)"
+                          ) from None
+    recorded = {section: {k: v for k, v in values.items() if v is not None}
+                for section, values in meta["config"].items()}
+    edited = sorted({f"{section}.{key}" for tree, other in ((on_disk, recorded),
+                                                            (recorded, on_disk))
+                     for section, values in tree.items() for key, value in values.items()
+                     if other.get(section, {}).get(key, _ABSENT) != value})
+    if edited:
+        raise ConfigError(
+            f"{path} was edited ({', '.join(edited)}), but a resume takes the settings from "
+            f"run.json: undo the edit and pass it as `nas resume {run.path} --set "
+            "SECTION.KEY=VALUE` (checked, then written to both files)"
+        )
+
+
+_ABSENT = object()
+
+
+def load_resume_state(run: RunDir) -> dict[str, Any] | None:
+    """The run's checkpoint, checked to belong to this run (before anything is changed);
+    ``None`` for a run that never wrote one (see :func:`unstarted`)."""
+    if unstarted(run):
+        return None
     state = run.load_checkpoint()
     owner = state.get("run_id")
     if owner != run.run_id:
@@ -297,6 +357,37 @@ def restore(job: Job, state: Mapping[str, Any], run: RunDir) -> None:
             f"({detail[:200]}); restore the run's own checkpoint or start a new run"
         ) from None
     set_rng_state(state["rng"])
+
+
+def _changed_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``section.key=value`` of every setting ``new`` changes from ``old`` (config trees)."""
+    return [f"{section}.{key}={value!r}" for section, values in new.items()
+            for key, value in values.items() if old.get(section, {}).get(key) != value]
+
+
+def _restore_checked(resumed: Resumed, state: Mapping[str, Any], run: RunDir,
+                     meta: Mapping[str, Any]) -> None:
+    """Restore the job (and its extra state) from ``state``; a checkpoint that no longer fits
+    after ``--set`` blames the changed settings, and a finished run is refused."""
+    try:
+        restore(resumed.job, state, run)
+    except CheckpointError:
+        changed = _changed_settings(meta.get("config", {}), (resumed.new_meta or {}).get(
+            "config", meta.get("config", {})))
+        if not changed:
+            raise
+        raise ConfigError(
+            f"--set {', '.join(changed)} changes what the checkpoint of {run.path} was made "
+            "with (e.g. the network's shape): drop it to resume, or start a new run with it"
+        ) from None
+    if resumed.restore_extra is not None:
+        resumed.restore_extra(state.get("extra", {}))
+    epoch, total = int(state["epoch"]), resumed.job.num_epochs
+    if (run.path / RESULT).exists() and (epoch >= total or resumed.job.finished()):
+        raise UsageError(
+            f"{run.path} is finished ({epoch} of {total} epochs, {RESULT} written): nothing "
+            f"to resume; `nas show {run.path}` prints its result"
+        )
 
 
 @attrs.frozen
@@ -337,22 +428,26 @@ def resume(
             meta = run.meta
             if meta.get("kind") != kind:
                 raise RunDirError(f"{run.path} is a {meta.get('kind')} run, not a {kind} run")
+            check_config_file(run, meta)
             return meta, load_resume_state(run)
 
         meta, state = distributed.main_first(load, share=True)  # type: ignore[misc]
         events = EventLog()
         stack.callback(events.close)
         resumed = build(meta, events)
-        restore(resumed.job, state, run)
-        if resumed.restore_extra is not None:
-            resumed.restore_extra(state.get("extra", {}))
+        if state is None:  # the first checkpoint was never written: start from the beginning
+            state = {"epoch": 0, "step": 0, "events": 0}
+            log.info(f"{run.path} has no checkpoint yet: starting it from the beginning")
+        else:
+            _restore_checked(resumed, state, run, meta)
+            log.info(f"resuming {run.path} at epoch {int(state['epoch']) + 1}, "
+                     f"step {int(state['step'])}")
         if main:
             if resumed.new_meta is not None:
                 run.update_meta(resumed.new_meta, resumed.config_toml)
             events.records.extend(run.truncate_events(int(state["events"])))
             events.attach(run.path)
         epoch, step = int(state["epoch"]), int(state["step"])
-        log.info(f"resuming {run.path} at epoch {epoch + 1}, step {step}")
         Engine(run, resumed.job, events, progress, resumed.extra_state, callbacks,
                resumed.log_every).drive(epoch, step, state.get("sums", {}))
         if not main:

@@ -1,7 +1,10 @@
 """Exceptions with one-line, actionable messages.
 
 Every error a user can cause derives from :class:`NascoreError`; the CLI prints its message on one
-line and exits with :attr:`NascoreError.exit_code`.
+line and exits with :attr:`NascoreError.exit_code`: 2 for usage errors (:class:`UsageError` and
+its subclasses: options, config values, names, combinations, unusable run directories), 1 for
+failures at run time (I/O, a busy run, data, checkpoints, training), 130 for a run stopped by a
+signal after writing its checkpoint.
 """
 
 from __future__ import annotations
@@ -60,6 +63,15 @@ class CheckpointError(NascoreError):
 
 class RunDirError(UsageError):
     """A run directory cannot be used (exists and is not empty, or is not a run)."""
+
+
+class StorageError(NascoreError):
+    """A file cannot be written: a full disk, a file-size limit, a read-only or forbidden
+    directory (exit code 1: a failure of the machine, not of the command line)."""
+
+
+class RunBusyError(NascoreError):
+    """Another process holds a run directory's lock (exit code 1)."""
 
 
 class NonFiniteLossError(NascoreError):

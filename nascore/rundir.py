@@ -13,6 +13,7 @@ Layout::
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nascore.errors import CheckpointError, RunDirError
+from nascore.errors import CheckpointError, RunBusyError, RunDirError, StorageError
 
 CHECKPOINT = "last.pt"
 LOCK = ".lock"
@@ -48,40 +49,57 @@ def versions() -> dict[str, str]:
 TEMP_SUFFIX = ".tmp"
 
 
-def write_error(path: Path, exc: OSError) -> RunDirError:
-    """The one-line error of a failed write: what failed and what to free or change."""
+#: What to do about a failed write, by ``errno``.
+_WRITE_ADVICE = {
+    errno.ENOSPC: "free space on that disk",
+    errno.EDQUOT: "free space within your disk quota",
+    errno.EFBIG: "raise the file-size limit (`ulimit -f`) of this shell",
+    errno.EROFS: "choose a writable directory",
+    errno.EACCES: "choose a writable directory",
+    errno.EPERM: "choose a writable directory",
+}
+
+
+def write_error(path: Path, exc: OSError, existed: bool | None = None) -> StorageError:
+    """The one-line error of a failed write: what failed and what to free or change.
+
+    ``existed`` says whether ``path`` was there before the write (default: whether it is there
+    now); only then does the message promise that its previous version is unchanged."""
     reason = exc.strerror or type(exc).__name__
-    return RunDirError(
-        f"cannot write {path}: {reason}; free space on that disk or choose a writable "
-        "directory (the previous version of the file is unchanged)"
-    )
+    advice = _WRITE_ADVICE.get(exc.errno or 0, "check that disk and the folder's permissions")
+    if existed is None:
+        existed = path.exists()
+    kept = " (the previous version of the file is unchanged)" if existed else ""
+    return StorageError(f"cannot write {path}: {reason}; {advice}{kept}")
 
 
 @contextlib.contextmanager
 def _atomic_target(path: Path) -> Iterator[str]:
     """A temporary file beside ``path`` that replaces it once the block succeeds; OS errors
     become :func:`write_error`, and the temporary file never outlives a failure."""
+    existed = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
         os.close(fd)
     except OSError as exc:
-        raise write_error(path, exc) from None
+        raise write_error(path, exc, existed) from None
     try:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise write_error(path, exc) from None
+        raise write_error(path, exc, existed) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's file-mode creation mask (read without changing it for long)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -95,11 +113,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` that never leaves a half-written file at ``path``."""
-    with _atomic_target(path) as tmp:
+    with _atomic_target(path) as tmp, open(tmp, "wb") as fh:
+        sink = _RecordingFile(fh)
         try:
-            torch.save(obj, tmp)
-        except RuntimeError as exc:  # torch reports a full disk as a RuntimeError
-            raise OSError(28, str(exc).splitlines()[0][:120] or "write failed") from None
+            torch.save(obj, sink)
+        except RuntimeError as exc:  # torch turns the OSError of a failed write into this
+            if sink.error is not None:
+                raise sink.error from None
+            raise OSError(errno.EIO, str(exc).splitlines()[0][:120] or "write failed") from None
+
+
+class _RecordingFile:
+    """A binary file for ``torch.save`` that keeps the ``OSError`` of a failed write (torch
+    reports only a RuntimeError without its errno: a full disk and a file-size limit look
+    alike)."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
 
 
 def remove_stale_temporaries(directory: Path) -> list[Path]:
@@ -186,7 +226,7 @@ class RunDir:
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirError(
+            raise StorageError(
                 f"cannot create {target}: {exc.strerror}; choose a writable --out"
             ) from None
         run = cls(target)
@@ -209,13 +249,13 @@ class RunDir:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise RunDirError(f"cannot lock {self.path}: {exc.strerror}") from None
+            raise write_error(path, exc) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                raise RunDirError(
+                raise RunBusyError(
                     f"{self.path} is in use by process {holder}; wait for it to finish or stop "
                     "it before resuming"
                 ) from None

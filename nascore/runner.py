@@ -32,7 +32,7 @@ from nascore.config import (
     layer_tree,
     non_negative,
 )
-from nascore.constraint import Constraint
+from nascore.constraint import Constraint, check_consistent, check_space_reaches
 from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData
 from nascore.errors import ConfigError, IncompatibleError
@@ -148,8 +148,7 @@ def resolve_config(
             base = reg.get("budget", run.budget) if run.budget else Budget()
         budget = build_config(Budget, {**config_to_dict(base), **tree["budget"]}, "budget")
         resolved["budget"] = config_to_dict(budget)
-    for spec in run.constraints:
-        parse_constraint(spec)
+    check_consistent([parse_constraint(spec) for spec in run.constraints])
     return resolved
 
 
@@ -308,6 +307,8 @@ def build_session(tree: dict[str, dict[str, Any]], events: EventLog) -> Session:
     if distributed.active():
         data.shard(distributed.rank(), distributed.world_size())
     space = space_cls(build_config(space_cls.config_cls, tree["space"], "space"), data.info)
+    if constraints and strategy_cls.needs_estimator:  # one-shot strategies check theirs
+        check_space_reaches(space, constraints)
     budget = build_config(Budget, tree["budget"], "budget") if "budget" in tree else None
     executor = None
     if "executor" in tree:

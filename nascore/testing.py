@@ -163,3 +163,27 @@ def code_lines(path: str | Path) -> int:
         if token.type not in skipped:
             lines.update(range(token.start[0], token.end[0] + 1))
     return len(lines - docstrings)
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """``nas ARGS`` in this process, as the console script runs it (one-line errors, exit
+    codes): ``(exit code, stdout, stderr)``. Faster than a subprocess where one proves nothing
+    more."""
+    import logging
+
+    from click.testing import CliRunner
+
+    from nascore.cli import entry
+
+    code = 0
+    with CliRunner().isolation() as (out, err, _mixed):
+        logger = logging.getLogger("nascore")
+        handlers = logger.handlers[:]
+        logger.handlers.clear()  # the CLI attaches its console handler to this stderr
+        try:
+            entry(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            logger.handlers[:] = handlers
+        return code, out.getvalue().decode(), err.getvalue().decode()

@@ -217,7 +217,7 @@ def test_nas_run_on_broken_fashion_mnist_exits_without_a_run_directory(tmp_path,
 
 
 def test_missing_dataset_says_where_it_looked(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=f"cifar10 not found under {tmp_path}"):
+    with pytest.raises(DataError, match=f"cifar10 not found or damaged under {tmp_path}"):
         load_datasets(DataConfig(dataset="cifar10", data_dir=str(tmp_path)))
     with pytest.raises(DataError, match="needs --data-dir"):
         load_datasets(DataConfig(dataset="cifar100"))

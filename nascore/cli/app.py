@@ -53,6 +53,24 @@ _RUN_OPTIONS = [
 ]
 
 
+#: ``--threads`` of the commands that run (run, resume, train).
+THREADS_OPTION = click.option(
+    "--threads", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Torch threads of this run (0: chosen from the free cores and the size of the work, "
+         "so that runs sharing a machine do not oversubscribe it).",
+)
+
+
+def use_threads(requested: int, kind: str, tree: dict[str, Any]) -> None:
+    """Set torch's thread count for a ``kind`` run (search or train) of config ``tree``."""
+    from nascore.threads import activations, use_run_threads
+
+    if kind == "train":
+        use_run_threads(requested, activations(tree, "train", "train"))
+    else:
+        use_run_threads(requested, activations(tree, "strategy", "space"))
+
+
 def _run_options(func: Any) -> Any:
     for option in reversed(_RUN_OPTIONS):
         func = option(func)
@@ -86,6 +104,7 @@ def main() -> None:
 @main.command()
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist).")
+@THREADS_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--nproc", type=int,
               help="Data-parallel processes on this machine (one-shot strategies; torchrun).")
@@ -94,7 +113,9 @@ def main() -> None:
                    "constraints, --out, data, the supernet), then stop: nothing is written.")
 def run(out: str | None, quiet: bool, nproc: int | None, dry_run: bool, **options: Any) -> None:
     """Search an architecture and write a run directory."""
+    threads = options.pop("threads")
     tree = _resolve(options)
+    use_threads(threads, "search", tree)
     if dry_run:
         from nascore.runner import dry_run as check_run
 
@@ -138,7 +159,9 @@ def _print_result(path: Any) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--nproc", type=int,
               help="Data-parallel processes of a one-shot search (use the run's own number).")
-def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool, nproc: int | None) -> None:
+@THREADS_OPTION
+def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool, nproc: int | None,
+           threads: int) -> None:
     """Continue an interrupted search (or training) run from its last checkpoint."""
     from nascore import distributed
     from nascore.rundir import RunDir
@@ -154,7 +177,9 @@ def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool, nproc: int | N
         if distributed.is_main():
             _print_result(run_dir)
         return
-    kind = RunDir.open(run_dir).meta.get("kind")
+    meta = RunDir.open(run_dir).meta
+    kind = meta.get("kind")
+    use_threads(threads, kind, meta.get("config", {}))
     if kind not in ("search", "train"):
         raise UsageError(
             f"{run_dir} is a {kind} run; continue it with the command that made it "

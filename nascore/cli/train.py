@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from nascore.cli.app import THREADS_OPTION, use_threads
 from nascore.errors import UsageError
 
 
@@ -37,10 +38,11 @@ from nascore.errors import UsageError
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override one config value, e.g. train.cutout=0 (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@THREADS_OPTION
 def train_command(
     run_dir: str | None, arch_name: str | None, genotype: str | None, arch_file: str | None,
     space: str | None, resume_dir: str | None, out: str | None, config_file: str | None,
-    overrides: tuple[str, ...], quiet: bool, **flags: Any,
+    overrides: tuple[str, ...], quiet: bool, threads: int, **flags: Any,
 ) -> None:
     """Retrain a derived network (DARTS evaluation recipe by default) and write a train run.
 
@@ -68,13 +70,16 @@ def train_command(
                 f"--resume continues a run with its own settings; drop {', '.join(extra)} "
                 "(use --set SECTION.KEY=VALUE to change a setting)"
             )
-        results = resume_training(RunDir.open(resume_dir), list(overrides), progress=not quiet)
+        run = RunDir.open(resume_dir)
+        use_threads(threads, "train", run.meta.get("config", {}))
+        results = resume_training(run, list(overrides), progress=not quiet)
         report_training(resume_dir, results)
         return
     source = resolve_source(run_dir, arch_name, genotype, arch_file, space)
     file_tree = load_toml(config_file) if config_file else None
     base = {"data": dict(source.data_options), "space": dict(source.space_options)}
     tree = resolve_tree(base, source.space, file_tree, flags, list(overrides))
+    use_threads(threads, "train", tree)
     target = out or default_out(source)
     run, results = start_training(tree, source, target, progress=not quiet)
     report_training(str(run.path), results)

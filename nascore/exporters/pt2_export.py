@@ -12,6 +12,7 @@ archive's extra file ``nascore.json``::
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -33,9 +34,11 @@ def exported_program(trained: TrainedNetwork) -> torch.export.ExportedProgram:
 
 def export_pt2(trained: TrainedNetwork, path: Path) -> ExportReport:
     """Write the ``torch.export`` program of ``trained`` to ``path`` and check it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(exported_program(trained), path,
+    buffer = io.BytesIO()  # torch aborts the interpreter when a write to a path fails
+    torch.export.save(exported_program(trained), buffer,
                       extra_files={METADATA: json.dumps(trained.metadata())})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
     return ExportReport([path], [
         f"torch.export.load vs PyTorch: max abs difference {pt2_max_difference(trained, path):.2e}",
         f'load with: torch.export.load("{path}").module()(x)  (PyTorch only; metadata in '

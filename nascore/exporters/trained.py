@@ -14,6 +14,7 @@ from nascore import __version__
 from nascore.architecture import Architecture
 from nascore.data import normalization
 from nascore.errors import CheckpointError, RunDirError
+from nascore.events import read_events
 from nascore.exporters.weights import load_state_checked, load_weights
 from nascore.plugins import make_space
 from nascore.rundir import RunDir
@@ -37,6 +38,17 @@ class TrainedNetwork:
     run: RunDir
     results: dict[str, Any]
     weights: str = "last"
+    #: The epoch (1-based) the weights are from, and the epochs the training was to run.
+    epoch: int | None = None
+    epochs: int | None = None
+
+    def warnings(self) -> list[str]:
+        """Lines a user must see before using an export (a training that has not finished)."""
+        if self.epoch is None or self.epochs is None or self.epoch >= self.epochs:
+            return []
+        return [f"warning: {self.run.path} stopped after {self.epoch} of {self.epochs} epochs: "
+                f"these are the weights and accuracies of epoch {self.epoch}; finish the "
+                f"training with `nas resume {self.run.path}` and export again"]
 
     def random_inputs(self, batch: int = 3, seed: int = 0) -> torch.Tensor:
         """``batch`` seeded random inputs of the network's shape (to compare an export with it)."""
@@ -60,6 +72,8 @@ class TrainedNetwork:
             "space": self.arch.space,
             "architecture": self.space.format(self.arch),
             "weights": self.weights,
+            "epoch": self.epoch,
+            "epochs": self.epochs,
             "test_accuracy": self.results.get("test_acc") if self.weights == "last" else None,
             "valid_accuracy": self.results.get(
                 "best_valid_acc" if self.weights == "best" else "valid_acc"),
@@ -111,7 +125,32 @@ def load_trained(path: str | Path, which: str = "last") -> TrainedNetwork:
     network, options = build_network(space, arch, options, quiet=True)
     load_state_checked(network, load_weights(run.path / WEIGHTS[which]),
                        f"in {run.path / WEIGHTS[which]}", ignore_prefixes=(AUXILIARY_PREFIX,))
+    epoch = _weights_epoch(run.path / WEIGHTS[which])
     results_path = run.path / RESULT
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if results_path.is_file():
+        results = json.loads(results_path.read_text())
+    else:  # an unfinished training: the accuracies logged with these weights
+        results = _epoch_results(run, epoch)
     return TrainedNetwork(network.eval(), arch, space, options, info,
-                          meta["config"]["data"]["dataset"], run, results, which)
+                          meta["config"]["data"]["dataset"], run, results, which, epoch,
+                          meta["config"].get("train", {}).get("epochs"))
+
+
+def _weights_epoch(path: Path) -> int | None:
+    """The epoch (1-based) a weights file of a train run was saved after (its metadata)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as fh:
+        epoch = (fh.metadata() or {}).get("epoch")
+    return int(epoch) if epoch and epoch.isdigit() else None
+
+
+def _epoch_results(run: RunDir, epoch: int | None) -> dict[str, Any]:
+    """``test_acc``, ``valid_acc`` and ``best_valid_acc`` of ``epoch`` (1-based) as its record
+    in ``events.jsonl`` has them (``{}`` when there is none)."""
+    path = run.path / "events.jsonl"
+    records = read_events(path) if path.is_file() else []
+    record = next((r for r in records if r.get("type") == "epoch"
+                   and epoch is not None and r.get("epoch") == epoch - 1), {})
+    return {"test_acc": record.get("test_acc"), "valid_acc": record.get("valid_acc"),
+            "best_valid_acc": record.get("valid_acc")}
