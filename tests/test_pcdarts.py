@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from nascore.errors import ConfigError
+from nascore.oneshot import scaled_warmup
 from nascore.oneshot.edgenorm import edge_softmax, node_groups
 from nascore.oneshot.sampling import masked_softmax
 from nascore.testing import drive as run
-from nascore.testing import make_strategy
+from nascore.testing import make_strategy, run_cli
 
 EDGES = ("n2<-0", "n2<-1", "n3<-0", "n3<-1", "n3<-2")
 
@@ -89,8 +90,37 @@ def test_pcdarts_defaults_follow_the_paper():
     c = PCDartsStrategy.configure({})
     assert (c.partial_channels, c.warmup_epochs, c.batch_size, c.lr, c.arch_lr) == (
         4,
-        15,
+        None,
         256,
         0.1,
         6e-4,
     )
+    assert (c.epochs, c.warmup_fraction) == (50, 0.3)
+
+
+@pytest.mark.parametrize("epochs, warmup", [(50, 15), (2, 1), (10, 3), (4, 1), (100, 30)])
+def test_pcdarts_warmup_scales_with_the_epochs(epochs, warmup):
+    # the paper's 15 of 50 epochs, rounded down, at least 1 and below the epochs
+    assert scaled_warmup(epochs, 0.3) == warmup
+    strategy = make_strategy("pcdarts", epochs=epochs)
+    assert strategy.warmup_epochs == warmup
+    assert strategy.in_warmup(warmup - 1) and not strategy.in_warmup(warmup)
+
+
+def test_explicit_warmup_still_wins_and_is_checked():
+    assert make_strategy("pcdarts", epochs=4, warmup_epochs=0).warmup_epochs == 0
+    with pytest.raises(ConfigError, match="lower warmup_epochs"):
+        make_strategy("pcdarts", epochs=4, warmup_epochs=15)
+    with pytest.raises(ConfigError, match="warmup_fraction must be in"):
+        make_strategy("pcdarts", warmup_fraction=1.0)
+
+
+@pytest.mark.slow
+def test_the_readme_tour_line_runs_with_few_epochs(tmp_path):
+    code, _out, err = run_cli(
+        "run", "--strategy", "pcdarts", "--space", "darts", "--epochs", "2", "--channels", "4",
+        "--layers", "3", "--batch-size", "32", "--set", "data.subset=96",
+        "--out", str(tmp_path / "run"), "--quiet",
+    )
+    assert code == 0, err
+    assert (tmp_path / "run" / "architecture.json").exists()

@@ -92,9 +92,21 @@ def check_warmup(warmup: int, epochs: int) -> None:
         )
 
 
-def scaled_warmup(epochs: int) -> int:
-    """One eighth of ``epochs`` (EoiNAS's 20 of 160), at least 1 and below ``epochs``."""
-    return min(max(1, epochs // 8), epochs - 1)
+#: Default share of the epochs without architecture steps when ``warmup_epochs`` is ``None``:
+#: EoiNAS's 20 of 160.
+WARMUP_FRACTION = 0.125
+
+
+def scaled_warmup(epochs: int, fraction: float = WARMUP_FRACTION) -> int:
+    """``fraction`` of ``epochs`` rounded down (default: one eighth, EoiNAS's 20 of 160), at least
+    1 when ``fraction`` is positive, and below ``epochs``."""
+    share = math.floor(fraction * epochs + 1e-9)
+    return min(max(1 if fraction > 0 else 0, share), epochs - 1)
+
+
+def _fraction(_inst: Any, attribute: attrs.Attribute, value: float) -> None:
+    if not 0 <= value < 1:
+        raise ConfigError(f"{attribute.name} must be in [0, 1), got {value}")
 
 
 @attrs.frozen
@@ -121,8 +133,12 @@ class OneShotConfig:
     arch_weight_decay: float = field(1e-3, "Adam weight decay of the architecture parameters "
                                      "[DARTS: 1e-3]", validator=non_negative)
     warmup_epochs: int | None = field(
-        0, "first epochs without architecture steps (None: one eighth of the epochs, at least "
-        "1, EoiNAS's 20 of 160)", validator=[non_negative, _warmup],
+        0, "first epochs without architecture steps (None: warmup_fraction of the epochs, at "
+        "least 1, so the warm-up scales with --epochs)", validator=[non_negative, _warmup],
+    )
+    warmup_fraction: float = field(
+        WARMUP_FRACTION, "share of the epochs without architecture steps when warmup_epochs is "
+        "None, rounded down (0.125: EoiNAS's 20 of 160)", validator=_fraction,
     )
     arch_step_first: bool = field(
         True, "architecture step before the weights step on each batch pair (DARTS and "
@@ -268,7 +284,6 @@ class OneShotStrategy(Strategy):
         super().__init__(config, context)
         self.device = torch.device(context.device)
         self.hyper = self._hyper()
-        check_warmup(self.warmup_epochs, self.hyper.epochs)
         options = self.supernet_options()
         self._check_partial_channels(options)
         with torch.random.fork_rng(devices=[]):
@@ -288,6 +303,11 @@ class OneShotStrategy(Strategy):
                 f"space {context.space.name} has no recomputable cells; set recompute = auto"
             )
         self.groups: list[DecisionGroup] = list(self.supernet.groups)
+        handler = config.constraint_handler if context.constraints else None
+        part_classes = self.part_classes(config.parts, handler)
+        #: Epochs the loop runs: the parts' planned epochs, else ``hyper.epochs``.
+        self.loop_epochs = self._planned_epochs(part_classes)
+        check_warmup(self.warmup_epochs, self.num_epochs)
         self.generator = torch.Generator().manual_seed(context.seed)
         self.augment_generator = torch.Generator().manual_seed(context.seed + 1)
         self.epoch = 0
@@ -296,16 +316,15 @@ class OneShotStrategy(Strategy):
             weight_decay=self.hyper.weight_decay, nesterov=config.nesterov,
         )
         self.weights_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.weights_optimizer, T_max=self.hyper.epochs, eta_min=config.lr_min
+            self.weights_optimizer, T_max=self.num_epochs, eta_min=config.lr_min
         )
         self.params = ArchParameters(self.groups, self._adam(), self.generator, self.device)
         self.edge_norm = (
             EdgeNormalization(self.params) if config.edge_normalization else None
         )
-        self.policy = self.policy_cls(config, self.hyper.epochs, self.generator)
-        handler = config.constraint_handler if context.constraints else None
+        self.policy = self.policy_cls(config, self.num_epochs, self.generator)
         self.parts: list[Part] = []
-        for part_cls in self.part_classes(config.parts, handler):
+        for part_cls in part_classes:
             missing = set(part_cls.requires) - set(context.space.capabilities)
             if missing:
                 raise IncompatibleError(
@@ -315,11 +334,12 @@ class OneShotStrategy(Strategy):
             self.parts.append(part_cls(self))
         self._stats = self._empty_stats()
         self.replicas = distributed.world_size()
-        if self.hyper.batch_size % self.replicas:
-            raise ConfigError(
-                f"batch size {self.hyper.batch_size} does not split evenly over "
-                f"{self.replicas} processes; use a multiple of {self.replicas}"
-            )
+        for size in sorted({self.batch_size(e) for e in range(self.num_epochs)}):
+            if size % self.replicas:
+                raise ConfigError(
+                    f"batch size {size} does not split evenly over "
+                    f"{self.replicas} processes; use a multiple of {self.replicas}"
+                )
         #: The module the weights step runs: the supernet, under DDP when data-parallel.
         self.forward_net: nn.Module = (
             distributed.data_parallel(self.supernet, self.device) if self.replicas > 1
@@ -445,7 +465,9 @@ class OneShotStrategy(Strategy):
     def warmup_epochs(self) -> int:
         """Number of first epochs without architecture steps."""
         configured = self.config.warmup_epochs
-        return scaled_warmup(self.hyper.epochs) if configured is None else configured
+        if configured is None:
+            return scaled_warmup(self.num_epochs, self.config.warmup_fraction)
+        return configured
 
     def in_warmup(self, epoch: int) -> bool:
         """Whether ``epoch`` is a warm-up epoch (weights only)."""
@@ -509,7 +531,27 @@ class OneShotStrategy(Strategy):
     # -- training ----------------------------------------------------------------------------
     @property
     def num_epochs(self) -> int:
-        return self.hyper.epochs
+        """Epochs the loop runs (:attr:`loop_epochs`)."""
+        return self.loop_epochs
+
+    def _planned_epochs(self, part_classes: Sequence[type[Part]]) -> int:
+        """The epochs the parts plan (:meth:`Part.planned_epochs`), else ``hyper.epochs``; a
+        one-line error when two parts plan different numbers."""
+        planned = {n: p.name for p in part_classes
+                   if (n := p.planned_epochs(self)) is not None}
+        if len(planned) > 1:
+            names = " and ".join(f"{name} ({n})" for n, name in sorted(planned.items()))
+            raise ConfigError(f"parts plan different numbers of epochs: {names}; drop one")
+        return next(iter(planned), self.hyper.epochs)
+
+    def batch_size(self, epoch: int) -> int:
+        """The batch size of ``epoch``: the first part's :meth:`Part.batch_size`, else
+        ``hyper.batch_size``."""
+        for part in self.parts:
+            size = part.batch_size(epoch)
+            if size is not None:
+                return size
+        return self.hyper.batch_size
 
     @property
     def data(self) -> SearchData:
@@ -519,14 +561,20 @@ class OneShotStrategy(Strategy):
         return self.context.data
 
     def steps_per_epoch(self, epoch: int) -> int:
-        return self.data.num_batches("weights", self.hyper.batch_size)
+        """One pass over the weights split at the epoch's batch size; when the parts plan
+        :attr:`num_epochs` other than ``hyper.epochs``, that pass times ``hyper.epochs /
+        num_epochs`` (rounded, at least 1), so the run still trains ``hyper.epochs`` passes."""
+        passes = self.data.num_batches("weights", self.batch_size(epoch))
+        if self.num_epochs == self.hyper.epochs:
+            return passes
+        return max(1, round(passes * self.hyper.epochs / self.num_epochs))
 
-    def _arch_batches(self, epoch: int, start: int) -> Iterator[Batch]:
-        """The arch split's batches of ``epoch`` from batch ``start``, cycling if it is short."""
-        n = self.data.num_batches("arch", self.hyper.batch_size)
-        start %= n
+    def _batches(self, split: str, epoch: int, start: int) -> Iterator[Batch]:
+        """``split``'s batches of ``epoch`` from batch ``start``, cycling if it is short."""
+        size = self.batch_size(epoch)
+        start %= self.data.num_batches(split, size)
         while True:
-            yield from self.data.batches("arch", self.hyper.batch_size, epoch, start=start)
+            yield from self.data.batches(split, size, epoch, start=start)
             start = 0
 
     def run_epoch(self, epoch: int, start_step: int = 0) -> Iterator[Mapping[str, float]]:
@@ -535,11 +583,9 @@ class OneShotStrategy(Strategy):
         self.epoch = epoch
         for part in self.parts:
             part.begin_epoch(epoch)
-        weights_batches = self.data.batches(
-            "weights", self.hyper.batch_size, epoch, start=start_step
-        )
+        weights_batches = self._batches("weights", epoch, start_step)
         arch_on = self.arch_steps_enabled(epoch)
-        arch_batches = self._arch_batches(epoch, start_step) if arch_on else None
+        arch_batches = self._batches("arch", epoch, start_step) if arch_on else None
         for step in range(start_step, self.steps_per_epoch(epoch)):
             batch = next(weights_batches)
             arch_batch = None if arch_batches is None else next(arch_batches)
@@ -697,17 +743,24 @@ class OneShotStrategy(Strategy):
         return {**self._stats, **dict(zip(keys, means, strict=True))}
 
     @torch.no_grad()
-    def evaluate(self, split: str = "arch") -> dict[str, float]:
+    def evaluate(self, split: str = "arch", images: int | None = None) -> dict[str, float]:
         """Mean loss and accuracy of the supernet (eval mode) on ``split`` of this epoch (over
-        every process's share of it, with rank 0's batch-norm statistics)."""
+        every process's share of it, with rank 0's batch-norm statistics), limited by
+        ``valid_batches``; with ``images``, on the first ``images`` images of one fixed seeded
+        order of ``split`` instead (the same images at every call)."""
         distributed.broadcast_buffers(self.supernet)
         self.supernet.eval()
         total_loss, correct, count = 0.0, 0, 0
-        limit = self.config.valid_batches
-        for i, batch in enumerate(self.data.batches(split, self.hyper.batch_size, self.epoch)):
-            if limit is not None and i >= limit:
+        limit = self.config.valid_batches if images is None else None
+        size = self.batch_size(self.epoch)
+        batches = self.data.batches(split, size, self.epoch if images is None else 0)
+        for i, batch in enumerate(batches):
+            if (limit is not None and i >= limit) or (images is not None and i * size >= images):
                 break
             x, y = self._prepare(batch, train=False)
+            if images is not None:
+                keep = self._shard_count(images - i * size)
+                x, y = x[:keep], y[:keep]
             with self._precision():
                 logits = self.supernet(x, self.forward_weights())
             total_loss += float(F.cross_entropy(logits.float(), y)) * len(y)
@@ -717,6 +770,12 @@ class OneShotStrategy(Strategy):
         sums = torch.tensor([total_loss, correct, count], dtype=torch.float64)
         total_loss, correct, count = distributed.all_reduce(sums, "sum").tolist()
         return {"loss": total_loss / max(count, 1), "accuracy": correct / max(count, 1)}
+
+    def _shard_count(self, images: int) -> int:
+        """How many of a batch's first ``images`` images this process holds (process ``rank``
+        holds images ``rank, rank + replicas, ...``)."""
+        data = self.data
+        return max(0, -(-(images - data.rank) // data.replicas))
 
     def arch_metrics(self) -> dict[str, Any]:
         """Architecture parameters for the event log: per-group candidate probabilities."""
@@ -795,9 +854,10 @@ class OneShotStrategy(Strategy):
         h, c = self.hyper, self.config
         scheduler = self.weights_scheduler
         scheduler.base_lrs = [h.lr for _ in scheduler.base_lrs]
-        scheduler.eta_min, scheduler.T_max = c.lr_min, h.epochs
-        t = min(scheduler.last_epoch, h.epochs)
-        lr = c.lr_min + (h.lr - c.lr_min) * (1 + math.cos(math.pi * t / h.epochs)) / 2
+        epochs = self.num_epochs
+        scheduler.eta_min, scheduler.T_max = c.lr_min, epochs
+        t = min(scheduler.last_epoch, epochs)
+        lr = c.lr_min + (h.lr - c.lr_min) * (1 + math.cos(math.pi * t / epochs)) / 2
         for group in self.weights_optimizer.param_groups:
             group.update(lr=lr, initial_lr=h.lr, momentum=h.momentum,
                          weight_decay=h.weight_decay)

@@ -6,6 +6,10 @@ registers new ones through the ``nascore_parts`` hook. Every hook is optional; p
 in order (the strategy's own, the user's, then the constraint handler) at these points:
 
 ==========================  ==================================================================
+``planned_epochs(search)``  (classmethod) epochs the part's schedule needs, or ``None``: the
+                            loop then runs that many epochs over ``strategy.epochs`` passes of
+                            the data (asked before the parts are built)
+``batch_size(epoch)``       the batch size of ``epoch``, or ``None`` for the strategy's
 ``begin_epoch(epoch)``      before the steps of an epoch (also when an epoch is resumed)
 ``edge_weights(g, w)``      may replace the sampling policy's :class:`EdgeWeights` of group
                             ``g`` (e.g. a fixed sampled architecture for a whole epoch)
@@ -81,6 +85,19 @@ class Part:
     def config(self) -> Any:
         """The strategy's config (this part's fields included)."""
         return self.search.config
+
+    @classmethod
+    def planned_epochs(cls, search: OneShotStrategy) -> int | None:
+        """The number of epochs this part's schedule needs (``None``: any). ``search`` is being
+        built: its config, context, ``hyper`` and ``groups`` are set, the parts are not. When
+        it differs from ``hyper.epochs``, the loop runs this many epochs of ``hyper.epochs /
+        planned`` passes over the weights split each (so ``strategy.epochs`` stays the amount
+        of training)."""
+        return None
+
+    def batch_size(self, epoch: int) -> int | None:
+        """The batch size of ``epoch``'s weights and arch steps (``None``: the strategy's)."""
+        return None
 
     def begin_epoch(self, epoch: int) -> None:
         """Called before the steps of ``epoch`` (and again when a resumed epoch continues)."""

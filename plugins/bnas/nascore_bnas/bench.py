@@ -69,7 +69,9 @@ def bench_steps(
     info = DataInfo(in_channels=3, image_size=image_size, num_classes=10)
     space = _space("bnas", info, channels=channels, layers=layers, reductions=None)
     context = SearchContext(space=space, seed=seed, device=torch.device("cpu"), events=EventLog())
-    search = BNASStrategy(BNASStrategy.configure({"batch_size": batch_size}), context)
+    settings = {"batch_size": batch_size, "reduction_batch_size": batch_size,
+                "reduction_valid_images": None}  # no data: seeded accuracies, one batch size
+    search = BNASStrategy(BNASStrategy.configure(settings), context)
     part = search.part(SpaceReduction.name)
     generator = torch.Generator().manual_seed(seed)
     accuracies = torch.Generator().manual_seed(seed + 1)

@@ -1,23 +1,26 @@
 """BNAS's performance-based search-space reduction (Algorithm 1) as a part of the one-shot loop.
 
 The search follows :func:`~nascore_bnas.plan.epoch_plan`: ``L`` epochs of the strategy's own
-search (PC-DARTS under ``bnas``; the strategy's weights-only warm-up is part of them), then one
-*stage* per op removed from every edge while ``K > 1``:
+search (PC-DARTS under ``bnas``; the first ``reduction_weights_only`` of them train the weights
+only), then one *stage* per op removed from every edge while ``K > 1``:
 
 * before the stage's first sampling epoch, ``O_smaller`` (per edge the ``ceil(K/2)`` remaining
   ops with the smallest alpha) is selected;
 * ``T`` rounds of ``ceil(K/2)`` sampling epochs: each epoch trains one architecture, an op of
   ``O_smaller`` per edge drawn without replacement within the round (one-hot edge weights with
-  ``index`` set, so only the sampled op runs), with no architecture steps; its accuracy on the
-  arch split (the loop's end-of-epoch validation, in [0, 1], over all processes of a
+  ``index`` set, so only the sampled op runs), with no architecture steps; its accuracy on
+  ``reduction_valid_images`` fixed images of the arch split (in [0, 1], over all processes of a
   data-parallel search, so every process reduces alike) goes to the sampled ops;
 * at the end of the stage's last sampling epoch, Eq. 2-4 update the selection likelihoods and
   Eq. 5 drops the least likely op of every edge (``none`` is never an edge's last op); dropped
   ops leave the compute graph (the search's masks) and every drop is a ``reduce`` event;
 * ``V`` epochs of the strategy's own search follow.
 
-The part needs exactly the plan's number of epochs (``L + T * sum ceil(K/2) + V * (K - 1)``,
-69 with the paper's values) and refuses other run lengths. Its state (masks, likelihoods,
+Epochs after the first ``L`` train at ``reduction_batch_size`` (the paper's 400). The loop runs
+the plan's number of epochs (``L + T * sum ceil(K/2) + V * (K - 1)``, 69 with the paper's
+values, :meth:`SpaceReduction.planned_epochs`); when ``strategy.epochs`` differs, each planned
+epoch trains ``strategy.epochs / 69`` of a pass over the weights split (at least one step), so
+``--epochs`` scales the whole plan. Its state (masks, likelihoods,
 ``O_smaller``, the stage's accuracies, the events) is checkpointed, and the sampled architectures
 are a pure function of the seed, the stage and the round, so a resumed search reduces exactly
 like an uninterrupted one.
@@ -25,6 +28,7 @@ like an uninterrupted one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,12 +39,21 @@ import torch.nn.functional as F
 from nascore import ConfigError, DecisionGroup, EdgeWeights, IncompatibleError
 from nascore.config import field, non_negative, positive
 from nascore.oneshot import Part
-from nascore_bnas.plan import SAMPLE, PlannedEpoch, epoch_plan, epoch_sample
+from nascore_bnas.plan import SAMPLE, WARMUP, PlannedEpoch, epoch_plan, epoch_sample
 from nascore_bnas.reduction import OperationReduction
 
 #: Role of the decision groups the reduction shrinks.
 OP_ROLE = "op"
 _ALGORITHM = "BNAS, Algorithm 1 and Experiment Protocol"
+log = logging.getLogger("nascore")
+
+
+def _within_l(inst: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value > inst.reduction_after:
+        raise ConfigError(
+            f"{attribute.name} ({value}) is above the epochs before the space reduction "
+            f"(reduction_after = L = {inst.reduction_after}); lower it or raise reduction_after"
+        )
 
 
 @attrs.frozen
@@ -48,9 +61,13 @@ class ReductionConfig:
     """Settings of the search-space reduction (defaults: the paper's CIFAR-10 search)."""
 
     reduction_after: int = field(
-        5, f"L: epochs of the strategy's search before the reduction, its weights-only "
-        f"warmup_epochs included (source: {_ALGORITHM}: L = 5, the first 3 weights only)",
-        validator=positive,
+        5, f"L: epochs of the strategy's search before the reduction (source: {_ALGORITHM}: "
+        "L = 5)", validator=positive,
+    )
+    reduction_weights_only: int = field(
+        3, f"the first of the L epochs without architecture steps (source: {_ALGORITHM}: 'only "
+        "allow the network parameters ... to be tuned in the first 3 epochs')",
+        validator=[non_negative, _within_l],
     )
     reduction_rounds: int = field(
         3, f"T: sampling rounds per reduction stage, each samples every op of O_smaller once "
@@ -59,6 +76,17 @@ class ReductionConfig:
     reduction_search_epochs: int = field(
         1, f"V: epochs of the strategy's search after each reduction stage (source: "
         f"{_ALGORITHM}: V = 1)", validator=non_negative,
+    )
+    reduction_batch_size: int = field(
+        400, f"batch size of the epochs after the first L, while the space is reduced (source: "
+        f"{_ALGORITHM}: 'a larger batch size of 400 ... during reducing the search space')",
+        validator=positive,
+    )
+    reduction_valid_images: int | None = field(
+        5000, f"images of the arch split (a fixed seeded draw) each sampled architecture is "
+        f"scored on, fewer with a note when the split is smaller (source: {_ALGORITHM}: 'we "
+        "randomly select 5K images from the training set as a validation set'); None: the "
+        "loop's end-of-epoch validation (valid_batches)", validator=positive,
     )
 
 
@@ -82,6 +110,14 @@ class SpaceReduction(Part):
                 f"{search.context.space.name} has none; use a space with op choices (e.g. bnas)"
             )
         self.plan = plan_for(search, self.config, self.groups)
+        self.valid_images = self._valid_images()
+        if search.num_epochs != search.hyper.epochs:
+            self._note(
+                f"space_reduction: Algorithm 1's {len(self.plan)} planned epochs run as "
+                f"{len(self.plan)} epochs of {search.hyper.epochs}/{len(self.plan)} of a pass "
+                f"over the weights split each (strategy.epochs = {search.hyper.epochs}; "
+                f"{len(self.plan)} gives the paper's one pass per planned epoch)"
+            )
         self.reduction = OperationReduction(
             {g.name: g.shape for g in self.groups}, {g.name: g.zero_index for g in self.groups}
         )
@@ -89,6 +125,49 @@ class SpaceReduction(Part):
         self.stage_begun = -1
         self.sample: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, Any]] = []
+
+    @classmethod
+    def planned_epochs(cls, search: Any) -> int | None:
+        """The plan's length: ``L + T * sum_{k=2..K} ceil(k/2) + V * (K - 1)`` (69 with the
+        paper's values and the 8 DARTS ops); ``None`` without op groups (``__init__`` refuses)."""
+        groups = [g for g in search.groups if g.role == OP_ROLE]
+        if not groups:
+            return None
+        c = search.config
+        ops = max(len(g.candidates) for g in groups)
+        return len(epoch_plan(c.reduction_after, c.reduction_weights_only, c.reduction_rounds,
+                              c.reduction_search_epochs, ops))
+
+    def batch_size(self, epoch: int) -> int | None:
+        """``reduction_batch_size`` after the first ``L`` epochs, else the strategy's."""
+        return None if self.plan[epoch].kind == WARMUP else self.config.reduction_batch_size
+
+    def _note(self, message: str) -> None:
+        log.warning(message)
+        self.search.context.events.log({"type": "note", "part": self.name, "message": message})
+
+    def _valid_images(self) -> int | None:
+        """``reduction_valid_images``, at most the arch split's size (with a note)."""
+        wanted = self.config.reduction_valid_images
+        data = self.search.context.data
+        if wanted is None or data is None:
+            return wanted
+        available = data.size("arch")
+        if available < wanted:
+            self._note(
+                f"space_reduction: the arch split has {available} images, fewer than "
+                f"reduction_valid_images = {wanted}; sampled architectures are scored on all "
+                f"{available}"
+            )
+        return min(wanted, available)
+
+    def sampled_accuracy(self, metrics: Mapping[str, Any]) -> float:
+        """The accuracy of the epoch's sampled architecture: on the ``valid_images`` fixed images
+        of the arch split, or the loop's ``valid_acc`` when ``reduction_valid_images`` is
+        ``None``."""
+        if self.valid_images is None:
+            return float(metrics["valid_acc"])
+        return float(self.search.evaluate("arch", images=self.valid_images)["accuracy"])
 
     # -- the plan ------------------------------------------------------------------------------
     def begin_epoch(self, epoch: int) -> None:
@@ -121,7 +200,7 @@ class SpaceReduction(Part):
         sampling epoch. Adds ``sampled``, ``sampled_accuracy`` and ``remaining_ops``."""
         planned = self.plan[epoch]
         if planned.kind == SAMPLE and self.sample is not None:
-            accuracy = float(metrics["valid_acc"])
+            accuracy = self.sampled_accuracy(metrics)
             self.reduction.record(self.sample, accuracy)
             metrics["sampled"] = {
                 g.name: [g.candidates[int(c)] for c in self.sample[g.name]] for g in self.groups
@@ -201,25 +280,18 @@ class SpaceReduction(Part):
 
 
 def plan_for(search: Any, config: Any, groups: list[DecisionGroup]) -> tuple[PlannedEpoch, ...]:
-    """The epoch plan of ``search``: ``K`` is the largest op group's number of candidates, the
-    weights-only epochs are the strategy's warm-up. One-line :class:`ConfigError` when the
-    warm-up does not fit in ``L`` or the run's epochs differ from the plan's."""
+    """The epoch plan of ``search``: ``K`` is the largest op group's number of candidates. A
+    one-line :class:`ConfigError` when the strategy's own warm-up does not fit in ``L``."""
     c = config
     warmup = search.warmup_epochs
     if warmup > c.reduction_after:
         raise ConfigError(
             f"strategy.warmup_epochs ({warmup}) is above the epochs before the space reduction "
-            f"(reduction_after = L = {c.reduction_after}); lower warmup_epochs or raise "
-            "reduction_after"
+            f"(reduction_after = L = {c.reduction_after}); lower warmup_epochs (the plan's own "
+            "weights-only epochs are reduction_weights_only) or raise reduction_after"
         )
     ops = max(len(g.candidates) for g in groups)
-    plan = epoch_plan(
-        c.reduction_after, warmup, c.reduction_rounds, c.reduction_search_epochs, ops
+    return epoch_plan(
+        c.reduction_after, c.reduction_weights_only, c.reduction_rounds,
+        c.reduction_search_epochs, ops,
     )
-    if len(plan) != search.num_epochs:
-        raise ConfigError(
-            f"the space reduction (L={c.reduction_after}, T={c.reduction_rounds}, "
-            f"V={c.reduction_search_epochs}, K={ops}) takes {len(plan)} epochs, the run has "
-            f"{search.num_epochs}; set strategy.epochs={len(plan)}"
-        )
-    return plan

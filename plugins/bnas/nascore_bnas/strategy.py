@@ -17,11 +17,11 @@ BNASStrategy = one_shot_strategy(
     defaults={
         "epochs": Default(
             len(epoch_plan()), "BNAS, Algorithm 1: L = 5, then 7 stages of T = 3 rounds of "
-            "ceil(K/2) sampling epochs (57) and V = 1 PC-DARTS epoch (7)",
+            "ceil(K/2) sampling epochs (57) and V = 1 PC-DARTS epoch (7); other values scale "
+            "every planned epoch to epochs/69 of a pass",
         ),
         "batch_size": Default(
-            128, f"{_PROTOCOL}: 128 in the first L epochs (its 400 while reducing is not "
-            "modelled: one batch size per search)",
+            128, f"{_PROTOCOL}: 128 in the first L epochs (reduction_batch_size: 400 after)",
         ),
         "lr": Default(0.025, _PROTOCOL),
         "lr_min": Default(0.0, f"{_PROTOCOL}: cosine schedule 'annealed down to zero'"),
@@ -31,8 +31,8 @@ BNASStrategy = one_shot_strategy(
             0.01, f"{_PROTOCOL}: 'the learning rate for finding the hyper-parameters is set to "
             "0.01'",
         ),
-        "warmup_epochs": Default(3, f"{_PROTOCOL}: only the weights are tuned in the first 3 "
-                                 "epochs"),
+        "warmup_epochs": Default(0, f"{_PROTOCOL}: the first 3 epochs tune only the weights; "
+                                 "they are the plan's reduction_weights_only"),
         "partial_channels": Default(2, f"{_PROTOCOL}: PC-DARTS's C set to 2"),
         "edge_normalization": Default(True, "PC-DARTS, which BNAS follows"),
     },

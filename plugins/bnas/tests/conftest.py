@@ -12,10 +12,12 @@ from nascore import SearchSpace, build_config, registry, testing
 from nascore.oneshot import OneShotStrategy
 
 #: A plan of 27 epochs: L = 1 (no weights-only epoch), T = 1, V = 1, K = 8:
-#: 1 + (4+4+3+3+2+2+1) sampling epochs + 7 search epochs.
+#: 1 + (4+4+3+3+2+2+1) sampling epochs + 7 search epochs; one batch size throughout and the
+#: loop's validation as the sampled accuracy.
 SHORT_PLAN: dict[str, Any] = {
-    "epochs": 27, "warmup_epochs": 0, "reduction_after": 1, "reduction_rounds": 1,
-    "reduction_search_epochs": 1, "valid_batches": 1,
+    "epochs": 27, "warmup_epochs": 0, "reduction_after": 1, "reduction_weights_only": 0,
+    "reduction_rounds": 1, "reduction_search_epochs": 1, "valid_batches": 1,
+    "reduction_batch_size": 48, "reduction_valid_images": None,
 }
 
 
