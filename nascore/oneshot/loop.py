@@ -226,7 +226,7 @@ class OneShotStrategy(Strategy):
     #: Deprecated config keys of this strategy: ``{old: new or Renamed}``.
     renamed: ClassVar[Mapping[str, str | Renamed]] = {}
     config_cls: ClassVar[type] = OneShotConfig
-    _composed: ClassVar[dict[tuple[Any, ...], type]]
+    _nascore_composed: ClassVar[dict[tuple[Any, ...], type]]
 
     # -- configuration -----------------------------------------------------------------------
     @classmethod
@@ -246,10 +246,10 @@ class OneShotStrategy(Strategy):
         """The config class of this strategy with ``extra`` parts and the fields of constraint
         ``handler`` (``None``: none; registered parts are looked up by name)."""
         key = (tuple(extra), handler)
-        cache = cls.__dict__.get("_composed")
+        cache = cls.__dict__.get("_nascore_composed")
         if cache is None:
             cache = {}
-            cls._composed = cache
+            cls._nascore_composed = cache
         if key not in cache:
             sources = [OneShotConfig]
             if cls.policy_cls.config_cls is not None:
@@ -332,7 +332,7 @@ class OneShotStrategy(Strategy):
                     f"which space {context.space.name} lacks; choose another space"
                 )
             self.parts.append(part_cls(self))
-        self._stats = self._empty_stats()
+        self._nascore_stats = self._empty_stats()
         self.replicas = distributed.world_size()
         for size in sorted({self.batch_size(e) for e in range(self.num_epochs)}):
             if size % self.replicas:
@@ -617,14 +617,14 @@ class OneShotStrategy(Strategy):
             part.after_weights_step(record)
         if arch_batch is not None and not self.config.arch_step_first:
             arch_loss = self._arch_stages(self._prepare(arch_batch, train=False), batch, step)
-        self._stats["loss"] += record.loss
-        self._stats["acc"] += record.accuracy
-        self._stats["steps"] += 1
+        self._nascore_stats["loss"] += record.loss
+        self._nascore_stats["acc"] += record.accuracy
+        self._nascore_stats["steps"] += 1
         metrics = {"loss": record.loss}
         if arch_loss is not None:
             metrics["arch_loss"] = arch_loss
-            self._stats["arch_loss"] += arch_loss
-            self._stats["arch_steps"] += 1
+            self._nascore_stats["arch_loss"] += arch_loss
+            self._nascore_stats["arch_steps"] += 1
         return metrics
 
     def _arch_stages(self, arch_batch: Batch, train_batch: Batch, step: int) -> float:
@@ -738,9 +738,9 @@ class OneShotStrategy(Strategy):
         """The epoch's step statistics, losses and accuracies averaged over the processes."""
         keys = ("loss", "acc", "arch_loss")
         means = distributed.all_reduce(
-            torch.tensor([self._stats[k] for k in keys], dtype=torch.float64), "mean"
+            torch.tensor([self._nascore_stats[k] for k in keys], dtype=torch.float64), "mean"
         ).tolist()
-        return {**self._stats, **dict(zip(keys, means, strict=True))}
+        return {**self._nascore_stats, **dict(zip(keys, means, strict=True))}
 
     @torch.no_grad()
     def evaluate(self, split: str = "arch", images: int | None = None) -> dict[str, float]:
@@ -816,7 +816,7 @@ class OneShotStrategy(Strategy):
         for part in self.parts:
             part.end_epoch(epoch, metrics)
         self.weights_scheduler.step()
-        self._stats = self._empty_stats()
+        self._nascore_stats = self._empty_stats()
         return metrics
 
     # -- state -------------------------------------------------------------------------------
@@ -829,7 +829,7 @@ class OneShotStrategy(Strategy):
             "weights_scheduler": self.weights_scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "augment_generator": self.augment_generator.get_state(),
-            "stats": dict(self._stats),
+            "stats": dict(self._nascore_stats),
             "parts": {part.name: part.state_dict() for part in self.parts},
             "settings": self._optimiser_settings(),
         }
@@ -872,7 +872,7 @@ class OneShotStrategy(Strategy):
         self.weights_scheduler.load_state_dict(state["weights_scheduler"])
         self.generator.set_state(state["generator"])
         self.augment_generator.set_state(state["augment_generator"])
-        self._stats = dict(state["stats"])
+        self._nascore_stats = dict(state["stats"])
         parts = state["parts"]
         for part in self.parts:
             part.load_state_dict(parts.get(part.name, {}))
