@@ -13,6 +13,7 @@ found there; the alias stays at least until plugin API :data:`REMOVED_IN`.
 from __future__ import annotations
 
 import importlib
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -52,12 +53,14 @@ def moved(
                 return fallback(name)
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         where = target.where if isinstance(target, Replacement) else target.replace(":", ".")
-        warnings.warn(
-            f"{module}.{name} is deprecated: use {where} instead (the old name may go in "
-            f"plugin API {REMOVED_IN})",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        if sys._getframe(1).f_code.co_name != "_handle_fromlist":  # ``from m import x`` asks
+            # ``hasattr`` first, then reads the name: warn once, on the read
+            warnings.warn(
+                f"{module}.{name} is deprecated: use {where} instead (the old name may go in "
+                f"plugin API {REMOVED_IN})",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         return target.get() if isinstance(target, Replacement) else resolve(target)
 
     __getattr__.moved_names = dict(names)  # type: ignore[attr-defined]

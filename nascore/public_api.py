@@ -11,11 +11,13 @@ document (:data:`DOCUMENTED_ATTRIBUTES`). ``tests/test_public_api.py`` compares 
 A public name of a module is one in its ``__all__``, or, without ``__all__``, one it defines
 (``def``, ``class`` or assignment, not an import) whose name does not start with ``_``.
 
-Adding names or optional parameters only needs ``--write``. Removing or renaming a name, or
-changing a signature otherwise (any change to a method of a class plugins subclass,
-:data:`BASES`), breaks plugins: keep a deprecated alias instead (:mod:`nascore.deprecated`). If a
-break is meant, raise ``PLUGIN_API_VERSION``, name the removed or changed names in CHANGELOG.md and
-run ``--write``: it refuses otherwise, and records the break in the snapshot's ``"breaks"``.
+Adding names or optional parameters only needs ``--write`` (an optional parameter of a method
+of a class plugins subclass, :data:`BASES`, is reported with a reminder: overrides written
+without it must keep working, so the core must not pass it to them). Removing or renaming a
+name, or changing a signature otherwise, breaks plugins: keep a deprecated alias instead
+(:mod:`nascore.deprecated`). If a break is meant, raise ``PLUGIN_API_VERSION``, name the removed
+or changed names in CHANGELOG.md and run ``--write``: it refuses otherwise, and records the
+break in the snapshot's ``"breaks"``.
 
 This module imports only the standard library (it imports the documented modules when asked to
 collect them).
@@ -80,11 +82,12 @@ DOCUMENTED_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     ),
     "nascore.oneshot.loop.OneShotStrategy": (
         "augment_generator", "config", "context", "device", "edge_norm", "epoch", "forward_net",
-        "generator", "groups", "hyper", "memory_format", "params", "parts", "policy", "replicas",
-        "supernet", "weights_optimizer", "weights_scheduler",
+        "generator", "groups", "hyper", "loop_epochs", "memory_format", "params", "parts",
+        "policy", "replicas", "supernet", "weights_optimizer", "weights_scheduler",
     ),
     "nascore.oneshot.part.Part": ("search",),
-    "nascore.oneshot.constraints.ConstraintHandler": ("costs", "search"),
+    "nascore.oneshot.constraints.ConstraintHandler": ("costs", "repair", "search"),
+    "nascore.oneshot.policy.SamplingPolicy": ("config", "epochs", "generator"),
     "nascore.estimator.Estimator": ("config", "context"),
     "nascore.constraint.Constraint": ("high", "low"),
     "nascore.exporters.formats.Exporter": (),
@@ -125,14 +128,17 @@ def public_names(module: ModuleType) -> list[str]:
     return sorted({n for n in names if not n.startswith("_") or n == "__version__"})
 
 
-def signature(obj: Any) -> str | None:
-    """Parameter names, kinds and which have defaults: ``(a, /, b, *args, c=..., **kw)``."""
+def signature(obj: Any, by_keyword: bool = False) -> str | None:
+    """Parameter names, kinds and which have defaults: ``(a, /, b, *args, c=..., **kw)``
+    (``by_keyword``: every parameter as keyword-only, the promise for settings classes)."""
     try:
         params = list(inspect.signature(obj).parameters.values())
     except (TypeError, ValueError):
         return None
-    out: list[str] = []
     kinds = inspect.Parameter
+    if by_keyword:
+        params = [p.replace(kind=kinds.KEYWORD_ONLY) for p in params]
+    out: list[str] = []
     for i, p in enumerate(params):
         if p.kind is kinds.KEYWORD_ONLY and (i == 0 or params[i - 1].kind not in (
                 kinds.KEYWORD_ONLY, kinds.VAR_POSITIONAL)):
@@ -150,10 +156,12 @@ def qualified(obj: Any) -> str:
 
 
 def _members(cls: type) -> dict[str, str]:
-    """The class's own public members: methods by signature, properties, attributes."""
+    """The class's own public members: methods by signature, properties, attributes (an attrs
+    class's generated ``__init__`` is the class's signature)."""
     members: dict[str, str] = {}
+    special = ("__call__",) if _is_attrs(cls) else ("__init__", "__call__")
     for name, raw in vars(cls).items():
-        if name.startswith("_") and name not in ("__init__", "__call__"):
+        if name.startswith("_") and name not in special:
             continue
         if isinstance(raw, property):
             members[name] = "property"
@@ -165,12 +173,26 @@ def _members(cls: type) -> dict[str, str]:
     return dict(sorted(members.items()))
 
 
+def _is_attrs(cls: type) -> bool:
+    return hasattr(cls, "__attrs_attrs__")
+
+
+def _is_settings(cls: type) -> bool:
+    """An attrs class every field of which has a default (a config): built by keyword."""
+    import attrs
+
+    return _is_attrs(cls) and all(f.default is not attrs.NOTHING
+                                  for f in attrs.fields(cls) if f.init)
+
+
 def _entry(obj: Any) -> tuple[str, dict[str, Any] | None]:
-    """A name's descriptor and, for classes and functions, the record of the object."""
+    """A name's descriptor and, for classes and functions, the record of the object. Settings
+    classes (attrs classes with a default for every field, such as configs) are promised to be
+    built by keyword, so their fields may be reordered."""
     if inspect.isclass(obj):
         bases = [qualified(b) for b in obj.__mro__[1:] if b.__module__.startswith("nascore")]
-        return qualified(obj), {"kind": "class", "signature": signature(obj), "bases": bases,
-                                "members": _members(obj)}
+        return qualified(obj), {"kind": "class", "signature": signature(obj, _is_settings(obj)),
+                                "bases": bases, "members": _members(obj)}
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
         return qualified(obj), {"kind": "function", "signature": signature(obj)}
     if isinstance(obj, ModuleType):
@@ -237,7 +259,8 @@ def extends(old: str, new: str) -> bool:
         match = now.get(name)
         if match is None or (default and not match[2]):
             return False
-        if kind == "keyword" and match[1] not in ("keyword", "positional"):
+        if (kind == "keyword" and match[1] not in ("keyword", "positional")) or (
+                kind == "positional" and match[1] != "positional"):
             return False
         if kind in ("*", "**") and match[1] != kind:
             return False
@@ -325,11 +348,14 @@ class _Comparison:
                   report_additions: bool) -> None:
         if old == new:
             return
-        old_kind, _, old_params = (old or "").rpartition(" ")
-        new_kind, _, new_params = (new or "").rpartition(" ")
-        if (old is None or new is None or old_kind != new_kind or strict
-                or not extends(old_params, new_params)):
+        old_kind, _, old_params = (old or "").partition("(")
+        new_kind, _, new_params = (new or "").partition("(")
+        if (old is None or new is None or old_kind != new_kind
+                or not extends(f"({old_params}", f"({new_params}")):
             self.broke(where, f"signature {old} changed to {new}")
+        elif strict:
+            self.added(where, f"signature {old} extended to {new}, a method plugins may "
+                              "override: check the core never passes the new parameters to it")
         elif report_additions:
             self.added(where, f"signature {old} extended to {new}")
 

@@ -133,7 +133,7 @@ def test_a_failed_batch_stays_pending_and_is_estimated_again_on_resume(data) -> 
     with pytest.raises(CandidateError):
         list(steps)
     state = strategy.state_dict()
-    assert len(strategy.history) == 2 and len(state["pending"]) == 2
+    assert len(strategy.history) == 2 and len(state["_nascore_discrete"]["pending"]) == 2
     resumed = RandomSearch(strategy.config, _context(data))
     resumed.load_state_dict(state)
     run_search(resumed)
@@ -246,7 +246,8 @@ def test_a_failing_ray_worker_is_a_one_line_error_and_the_run_resumes(hash_site,
     assert queries[3] in line and "RuntimeError: boom on this candidate" in line
     assert f"nas resume {out}" in line
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["job"]
-    assert len(state["history"]) == 2 and len(state["pending"]) == 2  # the failed batch
+    own = state["_nascore_discrete"]
+    assert len(own["history"]) == 2 and len(own["pending"]) == 2  # the failed batch
     nas("resume", str(out), "--quiet", env_extra=env, check=True)
     done = [e["arch"] for e in read_events(out / "events.jsonl") if e["type"] == "query"]
     assert done == queries

@@ -1,6 +1,8 @@
 """Search strategies shipped with the core.
 
-One-shot: ``oneshot`` (the shared base and its extension points), ``darts``, ``pcdarts``,
-``gdas``; shared pieces in ``sampling``, ``schedules``, ``edgenorm``, ``unrolled``; tiny test
-set-ups in ``testing``. Discrete: ``random_search``, ``evolution``, ``reinforce``.
+One-shot: ``darts``, ``pcdarts``, ``gdas`` (declarations on the loop of :mod:`nascore.oneshot`).
+Discrete: ``random_search``, ``evolution``, ``reinforce`` on the shared base in ``discrete``.
+``oneshot``, ``sampling``, ``schedules``, ``edgenorm``, ``unrolled`` and ``testing`` are
+deprecated aliases of their plugin API 1 names (now in :mod:`nascore.oneshot` and
+:mod:`nascore.testing`).
 """

@@ -86,15 +86,48 @@ class Query:
         return cls(Architecture.from_dict(data["arch"]), float(data["score"]), data["report"])
 
 
+@attrs.define
+class _DiscreteState:
+    """What :class:`DiscreteStrategy` keeps for itself (one attribute, ``_nascore_discrete``, so
+    a subclass may use any ordinary attribute name)."""
+
+    pending: list[Architecture] = attrs.field(factory=list)
+    pending_estimates: list[Estimate] = attrs.field(factory=list)
+    elapsed: float = 0.0
+    costs: dict[str, dict[str, float]] = attrs.field(factory=dict)
+
+
+class _View:
+    """A read-only view of a field of ``_nascore_discrete``. It has no setter, so a subclass
+    assigning the same name gets an attribute of its own and the base keeps its state."""
+
+    def __init__(self, field: str, doc: str) -> None:
+        self.field, self.__doc__ = field, doc
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(obj._nascore_discrete, self.field)
+
+
+#: The key of the base's own entries in :meth:`DiscreteStrategy.state_dict`.
+STATE_KEY = "_nascore_discrete"
+
+
 class DiscreteStrategy(Strategy):
     """Base of ``random``, ``evolution`` and ``reinforce``.
 
     Subclasses implement :meth:`propose` (the next architecture, usually through
     :meth:`first_feasible`) and may override :meth:`ask` (a whole batch at once), :meth:`observe`
     (learn from a query's result; called in ask order once the batch is estimated) and extend
-    :meth:`state_dict` / :meth:`load_state_dict`. ``pending`` holds the candidates asked for and
-    not yet observed; ``asked`` counts every candidate proposed so far (history and pending).
+    :meth:`state_dict` / :meth:`load_state_dict`. The base's attributes are ``space``, ``rng``,
+    ``history``, ``best`` and the read-only ``pending``, ``asked`` and ``elapsed``; everything
+    else it keeps is in ``_nascore_discrete`` (its state dict entries under :data:`STATE_KEY`),
+    so a subclass may name its own attributes and state dict keys freely (assigning ``pending``
+    or ``elapsed`` gives the subclass an attribute of its own).
     """
+
+    pending = _View("pending", "Candidates asked for and not yet observed (read-only).")
+    pending_estimates = _View("pending_estimates", "Estimates of ``pending`` received so far.")
+    elapsed = _View("elapsed", "Seconds of search so far (what ``time_limit`` bounds).")
 
     kind = "discrete"
     needs_estimator = True
@@ -113,10 +146,7 @@ class DiscreteStrategy(Strategy):
         self.rng = np.random.default_rng(context.seed)
         self.history: list[Query] = []
         self.best: int | None = None
-        self.elapsed = 0.0
-        self.pending: list[Architecture] = []
-        self.pending_estimates: list[Estimate] = []
-        self._costs: dict[str, dict[str, float]] = {}
+        self._nascore_discrete = _DiscreteState()
         workers = 1 if context.executor is None else context.executor.workers
         if workers > config.batch_size:
             logging.getLogger("nascore").warning(
@@ -137,23 +167,24 @@ class DiscreteStrategy(Strategy):
     def run_epoch(self, epoch: int, start_step: int = 0) -> Iterator[Mapping[str, float]]:
         """Ask, estimate and observe batches until the epoch's queries are made; one item per
         observed query (a resumed epoch continues from the history and the pending batch)."""
+        own = self._nascore_discrete
         end = min(self.config.queries, (epoch + 1) * self.config.queries_per_epoch)
         while len(self.history) < end:
             started = time.monotonic()
-            if not self.pending:
+            if not own.pending:
                 if self.finished():
                     return
                 self.ask(min(self.config.batch_size, end - len(self.history)))
-            if len(self.pending_estimates) < len(self.pending):
-                self.pending_estimates = self.context.estimator.estimate_many(self.pending)
-            index = self._record(self.pending.pop(0), self.pending_estimates.pop(0))
+            if len(own.pending_estimates) < len(own.pending):
+                own.pending_estimates = self.context.estimator.estimate_many(own.pending)
+            index = self._nascore_record(own.pending.pop(0), own.pending_estimates.pop(0))
             self.observe(index)
-            self.elapsed += time.monotonic() - started
+            own.elapsed += time.monotonic() - started
             yield {"score": self.history[index].score, "best": self.best_score}
 
     def finished(self) -> bool:
         limit = self.config.time_limit
-        return limit is not None and self.elapsed >= limit
+        return limit is not None and self._nascore_discrete.elapsed >= limit
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         summary: dict[str, Any] = {"queries": len(self.history)}
@@ -176,13 +207,13 @@ class DiscreteStrategy(Strategy):
     @property
     def asked(self) -> int:
         """Candidates proposed so far: the history and the pending batch."""
-        return len(self.history) + len(self.pending)
+        return len(self.history) + len(self._nascore_discrete.pending)
 
     def ask(self, count: int) -> None:
         """Append ``count`` candidates to ``pending`` (default: :meth:`propose` for each; a
         proposal sees the ones before it in ``pending``, not their results)."""
         for _ in range(count):
-            self.pending.append(self.propose())
+            self._nascore_discrete.pending.append(self.propose())
 
     @abstractmethod
     def propose(self) -> Architecture:
@@ -214,24 +245,22 @@ class DiscreteStrategy(Strategy):
         """Measured value of every constrained metric for ``arch`` (cached per architecture)."""
         if not self.context.constraints:
             return {}
-        key = arch.key()
-        if key not in self._costs:
+        key, known = arch.key(), self._nascore_discrete.costs
+        if key not in known:
             info = self.space.data
             example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
             network = self.space.build_network(arch)
-            self._costs[key] = {
-                c.name: c.measure(network, example) for c in self.context.constraints
-            }
-        return self._costs[key]
+            known[key] = {c.name: c.measure(network, example) for c in self.context.constraints}
+        return known[key]
 
     def evaluate(self, arch: Architecture) -> int:
         """Query the estimator about one architecture, record and log the result; return its
         history index."""
-        return self._record(arch, self.context.estimator.estimate(arch))
+        return self._nascore_record(arch, self.context.estimator.estimate(arch))
 
-    def _record(self, arch: Architecture, estimate: Estimate) -> int:
+    def _nascore_record(self, arch: Architecture, estimate: Estimate) -> int:
         """Add a query's result to the history and the event log; return its index."""
-        index = self._remember(Query(arch, float(estimate.score), dict(estimate.report)))
+        index = self._nascore_remember(Query(arch, float(estimate.score), dict(estimate.report)))
         self.context.events.log(
             {
                 "type": "query",
@@ -246,7 +275,7 @@ class DiscreteStrategy(Strategy):
         )
         return index
 
-    def _remember(self, query: Query) -> int:
+    def _nascore_remember(self, query: Query) -> int:
         self.history.append(query)
         index = len(self.history) - 1
         if self.best is None or query.score > self.best_score:
@@ -255,22 +284,29 @@ class DiscreteStrategy(Strategy):
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
+        """The base's state under :data:`STATE_KEY` (a subclass adds keys of its own)."""
+        own = self._nascore_discrete
+        return {STATE_KEY: {
             "history": [q.to_dict() for q in self.history],
             "rng": self.rng.bit_generator.state,
-            "elapsed": self.elapsed,
-            "pending": [a.to_dict() for a in self.pending],
-            "pending_estimates": [attrs.asdict(e) for e in self.pending_estimates],
-        }
+            "elapsed": own.elapsed,
+            "pending": [a.to_dict() for a in own.pending],
+            "pending_estimates": [attrs.asdict(e) for e in own.pending_estimates],
+        }}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (also reads the flat layout of earlier checkpoints)."""
+        base = state.get(STATE_KEY, state)
         self.history, self.best = [], None
-        for q in state["history"]:
-            self._remember(Query.from_dict(q))
-        self.rng.bit_generator.state = dict(state["rng"])
-        self.elapsed = float(state["elapsed"])
-        self.pending = [Architecture.from_dict(a) for a in state.get("pending", [])]
-        self.pending_estimates = [Estimate(**e) for e in state.get("pending_estimates", [])]
+        for q in base["history"]:
+            self._nascore_remember(Query.from_dict(q))
+        self.rng.bit_generator.state = dict(base["rng"])
+        self._nascore_discrete = _DiscreteState(
+            [Architecture.from_dict(a) for a in base.get("pending", [])],
+            [Estimate(**e) for e in base.get("pending_estimates", [])],
+            float(base["elapsed"]),
+            self._nascore_discrete.costs,
+        )
 
 
 def run_search(strategy: Strategy) -> Architecture:
