@@ -213,7 +213,11 @@ def collect(modules: Iterable[str] | None = None) -> dict[str, Any]:
         module = importlib.import_module(module_name)
         names[module_name] = {}
         for name in public_names(module):
-            key, record = _entry(getattr(module, name))
+            try:
+                value = getattr(module, name)
+            except AttributeError:  # declared (``__all__``, lazy exports) but gone: removed
+                continue
+            key, record = _entry(value)
             names[module_name][name] = key
             if record is not None:
                 objects[key] = record
