@@ -31,6 +31,8 @@ from nascore.errors import CheckpointError, RunBusyError, RunDirError, StorageEr
 
 CHECKPOINT = "last.pt"
 LOCK = ".lock"
+#: The file holding a run's architecture (see :meth:`RunDir.architecture`).
+ARCHITECTURE = "architecture.json"
 
 
 def versions() -> dict[str, str]:
@@ -281,6 +283,34 @@ class RunDir:
             return json.loads((self.path / "run.json").read_text())
         except json.JSONDecodeError as exc:
             raise RunDirError(f"{self.path / 'run.json'} is corrupt: {exc}") from None
+
+    def architecture(self) -> dict[str, Any] | None:
+        """The run's architecture as ``architecture.json`` holds it: the one file every command
+        (``show``, ``train``, ``export``) reads it from; ``None`` before the run has one.
+
+        A hand edit that makes it differ from the copy the run recorded (``result.json`` of a
+        search run, ``run.json`` of a train run) is refused with one line, by every command."""
+        path = self.path / ARCHITECTURE
+        if not path.is_file():
+            return None
+        try:
+            arch = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{path} is corrupt: {exc}") from None
+        if self.meta.get("kind") == "train":
+            recorded, where = self.meta.get("architecture"), "run.json"
+        else:
+            result = self.path / "result.json"
+            recorded = json.loads(result.read_text()).get("architecture") \
+                if result.is_file() else None
+            where = "result.json"
+        if recorded is not None and recorded != arch:
+            raise RunDirError(
+                f"{path} differs from the architecture the run recorded in {where} (edited "
+                f"by hand?): restore it, or train the edited one as a new run with "
+                f"`nas train --arch-file {path}`"
+            )
+        return arch
 
     @property
     def checkpoint_path(self) -> Path:

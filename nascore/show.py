@@ -124,7 +124,7 @@ def _show_search(run: RunDir, epochs: list[dict[str, Any]], events: list[dict[st
             )
         return written
     result = json.loads(result_path.read_text())
-    arch = Architecture.from_dict(result["architecture"])
+    arch = Architecture.from_dict(run.architecture() or result["architecture"])
     info = DataInfo(**result["data_info"])
     space = make_space(arch.space, tree["space"], info)
     click.echo("architecture:")
@@ -165,7 +165,7 @@ def _show_train(run: RunDir, epochs: list[dict[str, Any]], events: list[dict[str
         ))
     else:
         click.echo(f"not finished: continue it with `nas resume {run.path}`")
-    arch = Architecture.from_dict(meta["architecture"])
+    arch = Architecture.from_dict(run.architecture() or meta["architecture"])
     space = make_space(arch.space, tree["space"], DataInfo(**meta["data_info"]))
     click.echo("architecture:")
     click.echo(space.format(arch))

@@ -289,3 +289,26 @@ def test_a_run_chooses_its_threads_from_the_work_or_takes_threads() -> None:
         assert 1 <= use_run_threads(0, 10**9) <= os.cpu_count()
     finally:
         torch.set_num_threads(before)
+
+
+# -- the architecture's one file ------------------------------------------------------------------
+def test_a_hand_edited_architecture_is_refused_by_every_command(searched: Path, trained: Path,
+                                                                tmp_path: Path) -> None:
+    search, train = tmp_path / "search", tmp_path / "train"
+    shutil.copytree(searched, search)
+    shutil.copytree(trained, train)
+    for run in (search, train):
+        path = run / "architecture.json"
+        arch = json.loads(path.read_text())
+        op, node = arch["spec"]["normal"][0]  # [operation, input]
+        arch["spec"]["normal"][0] = ["avg_pool_3x3" if op == "max_pool_3x3" else "max_pool_3x3",
+                                     node]
+        path.write_text(json.dumps(arch))
+    commands = [("show", str(search)), ("show", str(train)),
+                ("train", str(search), "--epochs", "1", "--out", str(tmp_path / "t")),
+                ("export", str(train), "--format", "pt2", "--out", str(tmp_path / "m.pt2"))]
+    for command in commands:
+        code, _, stderr = run_cli(*command)
+        line = _one_line(stderr)
+        assert code == 2 and "differs from the architecture the run recorded" in line, command
+    assert not (tmp_path / "t").exists() and not (tmp_path / "m.pt2").exists()

@@ -118,7 +118,7 @@ def load_trained(path: str | Path, which: str = "last") -> TrainedNetwork:
             f"{run.path} has no {WEIGHTS[which]} yet; let the training finish an epoch "
             f"(`nas resume {run.path}`)"
         )
-    arch = Architecture.from_dict(meta["architecture"])
+    arch = Architecture.from_dict(run.architecture() or meta["architecture"])
     info = DataInfo(**meta["data_info"])
     space = make_space(arch.space, meta["config"]["space"], info)
     options = {k: v for k, v in meta["network"].items() if k != "auxiliary"}

@@ -81,11 +81,12 @@ def from_run(path: str, space: str | None = None) -> ArchSource:
             f"{path} is a train run; continue it with `nas train --resume {path}` "
             "or export it with `nas export`"
         )
-    if not (run.path / "architecture.json").is_file():
+    recorded = run.architecture()
+    if recorded is None:
         raise RunDirError(
             f"search run {path} has no architecture.json yet; finish it with `nas resume {path}`"
         )
-    arch = Architecture.load(run.path / "architecture.json")
+    arch = Architecture.from_dict(recorded)
     _check_space(arch, space, f"run {path}")
     config = meta.get("config", {})
     data = {k: v for k, v in config.get("data", {}).items() if k in INHERITED_DATA_KEYS}
