@@ -28,12 +28,15 @@ _SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
 _PLACEHOLDER = re.compile(r"\.\.\.|\b[A-Z][A-Z_]*\b|<\w+>|^\[-|^[^[=]*\]$")
 _DOTTED = re.compile(r"^(nascore(?:_\w+)?(?:\.\w+)+)(\(.*\))?$")
 _ASSIGN = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
+#: Dotted names in the docs that are entry-point groups, not modules.
+ENTRY_POINT_GROUPS = {"nascore.plugins", "nascore.commands"}
 
 
 @attrs.frozen
 class Found:
     """One checkable thing in a document: ``kind`` is ``command``, ``set``, ``budget``,
-    ``constraint``, ``python`` (a fenced block), ``import`` or ``name`` (a dotted reference);
+    ``constraint``, ``python`` or ``toml`` (a fenced block), ``import`` or ``name`` (a dotted
+    reference);
     ``where`` is ``path:line``; ``inline`` marks code spans in running text."""
 
     kind: str
@@ -85,8 +88,8 @@ def collect_text(text: str, path: Path) -> list[Found]:
         i += 1
         if lang in SHELL:
             found += _shell_block(body, path, start + 1)
-        elif lang == "python":
-            found.append(Found("python", "\n".join(body), _where(path, start + 1)))
+        elif lang in ("python", "toml"):
+            found.append(Found(lang, "\n".join(body), _where(path, start + 1)))
     found += _spans(prose, path)
     return found
 
@@ -182,7 +185,7 @@ def _classify_span(span: str, where: str) -> list[Found]:
     if re.match(r"^(import \w|from [\w.]+ import )", span):
         return [Found("import", span, where, True)]
     dotted = _DOTTED.match(span)
-    if dotted:
+    if dotted and dotted.group(1) not in ENTRY_POINT_GROUPS:
         return [Found("name", dotted.group(1), where, True)]
     return []
 
@@ -259,8 +262,10 @@ def check_command(found: Found) -> str:
     """Check one documented command; returns what was checked (raises on failure)."""
     command, names, rest = split_command(found.args)
     if isinstance(command, click.Group):
-        if rest and rest[0] not in ("--help", "-h") and not has_placeholder(rest[:1]):
-            raise click.UsageError(f"nas {' '.join(names)} needs a subcommand")
+        if rest and rest[0].startswith("-"):  # the group's own options: nas --version
+            parse_only(command, rest, " ".join(["nas", *names]))
+        elif rest and not has_placeholder(rest[:1]):
+            raise click.UsageError(f"nas {' '.join(names)} has no command {rest[0]}")
         return "group"
     if found.inline and not rest:  # a command named in running text: `nas show`
         return "exists"
@@ -292,9 +297,10 @@ def run_tree(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The resolved and checked config of ``nas run``/``nas config`` options (what ``nas run
     --dry-run`` checks before building anything)."""
     from nascore.cli.app import _resolve
-    from nascore.runner import check_config
+    from nascore.runner import FLAG_TARGETS, check_config
 
-    options = {k: v for k, v in params.items() if k not in ("out", "quiet", "nproc", "dry_run")}
+    known = {*FLAG_TARGETS, "constraints", "config_file", "overrides"}
+    options = {k: v for k, v in params.items() if k in known}
     for key in ("budget", "config_file"):  # a file an earlier command of the docs writes
         value = options.get(key)
         if value and str(value).endswith(".toml") and not Path(value).is_file():

@@ -10,7 +10,9 @@ resolves its train config. The README tour's searches run for real at a tiny siz
 from __future__ import annotations
 
 import importlib.metadata as md
+import re
 import sys
+import tomllib
 import types
 import warnings
 from collections.abc import Iterator
@@ -50,30 +52,46 @@ def _id(found: Found) -> str:
     return f"{found.where} {found.text[:70]}"
 
 
+#: A file of the guide's example plugin: a line naming it (`` `nas_plugin_example/x.py`: ``),
+#: then its Python block.
+_EXAMPLE_FILE = re.compile(r"^`(nas_plugin_example[\w/]*)\.py`[^\n]*\n+```python\n(.*?)\n```",
+                           re.DOTALL | re.MULTILINE)
+
+
 @pytest.fixture(scope="module")
 def with_example_plugin() -> Iterator[None]:
-    """The registry with the guide's example plugin (docs/writing-a-plugin.md) loaded from its
-    Python block, so that the guide's commands resolve too."""
-    code = next(f.text for f in collect([EXAMPLE_DOC])
-                if f.kind == "python" and "NASCORE_PLUGIN_API" in f.text)
-    module = types.ModuleType("nas_plugin_example")
-    module.__file__ = str(EXAMPLE_DOC)
-    sys.modules[module.__name__] = module
-    exec(compile(code, str(EXAMPLE_DOC), "exec"), module.__dict__)
+    """The registry with the guide's example plugin (docs/writing-a-plugin.md) built from its
+    Python blocks, so that the guide's commands resolve and run too."""
+    files = {path.replace("/", ".").removesuffix(".__init__"): code
+             for path, code in _EXAMPLE_FILE.findall(EXAMPLE_DOC.read_text())}
+    assert "nas_plugin_example" in files, "the guide's plugin module was not found"
+    modules = []
+    for name in sorted(files):  # the package before its modules
+        module = types.ModuleType(name)
+        module.__file__ = str(EXAMPLE_DOC)
+        module.__path__ = []
+        sys.modules[name] = module
+        modules.append((module, files[name]))
+        if "." in name:
+            setattr(sys.modules[name.rsplit(".", 1)[0]], name.rsplit(".", 1)[1], module)
+    for module, code in modules:
+        exec(compile(code, str(EXAMPLE_DOC), "exec"), module.__dict__)
     entry = md.EntryPoint("example", "nas_plugin_example", plugins.ENTRY_POINT_GROUP)
     before = plugins._REGISTRY
     plugins._REGISTRY = plugins.discover([*md.entry_points(group=plugins.ENTRY_POINT_GROUP),
                                           entry])
     try:
+        assert "hillclimb" in plugins._REGISTRY.names("strategy")
         yield
     finally:
         plugins._REGISTRY = before
-        del sys.modules[module.__name__]
+        for name in files:
+            del sys.modules[name]
 
 
 def test_the_documents_are_found() -> None:
     kinds = {f.kind for f in FOUND}
-    assert {"command", "set", "python", "import", "name"} <= kinds
+    assert {"command", "set", "python", "toml", "import", "name"} <= kinds
     assert len(_by_kind("command")) > 80
 
 
@@ -94,6 +112,11 @@ def test_python_block(found: Found) -> None:
     check_python(found)
 
 
+@pytest.mark.parametrize("found", _by_kind("toml"), ids=_id)
+def test_toml_block(found: Found) -> None:
+    tomllib.loads(found.text)
+
+
 @pytest.mark.parametrize("found", _by_kind("import"), ids=_id)
 def test_import(found: Found) -> None:
     check_import(found)
@@ -101,7 +124,9 @@ def test_import(found: Found) -> None:
 
 @pytest.mark.parametrize("found", _by_kind("name"), ids=_id)
 def test_dotted_name(found: Found) -> None:
-    check_name(found)
+    with warnings.catch_warnings():  # docs may name deprecated aliases (as such): they still work
+        warnings.simplefilter("ignore", DeprecationWarning)
+        check_name(found)
 
 
 # -- the collector and the checks themselves -----------------------------------------------------
@@ -202,6 +227,20 @@ def test_a_renamed_key_without_alias_fails_the_docs_check(monkeypatch) -> None:
                 check_command(found)
 
 
+def test_nas_warns_about_a_deprecated_key_in_one_line(monkeypatch, capsys) -> None:
+    reg = plugins.discover()
+    reg.add("space", "docspace", _space_with(_configs()[2]), "docs-test")
+    monkeypatch.setattr(plugins, "_REGISTRY", reg)
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    with warnings.catch_warnings():
+        app.entry(["config", "--strategy", "darts", "--space", "docspace",
+                   "--set", "space.learning_rate=0.5"])
+    out = capsys.readouterr()
+    assert "warning: config key space.learning_rate is deprecated: use space.lr\n" in out.err
+    assert "lr = 0.5  # the key after a rename, with its alias [deprecated alias: " \
+           "learning_rate]" in out.out
+
+
 def test_aliases_rename_convert_and_show_in_nas_config() -> None:
     @attrs.frozen
     class Config:
@@ -264,9 +303,14 @@ NOT_RUN = {
     "--data-dir ~/data": "needs CIFAR-10 under ~/data (nascore never downloads)",
     "--nproc": "launches torchrun processes (tests/test_distributed.py runs 2 ranks)",
 }
-ONE_SHOT_TINY = ["--epochs", "2", "--channels", "4", "--layers", "5", "--batch-size", "32",
-                 "--set", "data.subset=128"]
-DISCRETE_TINY = ["--set", "data.subset=128", "--set", "strategy.queries=3"]
+ONE_SHOT_TINY = ["--epochs", "2", "--channels", "4", "--layers", "3", "--batch-size", "32",
+                 "--set", "data.subset=64"]
+#: What else a strategy needs to be tiny (BNAS samples and scores architectures per stage).
+STRATEGY_TINY = {
+    "bnas": ["--set", "strategy.reduction_rounds=1", "--set", "strategy.reduction_batch_size=32",
+             "--set", "strategy.reduction_valid_images=32"],
+}
+DISCRETE_TINY = ["--set", "data.subset=64", "--set", "strategy.queries=3"]
 BUDGET_TINY = ["--set", "budget.epochs=1", "--set", "budget.channels=4", "--set",
                "budget.layers=3", "--set", "budget.batch_size=64"]
 
@@ -288,8 +332,9 @@ def _tiny(found: Found) -> list[str]:
     """The tour line at a tiny size (and inline instead of on Ray workers)."""
     args = list(found.args)
     reg = plugins.registry()
-    if reg.get("strategy", _option(args, "--strategy")).kind == "one-shot":
-        return [*args, *ONE_SHOT_TINY]
+    name = _option(args, "--strategy")
+    if reg.get("strategy", name).kind == "one-shot":
+        return [*args, *ONE_SHOT_TINY, *STRATEGY_TINY.get(name, ())]
     space = attrs.fields_dict(reg.get("space", _option(args, "--space")).config_cls)
     tiny = [*DISCRETE_TINY, *(BUDGET_TINY if "--budget" in args else ())]
     tiny += [*(["--channels", "4"] if "channels" in space else ()),
@@ -310,7 +355,7 @@ def test_tour_search_runs_tiny(found: Found, tmp_path, monkeypatch, capsys) -> N
             stand_in = [*_without(list(found.args), "--dataset", "--data-dir"),
                         "--set", "data.image_size=32"]
             if not Path("~/data/cifar-10-batches-py").expanduser().exists():
-                with pytest.raises(nascore.NascoreError, match="not found under"):
+                with pytest.raises(nascore.NascoreError, match="cifar10 not found"):
                     app.main.main([*found.args, "--dry-run"], standalone_mode=False)
         else:
             stand_in = _without(args, "--nproc")
@@ -320,3 +365,30 @@ def test_tour_search_runs_tiny(found: Found, tmp_path, monkeypatch, capsys) -> N
     app.main.main([*args, "--out", str(tmp_path / "run"), "--quiet"], standalone_mode=False)
     assert (tmp_path / "run" / "result.json").is_file()
     assert capsys.readouterr().out.strip()
+
+
+# -- the plugin guide's example, for real at a tiny size ------------------------------------------
+GUIDE_TINY = {
+    "hillclimb": [("--set", "strategy.queries=3"), ("--set", "data.subset=128"),
+                  ("--set", "budget.epochs=1"), ("--set", "budget.channels=4"),
+                  ("--set", "budget.layers=3")],
+    "darts": [("--epochs", "1"), ("--batch-size", "32"), ("--set", "data.subset=128")],
+}
+
+
+def _guide() -> list[Found]:
+    return [f for f in collect([EXAMPLE_DOC]) if f.kind == "command" and not f.inline
+            and f.args[:1] == ("run",)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("found", _guide(), ids=_id)
+def test_guide_search_runs_tiny(found: Found, with_example_plugin: None, tmp_path,
+                                monkeypatch) -> None:
+    """The guide's example plugin works with itself and the built-ins, as it says."""
+    monkeypatch.chdir(tmp_path)
+    args = list(found.args)
+    tiny = [word for flag, value in GUIDE_TINY[_option(args, "--strategy")]
+            if "--budget" in args or not value.startswith("budget.") for word in (flag, value)]
+    app.main.main([*args, *tiny, "--out", "run", "--quiet"], standalone_mode=False)
+    assert (tmp_path / "run" / "result.json").is_file()

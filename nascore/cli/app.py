@@ -276,8 +276,18 @@ def entry(args: list[str] | None = None) -> None:
     """Run the CLI, turning nascore errors into one-line messages and exit codes."""
     import warnings
 
-    # deprecated config keys still work; say so on the console (Python hides the warning)
+    # deprecated config keys still work; say so on the console in one line (Python hides the
+    # warning by default)
     warnings.filterwarnings("default", message="config key ", category=DeprecationWarning)
+    show = warnings.showwarning
+
+    def show_config_key(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if str(message).startswith("config key "):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            show(message, category, *args, **kwargs)
+
+    warnings.showwarning = show_config_key
     try:
         _console_logging()
         main.main(args=args, standalone_mode=False)
