@@ -65,7 +65,8 @@ class ReductionConfig:
         "L = 5)", validator=positive,
     )
     reduction_weights_only: int = field(
-        3, f"the first of the L epochs without architecture steps (source: {_ALGORITHM}: 'only "
+        3, f"how many of the L epochs, from the first, train without architecture steps (source: "
+        f"{_ALGORITHM}: 'only "
         "allow the network parameters ... to be tuned in the first 3 epochs')",
         validator=[non_negative, _within_l],
     )
