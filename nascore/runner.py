@@ -35,7 +35,7 @@ from nascore.config import (
 from nascore.constraint import Constraint, check_consistent, check_space_reaches
 from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData
-from nascore.errors import ConfigError, IncompatibleError
+from nascore.errors import ConfigError, IncompatibleError, NascoreError
 from nascore.events import EventLog
 from nascore.executors import ExecutorConfig, make_executor
 from nascore.plugins import registry
@@ -351,7 +351,13 @@ def _finish(session: Session, events: EventLog) -> Any:
 
     def finish(run: RunDir) -> Architecture:
         space, strategy = session.space, session.strategy
-        arch = space.validate(strategy.derive())
+        try:
+            arch = space.validate(strategy.derive())
+        except NascoreError as exc:  # the search is saved; `nas show` repeats why
+            events.log({"type": "derive_failed", "error": str(exc)})
+            exc.args = (f"{exc}; the search is saved: derive again with "
+                        f"`nas resume {run.path} --set SECTION.KEY=VALUE`",)
+            raise
         run.write_text("architecture.json", json.dumps(arch.to_dict(), indent=2) + "\n")
         text = space.format(arch)
         if text != arch.key():
