@@ -271,6 +271,7 @@ def test_composed_strategy_configs_keep_aliases() -> None:
 
 
 # -- nas run --dry-run ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dry_run_checks_and_writes_nothing(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     app.main.main(["run", "--strategy", "darts", "--space", "darts", "--channels", "4",
@@ -285,6 +286,17 @@ def test_dry_run_checks_and_writes_nothing(tmp_path, monkeypatch, capsys) -> Non
                        "--layers", "3", "--constraint", "params:..10", "--dry-run"],
                       standalone_mode=False)
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    with pytest.raises(nascore.NascoreError, match="taken already exists"):
+        app.main.main(["run", "--strategy", "darts", "--space", "darts", "--dry-run",
+                       "--out", "taken"], standalone_mode=False)
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+    # a discrete search's dry run starts no workers
+    app.main.main(["run", "--strategy", "random", "--space", "darts", "--estimator", "train",
+                   "--budget", "tiny", "--executor", "ray", "--workers", "2", "--dry-run"],
+                  standalone_mode=False)
+    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
 
 
 # -- the README tour, for real at a tiny size ----------------------------------------------------
@@ -307,7 +319,8 @@ ONE_SHOT_TINY = ["--epochs", "2", "--channels", "4", "--layers", "3", "--batch-s
                  "--set", "data.subset=64"]
 #: What else a strategy needs to be tiny (BNAS samples and scores architectures per stage).
 STRATEGY_TINY = {
-    "bnas": ["--set", "strategy.reduction_rounds=1", "--set", "strategy.reduction_batch_size=32",
+    "bnas": ["--set", "strategy.reduction_after=2", "--set", "strategy.reduction_weights_only=1",
+             "--set", "strategy.reduction_rounds=1", "--set", "strategy.reduction_batch_size=32",
              "--set", "strategy.reduction_valid_images=32"],
 }
 DISCRETE_TINY = ["--set", "data.subset=64", "--set", "strategy.queries=3"]
