@@ -133,7 +133,8 @@ def train(
     else:
         arch_source = from_text(str(source), space, "genotype", space or "darts")
     base = {"data": dict(arch_source.data_options), "space": dict(arch_source.space_options)}
-    tree = resolve_tree(base, arch_source.space, None, flags, _overrides(config))
+    tree = resolve_tree(base, arch_source.space, None, flags, _overrides(config),
+                        arch_source.recipe)
     run, result = start_training(tree, arch_source, out or default_out(arch_source),
                                  progress=progress)
     return TrainResult(run.path, result.get("test_acc"), result.get("valid_acc"), result)

@@ -118,11 +118,17 @@ def resolve_config(
         "strategy": (f"strategy '{run.strategy}'", strategy_cls.config_class(tree["strategy"])),
         "space": (f"space '{run.space}'", space_cls.config_cls),
     })
+    strategy_config = strategy_cls.configure(tree["strategy"])
+    space_values = {
+        **{k: d.value for k, d in
+           strategy_cls.space_settings(space_cls.config_cls, tree["strategy"]).items()},
+        **tree["space"],
+    }
     resolved: dict[str, dict[str, Any]] = {
         "run": config_to_dict(run),
         "data": config_to_dict(build_config(DataConfig, tree["data"], "data")),
-        "space": config_to_dict(build_config(space_cls.config_cls, tree["space"], "space")),
-        "strategy": config_to_dict(strategy_cls.configure(tree["strategy"])),
+        "space": config_to_dict(build_config(space_cls.config_cls, space_values, "space")),
+        "strategy": config_to_dict(strategy_config),
     }
     if run.estimator:
         est_cls = reg.get("estimator", run.estimator)
@@ -174,8 +180,12 @@ def config_help(tree: Mapping[str, Any]) -> dict[str, str]:
     reg = registry()
     run = tree["run"]
     helps = {**help_texts(RunConfig, "run"), **help_texts(DataConfig, "data")}
-    helps.update(help_texts(reg.get("space", run["space"]).config_cls, "space"))
+    space_cls = reg.get("space", run["space"])
+    helps.update(help_texts(space_cls.config_cls, "space"))
     strategy_cls = reg.get("strategy", run["strategy"])
+    for key, default in strategy_cls.space_settings(space_cls.config_cls, tree["strategy"]).items():
+        if default.source:
+            helps[f"space.{key}"] = f"{helps.get(f'space.{key}', '')} [{default.source}]".lstrip()
     helps.update(help_texts(strategy_cls.config_class(tree["strategy"]), "strategy"))
     if run.get("estimator"):
         helps.update(help_texts(reg.get("estimator", run["estimator"]).config_cls, "estimator"))
@@ -367,6 +377,7 @@ def _finish(session: Session, events: EventLog) -> Any:
             "text": text,
             "data_info": attrs.asdict(space.data),
             "network": strategy.network_options(),
+            **strategy.derivation_report(),
         }
         constraints = session.context.constraints
         if constraints and "network" in space.capabilities:

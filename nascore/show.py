@@ -135,6 +135,10 @@ def _show_search(run: RunDir, epochs: list[dict[str, Any]], events: list[dict[st
     for spec, check in result.get("constraints", {}).items():
         verdict = "met" if check["satisfied"] else "NOT met"
         click.echo(f"constraint {spec}: {check['value']:.6g} ({verdict})")
+    if "constraint_repair" in result:
+        from nascore.oneshot.constraints import describe_repair
+
+        click.echo(describe_repair(result["constraint_repair"]))
     return written + space.plot(arch, str(plots_dir / "cell"))
 
 

@@ -18,8 +18,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import attrs
+
 from nascore.architecture import Architecture
-from nascore.config import apply_renamed, build_config
+from nascore.config import Default, apply_renamed, build_config
 from nascore.context import SearchContext
 from nascore.errors import ConfigError
 
@@ -39,6 +41,17 @@ class Strategy(ABC):
     #: Named alternative settings: ``--set strategy.preset=NAME`` applies ``presets[NAME]``
     #: under the keys the user sets (needs a ``preset`` field in the config).
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: Defaults this strategy declares for settings of the space (``[space]``), with their
+    #: source (e.g. RC-DARTS searches connection cells: ``{"connection_cell": Default(True,
+    #: "...")}``); they apply to every space that has the setting, under the user's values.
+    space_defaults: ClassVar[Mapping[str, Default]] = {}
+    #: Per preset, the space settings it sets (under the user's values), e.g.
+    #: ``{"no_connection_cell": {"connection_cell": False}}``.
+    space_presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: Changes to the retraining recipe (``nas train`` of a run of this strategy, CIFAR recipe:
+    #: :mod:`nascore.training.recipe`) the method's paper evaluates with, with their source
+    #: (e.g. RC-DARTS: ``{"drop_path": Default(0.3, "...")}``).
+    retrain_defaults: ClassVar[Mapping[str, Default]] = {}
 
     def __init__(self, config: Any, context: SearchContext) -> None:
         self.config = config
@@ -64,6 +77,21 @@ class Strategy(ABC):
                 )
             values = {**cls.presets[preset], **values}
         return build_config(cls.config_class(values), values, "strategy")
+
+    @classmethod
+    def space_settings(
+        cls, space_config_cls: type, raw: Mapping[str, Any] | None = None
+    ) -> dict[str, Default]:
+        """The space defaults this strategy sets for a space with config ``space_config_cls``
+        under the raw ``[strategy]`` section ``raw``: :attr:`space_defaults`, then the space
+        values of its ``preset`` (source ``preset NAME``), for the keys the space has."""
+        keys = {f.name for f in attrs.fields(space_config_cls)}
+        found = {k: d for k, d in cls.space_defaults.items() if k in keys}
+        preset = (raw or {}).get("preset")
+        for key, value in cls.space_presets.get(preset, {}).items() if preset else ():
+            if key in keys:
+                found[key] = Default(value, f"strategy {cls.name}, preset {preset}")
+        return found
 
     def network_options(self) -> dict[str, Any]:
         """``build_network`` options of the network the search is about (where constraints
@@ -94,6 +122,11 @@ class Strategy(ABC):
     @abstractmethod
     def derive(self) -> Architecture:
         """The architecture the search has found so far."""
+
+    def derivation_report(self) -> dict[str, Any]:
+        """JSON-able facts about the last :meth:`derive`, merged into ``result.json`` (one-shot
+        strategies: their parts', e.g. ``constraint_repair``); default none."""
+        return {}
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -12,7 +12,13 @@ import torch
 from nascore.constraint import Constraint, FlopsConstraint, ParamsConstraint
 from nascore.costs import CostTable, count_params
 from nascore.errors import IncompatibleError, InfeasibleError
-from nascore.oneshot.constraints import ConstraintCosts, cost_tables, feasible_scores
+from nascore.oneshot.constraints import (
+    ConstraintCosts,
+    cost_tables,
+    describe_repair,
+    feasible_scores,
+    repair_record,
+)
 from nascore.plugins import make_space
 from nascore.runner import resolve_config, start_run
 from nascore.testing import drive, make_strategy, tiny_data
@@ -74,6 +80,37 @@ def test_feasible_scores_leave_a_feasible_derivation_unchanged():
         feasible_scores(scores, costs).values(), scores.values(), strict=True))
 
 
+def test_the_repair_record_names_the_edges_the_repair_changed():
+    space = tiny_space()
+    groups = space.decision_groups()
+    torch.manual_seed(0)
+    scores = {g.name: torch.rand(g.shape) for g in groups}
+    costs = ConstraintCosts(space, [ParamsConstraint(high=BOUND)], {})
+    repaired = feasible_scores(scores, costs)
+    record = repair_record(costs, scores, repaired, groups)
+    table = space.cost_table("params")
+    before, after = space.kept_mask(scores), space.kept_mask(repaired)
+    assert not record.argmax_met
+    assert record.argmax == {f"params:..{BOUND}": table.exact(before)}
+    assert record.derived == {f"params:..{BOUND}": table.exact(after)}
+    assert record.derived[f"params:..{BOUND}"] <= BOUND < record.argmax[f"params:..{BOUND}"]
+    # exactly the edges whose kept candidate differs, by name
+    named = {g.name: g for g in groups}
+    want = set()
+    for name, mask in after.items():
+        for edge in (mask != before[name]).any(dim=1).nonzero().flatten().tolist():
+            pick = [named[name].candidates[int(m[edge].nonzero()[0])] if m[edge].any() else None
+                    for m in (before[name], mask)]
+            want.add((name, named[name].edges[edge], *pick))
+    assert want and {(c["group"], c["edge"], c["from"], c["to"]) for c in record.changed} == want
+    line = describe_repair(record.to_dict())
+    assert f"the repair changed {len(want)} edge(s)" in line
+    # a derivation inside the bounds: met, nothing changed
+    loose = ConstraintCosts(space, [ParamsConstraint(high=1e9)], {})
+    same = repair_record(loose, scores, feasible_scores(scores, loose), groups)
+    assert same.argmax_met and same.changed == () and "not repaired" in same.describe()
+
+
 @pytest.mark.parametrize("name", ["darts", "pcdarts", "gdas"])
 def test_penalty_handler_derives_a_network_within_the_bound(name, tmp_path: Path):
     tree = resolve_config(
@@ -92,6 +129,10 @@ def test_penalty_handler_derives_a_network_within_the_bound(name, tmp_path: Path
     epochs = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
     reported = [e["constraints"] for e in epochs if e.get("type") == "epoch"]
     assert reported and all(f"params:..{BOUND}" in r for r in reported)
+    repair = result["constraint_repair"]  # what the handler's repair did, recorded
+    assert repair["handler"] == "penalty" and repair["derived"][f"params:..{BOUND}"] == check[
+        "value"]
+    assert repair["argmax_met"] == (repair["changed"] == [])
 
 
 def test_penalty_term_lowers_the_expected_cost_faster_than_no_penalty():

@@ -144,6 +144,10 @@ def _print_result(path: Any) -> None:
     for spec, check in result.get("constraints", {}).items():
         verdict = "met" if check["satisfied"] else "NOT met"
         click.echo(f"constraint {spec}: {check['value']:.6g} ({verdict})")
+    if "constraint_repair" in result:
+        from nascore.oneshot.constraints import describe_repair
+
+        click.echo(describe_repair(result["constraint_repair"]))
     click.echo(f"wrote {Path(path) / 'architecture.json'}", err=True)
 
 

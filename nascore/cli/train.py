@@ -78,7 +78,7 @@ def train_command(
     source = resolve_source(run_dir, arch_name, genotype, arch_file, space)
     file_tree = load_toml(config_file) if config_file else None
     base = {"data": dict(source.data_options), "space": dict(source.space_options)}
-    tree = resolve_tree(base, source.space, file_tree, flags, list(overrides))
+    tree = resolve_tree(base, source.space, file_tree, flags, list(overrides), source.recipe)
     use_threads(threads, "train", tree)
     target = out or default_out(source)
     run, results = start_training(tree, source, target, progress=not quiet)

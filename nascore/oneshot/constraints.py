@@ -5,7 +5,9 @@ size the search runs). The core ships :class:`Penalty`; plugins add others (RC-D
 projection) through the ``nascore_constraint_handlers`` hook. Every handler ends with the same
 guarantee: the derivation scores are repaired (:func:`feasible_scores`) so that the derived
 architecture meets every bound, measured exactly by the cost tables, or the run fails with
-:class:`~nascore.errors.InfeasibleError`.
+:class:`~nascore.errors.InfeasibleError`; and every handler records whether the search's own
+derivation (the argmax of its scores) already met the bounds or which decisions the repair
+changed (:class:`RepairRecord`, in ``result.json`` and on the console).
 
 Helpers: :class:`ConstraintCosts` (the tables of the constrained metrics, expected and exact
 costs, violations normalised by their bounds) and :func:`reachable_range` (the lowest and
@@ -27,7 +29,7 @@ from nascore.errors import IncompatibleError, InfeasibleError, MalformedArchitec
 from nascore.oneshot.part import Part
 
 if TYPE_CHECKING:
-    from nascore.space import SearchSpace
+    from nascore.space import DecisionGroup, SearchSpace
 
 Scores = dict[str, torch.Tensor]
 
@@ -240,6 +242,78 @@ def feasible_scores(scores: Scores, costs: ConstraintCosts) -> Scores:
     )
 
 
+@attrs.frozen
+class RepairRecord:
+    """What the feasible derivation (:func:`feasible_scores`) did to the search's own one.
+
+    ``argmax_met``: whether the derivation from the unrepaired scores (the argmax
+    architecture) met every bound; ``argmax`` and ``derived``: each constraint's exact cost
+    (``spec -> value``) before and after the repair; ``changed``: one entry per edge whose
+    choice the repair changed, ``{"group", "edge", "from", "to"}`` (candidate names; ``None``
+    where the edge was not kept).
+    """
+
+    argmax_met: bool
+    argmax: dict[str, float]
+    derived: dict[str, float]
+    changed: tuple[dict[str, Any], ...] = attrs.field(converter=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``result.json``'s ``constraint_repair``)."""
+        return attrs.asdict(self, value_serializer=lambda _i, _a, v: (
+            list(v) if isinstance(v, tuple) else v))
+
+    def describe(self) -> str:
+        """One line for the console (:func:`describe_repair`)."""
+        return describe_repair(self.to_dict())
+
+
+def describe_repair(record: Mapping[str, Any]) -> str:
+    """One console line for a ``constraint_repair`` record of ``result.json``."""
+    argmax = ", ".join(f"{spec} {value:.6g}" for spec, value in record["argmax"].items())
+    if record.get("expected"):
+        argmax += "; expected " + ", ".join(f"{v:.6g}" for v in record["expected"].values())
+    if record["argmax_met"]:
+        return f"argmax architecture meets the bounds ({argmax}): not repaired"
+    edits = ", ".join(f"{c['group']} {c['edge']}: {c['from']} -> {c['to']}"
+                      for c in record["changed"])
+    return (f"argmax architecture misses the bounds ({argmax}); the repair changed "
+            f"{len(record['changed'])} edge(s): {edits}")
+
+
+def repair_record(
+    costs: ConstraintCosts, before: Scores, after: Scores,
+    groups: Sequence[DecisionGroup] = (),
+) -> RepairRecord:
+    """The :class:`RepairRecord` of the derivation scores ``before`` and ``after`` the repair
+    (``groups`` name the edges and candidates; indices where a group is not given)."""
+    named = {g.name: g for g in groups}
+    kept_before = costs.space.kept_mask(before)
+    kept_after = costs.space.kept_mask(after)
+    specs = [c.spec() for c in costs.constraints]
+    argmax = dict(zip(specs, costs.exact(kept_before), strict=True))
+    changed = []
+    for name, mask in kept_after.items():
+        old = kept_before[name]
+        group = named.get(name)
+        for edge in (old != mask).any(dim=1).nonzero().flatten().tolist():
+            picks = [
+                (int(m[edge].nonzero()[0]) if bool(m[edge].any()) else None) for m in (old, mask)
+            ]
+            changed.append({
+                "group": name,
+                "edge": group.edges[edge] if group else edge,
+                **{key: (group.candidates[i] if group else i) if i is not None else None
+                   for key, i in zip(("from", "to"), picks, strict=True)},
+            })
+    return RepairRecord(
+        argmax_met=float(costs.violation(list(argmax.values()))) <= 0,
+        argmax=argmax,
+        derived=dict(zip(specs, costs.exact(kept_after), strict=True)),
+        changed=changed,
+    )
+
+
 class ConstraintHandler(Part):
     """Base of constraint handlers: the cost tables of the run's constraints, the kept-edge
     expected costs, and the feasible derivation (see the module docstring)."""
@@ -251,6 +325,8 @@ class ConstraintHandler(Part):
         space = search.context.space
         self.costs = ConstraintCosts(space, search.context.constraints, search.cost_options())
         check_reachable(space, self.costs.constraints, self.costs.tables)
+        #: What the last repair of the derivation scores did (``None`` before any).
+        self.repair: RepairRecord | None = None
 
     def kept(self) -> dict[str, torch.Tensor]:
         """What the derivation keeps now (by the search's scores before any handler)."""
@@ -261,8 +337,24 @@ class ConstraintHandler(Part):
         return self.costs.expected(self.search.probabilities(), self.kept())
 
     def scores(self, scores: Scores) -> Scores:
-        """The scores, repaired so that the derived architecture meets every bound."""
-        return feasible_scores(scores, self.costs)
+        """The scores, repaired so that the derived architecture meets every bound (what the
+        repair did is kept in :attr:`repair`)."""
+        repaired = feasible_scores(scores, self.costs)
+        self.repair = repair_record(self.costs, scores, repaired, self.search.groups)
+        return repaired
+
+    def derivation_report(self) -> dict[str, Any]:
+        """``constraint_repair``: the last :class:`RepairRecord` with this handler's name and
+        each constraint's expected cost (Eq. 6-style) at the end."""
+        if self.repair is None:
+            return {}
+        with torch.no_grad():
+            expected = [float(e) for e in self.expected_costs()]
+        specs = [c.spec() for c in self.costs.constraints]
+        return {"constraint_repair": {
+            "handler": self.name, **self.repair.to_dict(),
+            "expected": dict(zip(specs, expected, strict=True)),
+        }}
 
     def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
         """Report each constraint's expected cost and the derived architecture's exact one."""

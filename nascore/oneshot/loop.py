@@ -528,6 +528,13 @@ class OneShotStrategy(Strategy):
         """``space.derive(self.scores())``."""
         return self.context.space.derive(self.scores())
 
+    def derivation_report(self) -> dict[str, Any]:
+        """The parts' :meth:`~Part.derivation_report` of the last :meth:`derive`."""
+        report: dict[str, Any] = {}
+        for part in self.parts:
+            report.update(part.derivation_report())
+        return report
+
     # -- training ----------------------------------------------------------------------------
     @property
     def num_epochs(self) -> int:

@@ -19,6 +19,7 @@ in order (the strategy's own, the user's, then the constraint handler) at these 
 ``after_arch_step(r)``      after every architecture update, once per stage
 ``scores(s)``               transforms the per-group scores the space derives from
 ``end_epoch(epoch, m)``     at the end of an epoch (pruning, projections); adds to metrics ``m``
+``derivation_report()``     JSON-able facts about the last derivation for ``result.json``
 ``state_dict()``            the part's resumable state (tensors, numbers, strings, lists, dicts)
 ``plot(events, stem)``      (classmethod) plots ``nas show`` writes from the run's events
 ==========================  ==================================================================
@@ -126,6 +127,11 @@ class Part:
 
     def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
         """Per-epoch work; add JSON-able values to ``metrics``."""
+
+    def derivation_report(self) -> dict[str, Any]:
+        """JSON-able facts about the last derivation, merged into ``result.json`` (e.g. a
+        constraint handler's repair)."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """The part's resumable state."""

@@ -4,12 +4,15 @@
 cosine schedule to 0, momentum 0.9, weight decay 3e-4, cutout 16, drop path 0.2 ramped linearly,
 auxiliary weight 0.4, gradient clip 5, C=36, 20 cells). :data:`IMAGENET_RECIPE` holds what the
 ImageNet recipe changes (250 epochs, batch 128, lr 0.1 decayed by 0.97 every epoch, weight decay
-3e-5, label smoothing 0.1, C=48, 14 cells, the ImageNet stem, no cutout or drop path).
+3e-5, label smoothing 0.1, C=48, 14 cells, the ImageNet stem, no cutout or drop path). A search
+method may change the CIFAR recipe for the networks it found (its strategy's
+:attr:`~nascore.strategy.Strategy.retrain_defaults`, e.g. RC-DARTS's drop path 0.3).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -78,9 +81,11 @@ IMAGENET_RECIPE: dict[str, Any] = {
 IMAGENET_STYLE_DATASETS = ("imagefolder",)
 
 
-def recipe_defaults(dataset: str) -> dict[str, Any]:
-    """The recipe's values that differ from the :class:`TrainConfig` defaults for ``dataset``."""
-    return dict(IMAGENET_RECIPE) if dataset in IMAGENET_STYLE_DATASETS else {}
+def recipe_defaults(dataset: str, method: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe's values that differ from the :class:`TrainConfig` defaults for ``dataset``:
+    the ImageNet recipe, or the CIFAR recipe with ``method``'s changes (a search method's
+    :attr:`~nascore.strategy.Strategy.retrain_defaults` values)."""
+    return dict(IMAGENET_RECIPE) if dataset in IMAGENET_STYLE_DATASETS else dict(method or {})
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:

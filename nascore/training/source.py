@@ -16,6 +16,7 @@ import attrs
 
 from nascore.architecture import Architecture
 from nascore.config import (
+    Default,
     build_config,
     config_to_dict,
     help_texts,
@@ -60,6 +61,9 @@ class ArchSource:
     space_options: Mapping[str, Any] = attrs.field(factory=dict)
     data_options: Mapping[str, Any] = attrs.field(factory=dict)
     default_out: Path | None = None
+    #: Changes to the CIFAR recipe by the method that found the architecture (its strategy's
+    #: ``retrain_defaults``), with their sources.
+    recipe: Mapping[str, Default] = attrs.field(factory=dict)
 
     def architecture(self, space: SearchSpace) -> Architecture:
         """The validated architecture, parsed by ``space`` if it was given as text."""
@@ -72,8 +76,15 @@ def _check_space(arch: Architecture, space: str | None, origin: str) -> None:
         raise UsageError(f"{origin} is an architecture of space '{arch.space}', not '{space}'")
 
 
+def _method_recipe(strategy: str | None) -> dict[str, Default]:
+    """The ``retrain_defaults`` of ``strategy`` (none when it is not installed)."""
+    cls = registry().components["strategy"].get(strategy) if strategy else None
+    return dict(getattr(cls, "retrain_defaults", {}) or {})
+
+
 def from_run(path: str, space: str | None = None) -> ArchSource:
-    """The architecture, space options and data of a finished search run."""
+    """The architecture, space options and data of a finished search run, and the recipe
+    changes of its strategy."""
     run = RunDir.open(path)
     meta = run.meta
     if meta.get("kind") == "train":
@@ -94,6 +105,7 @@ def from_run(path: str, space: str | None = None) -> ArchSource:
         label=str(run.path), name=run.path.name, space=arch.space, arch=arch,
         space_options=dict(config.get("space", {})), data_options=data,
         default_out=run.path / "train",
+        recipe=_method_recipe(config.get("run", {}).get("strategy")),
     )
 
 
@@ -153,16 +165,20 @@ def resolve_tree(
     file_tree: Mapping[str, Any] | None = None,
     flags: Mapping[str, Any] | None = None,
     overrides: list[str] | None = None,
+    recipe: Mapping[str, Default] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The validated ``train``/``data``/``space`` tree with every default spelled out.
 
-    Precedence: recipe defaults (chosen by the dataset) < ``base`` < config file < CLI flags <
-    ``--set`` overrides.
+    Precedence: recipe defaults (chosen by the dataset; on the CIFAR recipe with the method's
+    ``recipe`` changes) < ``base`` < config file < CLI flags < ``--set`` overrides.
     """
     tree: dict[str, dict[str, Any]] = {s: dict(base.get(s, {})) for s in SECTIONS}
     layer_tree(tree, file_tree, flags, FLAG_TARGETS, overrides)
     data = build_config(DataConfig, tree["data"], "data")
-    train = build_config(TrainConfig, {**recipe_defaults(data.dataset), **tree["train"]}, "train")
+    method = {k: d.value for k, d in (recipe or {}).items()}
+    train = build_config(
+        TrainConfig, {**recipe_defaults(data.dataset, method), **tree["train"]}, "train"
+    )
     space_config = build_config(registry().get("space", space).config_cls, tree["space"], "space")
     return {
         "train": config_to_dict(train),
@@ -171,13 +187,18 @@ def resolve_tree(
     }
 
 
-def tree_help(space: str) -> dict[str, str]:
-    """Help texts of every key of a train tree (for the commented ``config.toml``)."""
-    return {
+def tree_help(space: str, recipe: Mapping[str, Default] | None = None) -> dict[str, str]:
+    """Help texts of every key of a train tree (for the commented ``config.toml``), with the
+    sources of the method's ``recipe`` changes."""
+    helps = {
         **help_texts(TrainConfig, "train"),
         **help_texts(DataConfig, "data"),
         **help_texts(registry().get("space", space).config_cls, "space"),
     }
+    for key, default in (recipe or {}).items():
+        if default.source:
+            helps[f"train.{key}"] = f"{helps.get(f'train.{key}', '')} [{default.source}]".lstrip()
+    return helps
 
 
 def default_out(source: ArchSource) -> Path:

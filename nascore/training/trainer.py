@@ -295,7 +295,7 @@ def start_training(
             run.write_text("genotype.txt", text + "\n")
 
     run, result = engine.start(
-        out, meta, dump_toml(tree, tree_help(source.space)), job, events, progress,
+        out, meta, dump_toml(tree, tree_help(source.space, source.recipe)), job, events, progress,
         callbacks=tuple(callbacks), prepare=write_architecture, finish=_finish(job, events),
         log_every=session.config.log_every,
     )

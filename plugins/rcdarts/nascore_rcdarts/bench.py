@@ -9,10 +9,14 @@ worst case). Target (documented, not tested): the worst-case projection under 10
 
 **search** (a ``nas run`` subprocess): ``rcdarts`` on digits resized to ``image_size`` with the
 paper's bounds (params 1.8e5..2.0e5, FLOPs = multiply-adds 2.8e7..3.3e7), shorter phases so that
-a few-epoch run projects several times; reports the derived network's measured params and
-multiply-adds and whether both lie inside the bounds. The paper's FLOPs bounds are for 32x32
+a few-epoch run projects several times; reports, per Phase II, each expected cost (Eq. 6) before
+and after against the bounds (the reach of e_p Adam steps), whether the argmax architecture of
+the search met the bounds or which edges the constraint handler's repair changed, and the
+derived network's measured params and multiply-adds. The paper's FLOPs bounds are for 32x32
 inputs: at 16x16 the ``darts`` network reaches at most ~2.0e7 multiply-adds, and the run stops
 with the reachable range (pass bounds scaled by 1/4 for 16x16).
+
+Both default to the paper's headline search (three levels, connection cells).
 """
 
 from __future__ import annotations
@@ -58,8 +62,8 @@ def bench_timing(
     batch_size: int = 64,
     steps: int = 3,
     bounds: Sequence[str] = PAPER_BOUNDS,
-    levels: int = 1,
-    connection_cell: bool = False,
+    levels: int = 3,
+    connection_cell: bool = True,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Seconds of one projection against the e_u-step Phase I before it (see the module doc)."""
@@ -109,8 +113,8 @@ def bench_search(
     image_size: int = 32,
     epochs: int = 3,
     bounds: Sequence[str] = PAPER_BOUNDS,
-    levels: int = 1,
-    connection_cell: bool = False,
+    levels: int = 3,
+    connection_cell: bool = True,
     phase1_steps: int = 5,
     warm_start_steps: int = 10,
     seed: int = 0,
@@ -142,28 +146,66 @@ def bench_search(
         result = json.loads((out / "result.json").read_text())
         events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     epochs_done = [e for e in events if e.get("type") == "epoch"]
-    projections = [p for e in epochs_done for p in e["projection"]["steps"]]
-    feasible = [f for e in epochs_done for f in e["projection"]["feasible"]]
+    phases = phase_two_gaps(epochs_done, bounds)
     measured = result["constraints"]
+    repair = result.get("constraint_repair", {})
     return {
         **setting,
         "genotype": result["text"],
         "measured": {spec: check["value"] for spec, check in measured.items()},
         "inside_all_bounds": all(check["satisfied"] for check in measured.values()),
-        "projections": len(projections),
-        "projection_steps": projections,
-        "projections_ending_feasible": sum(feasible),
-        "expected_at_end": epochs_done[-1]["constraints"] if epochs_done else None,
+        "projections": len(phases),
+        "projection_steps": [p["steps"] for p in phases],
+        "projections_ending_feasible": sum(p["feasible"] for p in phases),
+        "phase_two": phases,
+        "argmax_met_bounds": repair.get("argmax_met"),
+        "argmax_costs": repair.get("argmax"),
+        "repair_changed": repair.get("changed"),
+        "expected_at_end": repair.get("expected"),
         "seconds": seconds,
     }
+
+
+def phase_two_gaps(epochs: Sequence[dict[str, Any]], bounds: Sequence[str]) -> list[dict[str, Any]]:
+    """Per Phase II of a run's epoch events: its epoch, lambda, Adam steps, and each expected
+    cost before and after with its relative gap to the bounds (``(value - bound) / bound`` for
+    the bound it breaks, 0 inside)."""
+    limits = {c.spec(): c for c in _constraints(bounds)}
+
+    def gap(spec: str, value: float) -> float:
+        c = limits[spec]
+        if c.low is not None and value < c.low:
+            return round((value - c.low) / c.low, 5)
+        if c.high is not None and value > c.high:
+            return round((value - c.high) / c.high, 5)
+        return 0.0
+
+    phases = []
+    for event in epochs:
+        p = event["projection"]
+        for i, steps in enumerate(p["steps"]):
+            before, after = p["expected_before"][i], p["expected_after"][i]
+            phases.append({
+                "epoch": event["epoch"],
+                "lambda": p["lambdas"][i],
+                "steps": steps,
+                "feasible": p["feasible"][i],
+                "expected_before": {k: round(v, 1) for k, v in before.items()},
+                "expected_after": {k: round(v, 1) for k, v in after.items()},
+                "gap_before": {k: gap(k, v) for k, v in before.items()},
+                "gap_after": {k: gap(k, v) for k, v in after.items()},
+            })
+    return phases
 
 
 @click.command("rcdarts")
 @click.option("--part", "parts", multiple=True, type=click.Choice(("timing", "search")),
               default=("timing", "search"), show_default=True, help="what to measure")
 @click.option("--space", default="darts", show_default=True, help="space of the timing")
-@click.option("--levels", default=1, show_default=True, help="normal-cell levels")
-@click.option("--connection-cell", is_flag=True, help="search connection cells too")
+@click.option("--levels", default=3, show_default=True,
+              help="normal-cell levels (the paper's headline search: 3)")
+@click.option("--connection-cell/--no-connection-cell", default=True, show_default=True,
+              help="search connection cells (the paper's headline search does)")
 @click.option("--image-size", default=32, show_default=True,
               help="image size (the paper's FLOPs bounds are for 32x32)")
 @click.option("--steps", default=3, show_default=True, help="timed search steps")

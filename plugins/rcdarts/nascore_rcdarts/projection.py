@@ -15,7 +15,9 @@ from ``theta_p = theta`` with a fresh Adam for at most ``e_p`` steps, stopping a
 expected cost ``Phi_m`` lies inside its bounds. ``Phi_m`` is Eq. 6: the cost table's per-op
 costs times the softmax, summed over the edges the derivation rule keeps (recomputed from
 ``theta_p`` at every step, honouring pruning masks and edge normalisation), plus the fixed cost
-of the rest of the network. ``lambda`` decays exponentially with the epochs.
+of the rest of the network. ``lambda`` decays exponentially with the epochs, and at the end of
+training it is 0 (Sec. 3.2.2: "At the end of training, lambda -> 0 and theta_p := theta"): the
+last Phase II, after the last epoch, leaves theta as the last Phase I left it.
 
 As every nascore constraint handler, the derivation is finally repaired so that the derived
 network meets every bound (:class:`nascore.oneshot.ConstraintHandler`).
@@ -86,20 +88,25 @@ class ProjectionConfig:
 
 
 def lambda_at(epoch: int, start: float, decay: float) -> float:
-    """``lambda`` of ``epoch`` (0-based): ``start * decay ** epoch``."""
+    """``lambda`` of ``epoch`` (0-based) during training: ``start * decay ** epoch`` (the
+    Phase II after the last epoch runs at 0, see :meth:`Projection.end_epoch`)."""
     return start * decay**epoch
 
 
 @attrs.frozen
 class ProjectionResult:
     """One Phase II: Adam steps taken, whether the expected costs ended feasible, the normalised
-    violation before and after, and the seconds it took."""
+    violation before and after, the seconds it took, the ``lambda`` it ran at and each
+    constraint's expected cost (Eq. 6) before and after."""
 
     steps: int
     feasible: bool
     violation_before: float
     violation_after: float
     seconds: float
+    lam: float | None = None
+    expected_before: tuple[float, ...] = attrs.field(default=(), converter=tuple)
+    expected_after: tuple[float, ...] = attrs.field(default=(), converter=tuple)
 
 
 def project(
@@ -118,23 +125,27 @@ def project(
     ``masks`` marks the unpruned candidates; ``kept_of(theta_p)`` returns what the derivation
     keeps for the (detached) logits ``theta_p``. Starts at ``theta_p = theta`` and takes at most
     ``steps`` Adam steps (no weight decay), stopping when every expected cost is inside its
-    bounds (unless ``stop_when_feasible`` is false, e.g. to time all ``steps``). Returns the
-    projected logits (new tensors; ``theta`` is not modified) and a :class:`ProjectionResult`.
+    bounds (unless ``stop_when_feasible`` is false, e.g. to time all ``steps``). With
+    ``lam = 0`` Eq. 8 is minimised by ``theta`` itself: no step is taken. Returns the projected
+    logits (new tensors; ``theta`` is not modified) and a :class:`ProjectionResult`.
     """
     started = time.perf_counter()
     target = {n: t.detach().clone() for n, t in theta.items()}
     current = {n: t.clone().requires_grad_() for n, t in target.items()}
     optimizer = torch.optim.Adam(list(current.values()), lr=lr, betas=betas, weight_decay=0.0)
     before = after = 0.0
+    first: list[float] = []
+    values: list[float] = []
     taken = 0
     for taken in range(steps + 1):
         probs = {n: masked_softmax(t, masks.get(n)) for n, t in current.items()}
         kept = kept_of({n: t.detach() for n, t in current.items()})
-        violation = costs.violation(costs.expected(probs, kept))
-        after = float(violation.detach())
+        expected = costs.expected(probs, kept)
+        violation = costs.violation(expected)
+        after, values = float(violation.detach()), [float(v.detach()) for v in expected]
         if taken == 0:
-            before = after
-        if taken == steps or (stop_when_feasible and after <= 0):
+            before, first = after, values
+        if taken == steps or lam == 0 or (stop_when_feasible and after <= 0):
             break
         distance = sum(((current[n] - target[n]) ** 2).sum() for n in current)
         objective = 0.5 * distance + lam * violation
@@ -143,14 +154,16 @@ def project(
         optimizer.step()
     projected = {n: t.detach() for n, t in current.items()}
     seconds = time.perf_counter() - started
-    return projected, ProjectionResult(taken, after <= 0, before, after, seconds)
+    return projected, ProjectionResult(taken, after <= 0, before, after, seconds, lam, first,
+                                       values)
 
 
 class Projection(ConstraintHandler):
     """RC-DARTS's iterative projection (see the module docstring): every ``phase1_steps``
     iterations (``warm_start_steps`` before the first), the architecture parameters of the
-    costed groups are replaced in place by their projection; a last projection ends the search
-    (Algorithm 1's loop ends with Phase II). The architecture optimiser's state is left alone.
+    costed groups are replaced in place by their projection. Algorithm 1's loop ends with a
+    Phase II, at ``lambda = 0`` (Sec. 3.2.2: theta_p := theta), which leaves theta unchanged and
+    only records the expected costs. The architecture optimiser's state is left alone.
     """
 
     name = "projection"
@@ -210,15 +223,19 @@ class Projection(ConstraintHandler):
                 self.search.params.alphas[name].copy_(value)
         return self.kept()
 
-    def project(self, stop_when_feasible: bool = True) -> ProjectionResult:
-        """Phase II now: replace the costed groups' alphas by their projection (Eq. 7-8)."""
+    def project(
+        self, stop_when_feasible: bool = True, lam: float | None = None
+    ) -> ProjectionResult:
+        """Phase II now: replace the costed groups' alphas by their projection (Eq. 7-8) at
+        ``lam`` (default: the current epoch's ``lambda``)."""
         c, params = self.config, self.search.params
         theta = {n: params.alphas[n].detach().clone() for n in self.groups}
         projected = theta  # what the parameters hold if the projection fails
         try:
             projected, result = project(
                 theta, {n: params.masks[n] for n in self.groups}, self.costs, self._kept_of,
-                self.lam(), c.projection_steps, c.projection_lr, tuple(c.projection_betas),
+                self.lam() if lam is None else lam, c.projection_steps, c.projection_lr,
+                tuple(c.projection_betas),
                 stop_when_feasible,
             )
         finally:
@@ -232,17 +249,25 @@ class Projection(ConstraintHandler):
 
     # -- reporting and state -----------------------------------------------------------------
     def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
-        """At the last epoch, a final projection (if Phase I iterations ran since the last);
-        then this epoch's projections and the base handler's cost report."""
+        """At the last epoch, the final Phase II at ``lambda = 0`` (if Phase I iterations ran
+        since the last projection; it leaves theta unchanged); then this epoch's projections
+        (their lambda, steps, and each constraint's expected cost before and after) and the
+        base handler's cost report."""
         if epoch == self.search.num_epochs - 1 and self.iterations > 0:
-            self.project()
+            self.project(lam=0.0)
+        specs = [c.spec() for c in self.costs.constraints]
         metrics["projection"] = {
             "lambda": self.lam(epoch),
             "count": len(self.results),
+            "lambdas": [r.lam for r in self.results],
             "steps": [r.steps for r in self.results],
             "feasible": [r.feasible for r in self.results],
             "violation_before": [r.violation_before for r in self.results],
             "violation_after": [r.violation_after for r in self.results],
+            "expected_before": [dict(zip(specs, r.expected_before, strict=False))
+                                for r in self.results],
+            "expected_after": [dict(zip(specs, r.expected_after, strict=False))
+                               for r in self.results],
             "seconds": sum(r.seconds for r in self.results),
             "phase1_iterations": self.iterations,
         }

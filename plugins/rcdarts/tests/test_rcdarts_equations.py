@@ -1,5 +1,5 @@
 """RC-DARTS's equations by hand on a two-node cell: Eq. 6 (expected cost over the kept edges),
-the first projection step of Eq. 8, lambda's decay."""
+the first projection step of Eq. 8, lambda's decay and lambda = 0 at the end (theta_p := theta)."""
 
 from __future__ import annotations
 
@@ -135,3 +135,30 @@ def test_lambda_decays_exponentially_and_bounds_how_far_the_projection_moves(
 
     # Eq. 8's balance: the proximity term holds theta_p within about lambda * |grad| of theta
     assert distance(1e-4) < 0.01 < 0.5 < distance(100.0)
+
+
+def test_lambda_zero_is_theta_p_equals_theta_and_records_the_expected_cost(
+    space, make_constraints
+) -> None:
+    # Sec. 3.2.2: "At the end of training, lambda -> 0 and theta_p := theta": with lambda = 0
+    # Eq. 8 is 1/2 ||theta - theta_p||^2, minimised by theta itself, even far outside the bounds
+    theta = {"normal": PROBS.log().float(), "reduce": PROBS.log().float()}
+    costs = ConstraintCosts(space, make_constraints("params:..250"), {})
+    projected, result = project(theta, {}, costs, _kept_of(space), lam=0.0, steps=500, lr=1e-2)
+    assert all(torch.equal(projected[n], theta[n]) for n in theta)
+    assert result.steps == 0 and not result.feasible and result.lam == 0.0
+    # the hand-computed Eq. 6 value above (255.25) before and after, violation 5.25 / 250
+    assert result.expected_before == result.expected_after == pytest.approx((255.25,), rel=1e-5)
+    assert result.violation_after == pytest.approx(5.25 / 250, rel=1e-4)
+
+
+def test_a_projection_records_each_expected_cost_before_and_after(
+    space, make_constraints
+) -> None:
+    theta = {"normal": PROBS.log().float(), "reduce": PROBS.log().float()}
+    costs = ConstraintCosts(space, make_constraints("params:258..400", "flops:..1000"), {})
+    _, result = project(theta, {}, costs, _kept_of(space), lam=10.0, steps=500, lr=3e-3)
+    assert result.lam == 10.0 and len(result.expected_before) == 2
+    # HandCostSpace costs every metric alike: 255.25 before, just above the lower bound after
+    assert result.expected_before == pytest.approx((255.25, 255.25), rel=1e-5)
+    assert 258 <= result.expected_after[0] < 259

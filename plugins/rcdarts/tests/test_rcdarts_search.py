@@ -9,8 +9,10 @@ from nascore_rcdarts import Projection
 
 from nascore.testing import drive
 
-#: Short phases so that a 3-step epoch projects (and short projections).
+#: Short phases so that a 3-step epoch projects (and short projections), at one level (the
+#: tiny 3-cell space has one normal cell; the default is the paper's three levels).
 FAST = {"phase1_steps": 2, "warm_start_steps": 3, "projection_steps": 100}
+ONE_LEVEL = {"preset": "wo_mls_cc"}
 #: Bounds that exclude what the tiny unconstrained search derives (checked below).
 BOUNDS = ("params:5000..8000", "flops:80000..140000")
 
@@ -28,7 +30,7 @@ def test_phase_one_and_two_alternate_every_e_u_iterations(
     arch_first, make_space, make_search
 ) -> None:
     search = make_search("rcdarts", make_space(), BOUNDS, epochs=2,
-                         arch_step_first=arch_first, **FAST)
+                         arch_step_first=arch_first, **FAST, **ONE_LEVEL)
     handler = search.part(Projection.name)
     log: list[str] = []
 
@@ -43,17 +45,45 @@ def test_phase_one_and_two_alternate_every_e_u_iterations(
     search.weights_step = spy(search.weights_step, "w")
     search.arch_steps = spy(search.arch_steps, "a")
     handler.project = spy(handler.project, "P")
-    drive(search, range(2))
+    metrics = drive(search, range(2))
     step = "aw" if arch_first else "wa"
     # 6 iterations: warm start of 3, then every 2; the search ends with a Phase II (Alg. 1)
     assert "".join(log) == step * 3 + "P" + step * 2 + "P" + step + "P"
     assert handler.projections == 3 and handler.iterations == 0
+    # lambda: 100 in epoch 0, 90 in epoch 1, and 0 for the Phase II after the last epoch
+    assert metrics[0]["projection"]["lambdas"] == [100.0]
+    assert metrics[1]["projection"]["lambdas"] == pytest.approx([90.0, 0.0])
+    assert metrics[1]["projection"]["steps"][-1] == 0
+
+
+def test_the_last_phase_two_leaves_theta_as_phase_one_left_it(make_space, make_search) -> None:
+    # Sec. 3.2.2: "At the end of training, lambda -> 0 and theta_p := theta"
+    search = make_search("rcdarts", make_space(), ("params:..3000",), epochs=1,
+                         **{**FAST, **ONE_LEVEL, "warm_start_steps": 2})
+    handler = search.part(Projection.name)
+    seen: list[dict[str, torch.Tensor]] = []
+    project = handler.project
+
+    def watched(*args, **kwargs):
+        before = {n: search.params.alphas[n].detach().clone() for n in handler.groups}
+        result = project(*args, **kwargs)
+        seen.append({n: search.params.alphas[n].detach() - before[n] for n in handler.groups})
+        return result
+
+    handler.project = watched
+    metrics = drive(search, range(1))[0]["projection"]
+    # 3 iterations, warm start 2: one projection at lambda 100, then the last at lambda 0
+    assert metrics["lambdas"] == [100.0, 0.0] and metrics["steps"][0] > 0
+    assert any(bool(d.abs().max() > 0) for d in seen[0].values())  # the bound binds
+    assert all(bool((d == 0).all()) for d in seen[1].values())  # theta_p := theta
+    after = metrics["expected_after"][-1]["params:..3000"]
+    assert metrics["expected_before"][-1]["params:..3000"] == after > 3000
 
 
 def test_projection_replaces_the_alphas_in_place_and_leaves_adam_alone(
     make_space, make_search
 ) -> None:
-    search = make_search("rcdarts", make_space(), ("params:..3000",), epochs=2)
+    search = make_search("rcdarts", make_space(), ("params:..3000",), epochs=2, **ONE_LEVEL)
     drive(search, range(1))  # 3 iterations, no projection yet (warm start 300)
     handler = search.part(Projection.name)
     assert handler.projections == 0
@@ -77,14 +107,20 @@ def test_a_tiny_search_meets_bounds_that_exclude_the_unconstrained_result(
     make_space, make_search, measure
 ) -> None:
     space = make_space()
-    free = make_search("rcdarts", space, (), epochs=2)
+    free = make_search("rcdarts", space, (), epochs=2, **ONE_LEVEL)
     drive(free, range(2))
     assert not _inside(measure(space, free.derive()), BOUNDS)
-    search = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST)
+    search = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST, **ONE_LEVEL)
     metrics = drive(search, range(2))
     assert sum(m["projection"]["count"] for m in metrics) == 3
     assert metrics[1]["projection"]["lambda"] == pytest.approx(90.0)  # 100 * 0.9 ** 1
-    assert _inside(measure(space, search.derive()), BOUNDS)
+    arch = search.derive()
+    assert _inside(measure(space, arch), BOUNDS)
+    # whether the argmax met the bounds or the repair changed it, for result.json
+    repair = search.derivation_report()["constraint_repair"]
+    assert repair["handler"] == "projection" and set(repair["expected"]) == set(BOUNDS)
+    assert list(repair["derived"].values()) == list(measure(space, arch))
+    assert repair["argmax_met"] == (not repair["changed"])
 
 
 @pytest.mark.parametrize(
@@ -147,13 +183,13 @@ def test_multi_level_search_on_adarts_meets_its_bounds(make_space, make_search, 
 
 def test_resumed_search_continues_identically(make_space, make_search) -> None:
     space = make_space()
-    whole = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST)
+    whole = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST, **ONE_LEVEL)
     drive(whole, range(2))
-    first = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST)
+    first = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST, **ONE_LEVEL)
     drive(first, range(1))
     state = first.state_dict()
     assert state["parts"]["projection"]["projections"] == 1
-    resumed = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST)
+    resumed = make_search("rcdarts", space, BOUNDS, epochs=2, **FAST, **ONE_LEVEL)
     resumed.load_state_dict(state)
     drive(resumed, range(1, 2))
     for name, alpha in whole.params.alphas.items():
