@@ -351,3 +351,30 @@ def test_a_budget_sets_the_image_size_cutout_and_precision_of_search_steps():
                                               align_corners=False)
     assert torch.equal(plain, resized)  # arch batches: resized, no cutout
     assert not torch.equal(train, resized)  # weights batches: cutout first
+
+
+@pytest.mark.parametrize("rank, replicas, images, held", [
+    (0, 1, 5, 5), (0, 2, 5, 3), (1, 2, 5, 2), (1, 2, 1, 0), (2, 3, 7, 2),
+])
+def test_evaluate_on_images_keeps_each_shards_share_of_the_first_images(
+    rank, replicas, images, held
+):
+    # process `rank` holds a batch's images rank, rank + replicas, ...: of the first 7 images,
+    # rank 2 of 3 holds images 2 and 5
+    shard = attrs.make_class("Shard", ["rank", "replicas"])(rank, replicas)
+    holder = attrs.make_class("Holder", ["data"])(shard)
+    assert OneShotStrategy._shard_count(holder, images) == held
+
+
+def test_evaluate_on_images_scores_the_same_fixed_images_every_epoch():
+    strategy = make_strategy("darts")
+    first = strategy.evaluate("arch", images=20)
+    x, y = next(strategy.data.batches("arch", 16, 0))
+    x2, y2 = list(strategy.data.batches("arch", 16, 0))[1]
+    xs, ys = torch.cat([x, x2])[:20], torch.cat([y, y2])[:20]
+    strategy.supernet.eval()
+    with torch.no_grad():
+        logits = strategy.supernet(xs, strategy.forward_weights())
+    assert first["accuracy"] == pytest.approx(float((logits.argmax(1) == ys).float().mean()))
+    strategy.epoch = 1
+    assert strategy.evaluate("arch", images=20) == first
