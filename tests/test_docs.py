@@ -107,8 +107,17 @@ def test_setting(found: Found, with_example_plugin: None) -> None:
     check_value(found)
 
 
+@pytest.fixture
+def deprecated_names_allowed() -> Iterator[None]:
+    """Docs may name deprecated aliases (saying so): they still work."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 @pytest.mark.parametrize("found", _by_kind("python"), ids=_id)
-def test_python_block(found: Found) -> None:
+def test_python_block(found: Found, with_example_plugin: None,
+                      deprecated_names_allowed: None) -> None:
     check_python(found)
 
 
@@ -118,15 +127,13 @@ def test_toml_block(found: Found) -> None:
 
 
 @pytest.mark.parametrize("found", _by_kind("import"), ids=_id)
-def test_import(found: Found) -> None:
+def test_import(found: Found, deprecated_names_allowed: None) -> None:
     check_import(found)
 
 
 @pytest.mark.parametrize("found", _by_kind("name"), ids=_id)
-def test_dotted_name(found: Found) -> None:
-    with warnings.catch_warnings():  # docs may name deprecated aliases (as such): they still work
-        warnings.simplefilter("ignore", DeprecationWarning)
-        check_name(found)
+def test_dotted_name(found: Found, deprecated_names_allowed: None) -> None:
+    check_name(found)
 
 
 # -- the collector and the checks themselves -----------------------------------------------------
