@@ -28,6 +28,9 @@ _SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
 _PLACEHOLDER = re.compile(r"\.\.\.|\b[A-Z][A-Z_]*\b|<\w+>|^\[-|^[^[=]*\]$")
 _DOTTED = re.compile(r"^(nascore(?:_\w+)?(?:\.\w+)+)(\(.*\))?$")
 _ASSIGN = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
+#: A heading over a table of settings, keys in its first column: ``## Options (`--set
+#: strategy.KEY=VALUE`)``.
+_KEY_TABLE = re.compile(r"`--set (\w+)\.KEY=VALUE`")
 #: Dotted names in the docs that are entry-point groups, not modules.
 ENTRY_POINT_GROUPS = {"nascore.plugins", "nascore.commands"}
 
@@ -35,8 +38,8 @@ ENTRY_POINT_GROUPS = {"nascore.plugins", "nascore.commands"}
 @attrs.frozen
 class Found:
     """One checkable thing in a document: ``kind`` is ``command``, ``set``, ``budget``,
-    ``constraint``, ``python`` or ``toml`` (a fenced block), ``import`` or ``name`` (a dotted
-    reference);
+    ``constraint``, ``python`` or ``toml`` (a fenced block), ``import``, ``name`` (a dotted
+    reference) or ``key`` (``section.key`` from a table of settings);
     ``where`` is ``path:line``; ``inline`` marks code spans in running text."""
 
     kind: str
@@ -72,11 +75,23 @@ def collect_text(text: str, path: Path) -> list[Found]:
     found: list[Found] = []
     prose: list[tuple[int, str]] = []
     lines = text.splitlines()
+    table_section = None  # the section of a heading "... (`--set SECTION.KEY=VALUE`)"
+    key_table = False  # in a table whose first column holds keys
     i = 0
     while i < len(lines):
         match = _FENCE.match(lines[i])
         if not match:
             prose.append((i + 1, lines[i]))
+            if lines[i].startswith("#"):
+                heading = _KEY_TABLE.search(lines[i])
+                table_section = heading.group(1) if heading else None
+            elif table_section and lines[i].startswith("|"):
+                first = lines[i].strip("|").split("|")[0]
+                if not lines[i - 1].startswith("|"):  # a table's header: a table of settings?
+                    key_table = first.strip().lower() in ("key", "keys", "setting", "settings")
+                elif key_table:
+                    found += [Found("key", f"{table_section}.{key}", _where(path, i + 1))
+                              for key in re.findall(r"`([a-z_][a-z0-9_]*)`", first)]
             i += 1
             continue
         fence, lang, start = match.group(2), match.group(3).lower(), i + 1
@@ -378,6 +393,27 @@ def check_value(found: Found) -> None:
     if section in ("strategy", "space", "run", "data", "budget", "executor", "estimator",
                    "train") and name not in section_keys(section):
         raise ConfigError(f"no installed component has the setting {key}")
+
+
+def check_key(found: Found) -> None:
+    """A key of a settings table: a plugin README's table lists its own component's settings
+    (when the plugin provides one component of that kind), other docs any component's."""
+    from nascore.config import ConfigError, renamed_keys
+    from nascore.plugins import registry
+
+    section, _dot, name = found.text.partition(".")
+    plugin = re.match(r"plugins/(\w+)/README.md", found.where)
+    kind = {"space": "space", "strategy": "strategy", "estimator": "estimator"}.get(section)
+    record = next((r for r in registry().plugins if plugin and r.name == plugin.group(1)), None)
+    registry().collect_all()
+    owned = record.provides.get(kind, []) if record is not None and kind else []
+    if len(owned) != 1:
+        check_value(Found("set", f"{found.text}=1", found.where))
+        return
+    component = registry().get(kind, owned[0])
+    cls = component.config_class({}) if kind == "strategy" else component.config_cls
+    if name not in {f.name for f in attrs.fields(cls)} | set(renamed_keys(cls)):
+        raise ConfigError(f"{kind} {owned[0]} has no setting {found.text}")
 
 
 def check_python(found: Found) -> list[str]:

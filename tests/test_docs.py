@@ -32,6 +32,7 @@ from docs_commands import (  # noqa: E402
     Found,
     check_command,
     check_import,
+    check_key,
     check_name,
     check_python,
     check_value,
@@ -91,7 +92,7 @@ def with_example_plugin() -> Iterator[None]:
 
 def test_the_documents_are_found() -> None:
     kinds = {f.kind for f in FOUND}
-    assert {"command", "set", "python", "toml", "import", "name"} <= kinds
+    assert {"command", "set", "python", "toml", "import", "name", "key"} <= kinds
     assert len(_by_kind("command")) > 80
 
 
@@ -105,6 +106,11 @@ def test_command(found: Found, with_example_plugin: None) -> None:
 @pytest.mark.parametrize("found", _by_kind("set", "budget", "constraint"), ids=_id)
 def test_setting(found: Found, with_example_plugin: None) -> None:
     check_value(found)
+
+
+@pytest.mark.parametrize("found", _by_kind("key"), ids=_id)
+def test_settings_table_key(found: Found) -> None:
+    check_key(found)
 
 
 @pytest.fixture
@@ -152,6 +158,12 @@ torchrun --nproc-per-node 2 -m nascore run --strategy darts \\
 ```python
 import nascore
 ```
+
+## Options (`--set strategy.KEY=VALUE`)
+
+| key | default |
+|---|---|
+| `lr`, `arch_lr` | 0.025 (`none`) |
 '''
 
 
@@ -164,8 +176,9 @@ def test_collector_finds_commands_settings_and_code() -> None:
         "nas run --strategy darts --space darts --set strategy.lr=0.1",
     ]
     assert [(f.kind, f.text) for f in found if f.kind not in ("command",)] == [
-        ("python", "import nascore"), ("budget", "tiny"), ("import", "import nascore.timm"),
-        ("name", "nascore.search"),
+        ("python", "import nascore"), ("key", "strategy.lr"), ("key", "strategy.arch_lr"),
+        ("budget", "tiny"), ("import", "import nascore.timm"), ("name", "nascore.search"),
+        ("set", "strategy.KEY=VALUE"),   # a placeholder: check_value accepts it
     ]
     assert has_placeholder(["show", "RUN"])
     assert not has_placeholder(["--constraint", "params:1M..2M"])
@@ -191,6 +204,9 @@ def test_a_broken_command_fails() -> None:
         check_name(Found("name", "nascore_mipbpe.budgetfile.read_budget_file", "x"))
     with pytest.raises(ImportError):
         check_import(Found("import", "from nascore import NoSuchName", "x"))
+    check_key(Found("key", "strategy.indicator_lambda", "plugins/eoinas/README.md:1"))
+    with pytest.raises(ConfigError, match="strategy eoinas has no setting strategy.lr_scale"):
+        check_key(Found("key", "strategy.lr_scale", "plugins/eoinas/README.md:1"))
 
 
 # -- renamed settings: the docs test fails without an alias and passes with one ----------------
