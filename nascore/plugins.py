@@ -151,7 +151,13 @@ class Registry:
         self.owners[(kind, name)] = owner
 
     def get(self, kind: str, name: str) -> Any:
-        """The component, or :class:`UnknownNameError` listing the available names."""
+        """The component, or :class:`UnknownNameError` listing the available names. A space
+        named by a module spec (``module:path/to/file.py:factory``) is read from that model
+        (:mod:`nascore.model_space`)."""
+        if kind == "space" and name.startswith("module:"):
+            from nascore.model_space import space_class
+
+            return space_class(name)
         try:
             return self.kind(kind)[name]
         except KeyError:

@@ -111,6 +111,10 @@ def resolve_config(
     run = build_config(RunConfig, tree["run"], "run")
     if not run.strategy or not run.space:
         raise ConfigError("a run needs --strategy and --space (see `nas plugins` for the names)")
+    if run.space.startswith("module:"):  # a space written as a model: its file made absolute
+        from nascore.model_space import normalize_spec
+
+        run = attrs.evolve(run, space=normalize_spec(run.space))
     reg = registry()
     strategy_cls = reg.get("strategy", run.strategy)
     space_cls = reg.get("space", run.space)
@@ -270,7 +274,8 @@ def default_out(tree: Mapping[str, Any]) -> Path:
     """``runs/<strategy>-<space>-<timestamp>``."""
     run = tree["run"]
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{run['strategy']}-{run['space']}-{stamp}"
+    space = run["space"].rpartition(":")[2] if run["space"].startswith("module:") else run["space"]
+    return Path("runs") / f"{run['strategy']}-{space}-{stamp}"
 
 
 @attrs.define

@@ -9,14 +9,28 @@ from nascore.nn.blocks import (
     channel_shuffle,
     drop_path,
 )
+from nascore.nn.choices import (
+    InputChoice,
+    LayerChoice,
+    ValueBatchNorm2d,
+    ValueChoice,
+    ValueConv2d,
+    ValueLinear,
+)
 from nascore.nn.mixed import MixedEdge, OpFactory
 
 __all__ = [
     "ActFactory",
+    "InputChoice",
+    "LayerChoice",
     "MixedEdge",
     "OpFactory",
     "RecomputingMaxPool2d",
     "ReLUConvBN",
+    "ValueBatchNorm2d",
+    "ValueChoice",
+    "ValueConv2d",
+    "ValueLinear",
     "cat_channels",
     "channel_shuffle",
     "drop_path",

@@ -1,0 +1,229 @@
+"""Spaces written as models: the choice primitives, the space read from a model factory, its
+costs, and searches from the CLI and from Python (issue 26)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+from torch import nn
+
+from nascore.errors import IncompatibleError, MalformedArchitecture
+from nascore.model_space import space_from
+from nascore.nn import InputChoice, LayerChoice, ValueBatchNorm2d, ValueChoice, ValueConv2d
+from nascore.nn.choices import choices_of, freeze
+from nascore.space import DataInfo, EdgeWeights
+
+TINY_FILE = Path(__file__).parent / "own_model" / "tiny_cnn.py"
+SPEC = f"module:{TINY_FILE}:tiny_cnn"
+INFO = DataInfo(in_channels=1, image_size=8, num_classes=10)
+
+
+def tiny_space():
+    cls = space_from(SPEC)
+    return cls(cls.config_cls(), INFO)
+
+
+# -- primitives ------------------------------------------------------------------------------
+def test_shared_labels_make_one_decision_and_plain_forward_takes_the_first() -> None:
+    class Two(nn.Module):
+        def __init__(self, num_classes: int, in_chans: int) -> None:
+            super().__init__()
+            self.a = LayerChoice([nn.Identity(), nn.ReLU()], label="act")
+            self.b = LayerChoice([nn.Identity(), nn.ReLU()], label="act")
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    space = space_from(Two)(space_from(Two).config_cls(), INFO)
+    assert [d.name for d in space.decisions()] == ["act"]
+    x = torch.tensor([[-1.0, 2.0]])
+    assert torch.equal(Two(10, 1)(x), x)  # first candidate: identity
+    relu = space.build_network(space.decode([1]))
+    assert torch.equal(relu(x), torch.tensor([[0.0, 2.0]]))
+    assert isinstance(relu.a, nn.ReLU) and isinstance(relu.b, nn.ReLU)
+
+
+def test_input_choice_sums_n_of_m() -> None:
+    choice = InputChoice(3, n_chosen=2, label="inputs")
+    xs = [torch.full((1, 2), float(v)) for v in (1, 10, 100)]
+    assert choice.combinations() == [(0, 1), (0, 2), (1, 2)]
+    assert torch.equal(choice(xs), torch.full((1, 2), 11.0))  # plain: the first set
+    choice._nascore_fixed = 2
+    assert torch.equal(choice(xs), torch.full((1, 2), 110.0))
+    with pytest.raises(ValueError, match="n_chosen"):
+        InputChoice(2, n_chosen=3)
+
+
+def test_value_conv_slices_equal_a_smaller_standalone_layer() -> None:
+    torch.manual_seed(0)
+    width, kernel = ValueChoice([2, 4], label="width"), ValueChoice([3, 5], label="kernel")
+    conv = ValueConv2d(3, width, kernel)
+    assert conv.weight.shape == (4, 3, 5, 5)  # the largest candidate is allocated
+    x = torch.randn(2, 3, 6, 6)
+    width._nascore_fixed, kernel._nascore_fixed = 0, 0  # width 2, kernel 3
+    expected = F.conv2d(x, conv.weight[:2, :, 1:4, 1:4], padding=1)
+    assert torch.allclose(conv(x), expected)
+    fixed = conv.fixed()
+    assert isinstance(fixed, nn.Conv2d) and fixed.weight.shape == (2, 3, 3, 3)
+    assert torch.allclose(fixed(x), expected)
+    norm = ValueBatchNorm2d(width)
+    norm.eval()
+    norm.running_mean.copy_(torch.arange(4.0))
+    y = torch.randn(2, 2, 6, 6)
+    assert torch.allclose(norm(y), norm.fixed()(y))
+    assert norm.fixed().running_mean.tolist() == [0.0, 1.0]
+
+
+def test_one_shot_value_mix_pads_narrow_widths() -> None:
+    width = ValueChoice([1, 2], label="width")
+    conv = ValueConv2d(1, width, 1)
+    x = torch.ones(1, 1, 1, 1)
+    weights = torch.tensor([0.25, 0.75])
+    width._nascore_selection = EdgeWeights(weights[None]).row(0)
+    out = conv(x).flatten()
+    w = conv.weight.flatten()
+    assert torch.allclose(out, torch.stack([w[0], 0.75 * w[1]]))
+
+
+# -- the space -------------------------------------------------------------------------------
+def test_space_decisions_round_trip_and_validation() -> None:
+    space = tiny_space()
+    assert [(d.name, d.candidates) for d in space.decisions()] == [
+        ("op", ("conv3", "pool", "skip")), ("kernel", (3, 5)), ("merge", ((0,), (1,), (2,)))]
+    for choices in itertools.product(range(3), range(2), range(3)):
+        arch = space.decode(list(choices))
+        assert space.encode(arch) == list(choices)
+        assert space.parse(space.format(arch)) == arch
+    with pytest.raises(MalformedArchitecture, match="op: one of"):
+        space.validate(space.decode([0, 0, 0]).__class__(space.name, {"op": "conv9"}))
+    rng = np.random.default_rng(0)
+    arch = space.sample(rng)
+    assert space.mutate(arch, rng) != arch
+
+
+def test_cost_table_sums_equal_measured_costs() -> None:
+    space = tiny_space()
+    assert space.cost_metrics == ("params", "flops")
+    for metric in ("params", "flops"):
+        table = space.cost_table(metric)
+        for choices in list(itertools.product(range(3), range(2), range(3)))[::3]:
+            arch = space.decode(list(choices))
+            scores = {g.name: torch.zeros(g.shape) for g in space.decision_groups()}
+            pairs = zip(scores, choices, strict=True)
+            for (label, index), d in zip(pairs, space.decisions(), strict=True):
+                column = index if label != "merge" else d.candidates[index][0]
+                scores[label][0, column] = 1.0
+            assert space.derive(scores) == arch
+            assert table.exact(space.kept_mask(scores)) == space.measure(metric, list(choices))
+
+
+def test_interacting_choices_have_no_table_and_refuse_one_line() -> None:
+    def wide(num_classes: int, in_chans: int) -> nn.Module:
+        width = ValueChoice([2, 4], label="width")
+        return nn.Sequential(ValueConv2d(in_chans, width, ValueChoice([1, 3])),
+                             ValueBatchNorm2d(width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             _Head(width, num_classes))
+
+    space = space_from(wide)(space_from(wide).config_cls(), INFO)
+    assert space.cost_metrics == ()
+    with pytest.raises(IncompatibleError, match="do not add up"):
+        space.cost_table("params")
+
+
+class _Head(nn.Module):
+    def __init__(self, width: ValueChoice, num_classes: int) -> None:
+        super().__init__()
+        from nascore.nn import ValueLinear
+
+        self.linear = ValueLinear(width, num_classes)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_supernet_mixes_and_refuses_partial_channels() -> None:
+    from nascore.space import SupernetOptions
+
+    space = tiny_space()
+    supernet = space.build_supernet(SupernetOptions())
+    alphas = {g.name: torch.zeros(g.shape, requires_grad=True) for g in supernet.groups}
+    weights = {name: EdgeWeights(a.softmax(dim=1)) for name, a in alphas.items()}
+    supernet(torch.randn(4, 1, 8, 8), weights).sum().backward()
+    assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in alphas.values())
+    with pytest.raises(IncompatibleError, match="partial_channels=1"):
+        space.build_supernet(SupernetOptions(partial_channels=2))
+
+
+def test_freeze_drops_unused_candidates() -> None:
+    model = TINY_MODULE.tiny_cnn(num_classes=10, in_chans=1)
+    labels = [label for label, _ in choices_of(model)]
+    assert labels == ["op", "kernel", "merge"]
+    frozen = freeze(model, {"op": 2, "kernel": 1, "merge": 0})
+    assert isinstance(frozen.op, nn.Identity)
+    assert isinstance(frozen.conv[0], nn.Conv2d) and frozen.conv[0].kernel_size == (5, 5)
+
+
+# -- end to end ------------------------------------------------------------------------------
+def _load_tiny_module():
+    from nascore.model_space import load_factory
+
+    return __import__("sys").modules[load_factory(SPEC).__module__]
+
+
+TINY_MODULE = _load_tiny_module()
+
+
+def _nas(*args: str) -> str:
+    from nascore.cli.app import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("own-model")
+    runs = {}
+    small = ["--set", "data.subset=96", "--batch-size", "32", "--constraint", "params:..300"]
+    for strategy in ("random", "evolution"):
+        runs[strategy] = root / strategy
+        _nas("run", "--strategy", strategy, "--space", SPEC, "--estimator", "train",
+             "--budget", "tiny", "--set", "strategy.queries=4", *small, "--out", runs[strategy])
+    for strategy in ("darts", "gdas"):
+        runs[strategy] = root / strategy
+        _nas("run", "--strategy", strategy, "--space", SPEC, "--epochs", "1", *small,
+             "--out", runs[strategy])
+    runs["train"] = root / "train"
+    _nas("train", runs["darts"], "--epochs", "1", "--set", "data.subset=96", "--out",
+         runs["train"])
+    _nas("export", runs["train"], "--format", "timm", "--out", root / "timm")
+    runs["timm"] = root / "timm"
+    return runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["random", "evolution", "darts", "gdas"])
+def test_cli_searches_meet_the_constraint(searched: dict[str, Path], strategy: str) -> None:
+    result = json.loads((searched[strategy] / "result.json").read_text())
+    assert result["constraints"]["params:..300"]["satisfied"] is True
+    arch = json.loads((searched[strategy] / "architecture.json").read_text())
+    assert arch["space"] == SPEC and set(arch["spec"]) == {"op", "kernel", "merge"}
+
+
+@pytest.mark.slow
+def test_cli_train_and_timm_export_load(searched: dict[str, Path]) -> None:
+    import timm
+
+    import nascore.timm  # noqa: F401  (registers local-dir:)
+
+    model = timm.create_model(f"local-dir:{searched['timm']}", pretrained=True)
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert not any(isinstance(m, (LayerChoice, ValueConv2d)) for m in model.modules())
