@@ -148,8 +148,12 @@ class Renamed:
 def renamed_keys(cls: type) -> dict[str, Renamed]:
     """The deprecated aliases of a config class: ``{old: Renamed}`` (from ``cls.renamed_keys``,
     whose values may be plain new names)."""
-    declared = getattr(cls, "renamed_keys", None) or {}
-    return {old: r if isinstance(r, Renamed) else Renamed(str(r)) for old, r in declared.items()}
+    return _as_renamed(getattr(cls, "renamed_keys", None))
+
+
+def _as_renamed(declared: Mapping[str, str | Renamed] | None) -> dict[str, Renamed]:
+    return {old: r if isinstance(r, Renamed) else Renamed(str(r))
+            for old, r in (declared or {}).items()}
 
 
 def apply_renamed(cls: type, data: Mapping[str, Any], section: str = "") -> dict[str, Any]:
@@ -371,7 +375,7 @@ def compose_config(
     if defaults:
         raise TypeError(f"defaults for unknown config fields: {', '.join(sorted(defaults))}")
     aliases = {old: r for source in sources for old, r in renamed_keys(source).items()}
-    aliases.update(renamed_keys(type("_", (), {"renamed_keys": renamed})))
+    aliases.update(_as_renamed(renamed))
     wrong = sorted(old for old, r in aliases.items() if r.new not in fields or old in fields)
     if wrong:
         raise TypeError(f"renamed config keys that are fields or rename no field: {wrong}")
