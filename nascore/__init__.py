@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "Selection": "nascore.space",
     "Supernet": "nascore.space",
     "SupernetOptions": "nascore.space",
+    "space_from": "nascore.model_space",
     "Strategy": "nascore.strategy",
     "search": "nascore.api",
     "train": "nascore.api",
@@ -97,6 +98,7 @@ __all__ = [
     "hookimpl",
     "registry",
     "search",
+    "space_from",
     "train",
 ]
 

@@ -60,10 +60,63 @@ class DataConfig:
     workers: int = field(0, "DataLoader worker processes")
 
     def __attrs_post_init__(self) -> None:
-        if self.dataset not in DATASETS:
+        if self.dataset not in DATASETS and not self.dataset.startswith(PYTHON_PREFIX):
             raise UnknownNameError("dataset", self.dataset, list(DATASETS))
         if self.subset is not None:
             positive(self, attrs.fields(DataConfig).subset, self.subset)
+
+
+#: Names of datasets given as Python objects (:func:`register_dataset`) start with this.
+PYTHON_PREFIX = "python:"
+_PYTHON: dict[str, tuple[Dataset, Dataset, DataInfo]] = {}
+
+
+def _data_info(train: Dataset) -> DataInfo:
+    """Channels, size and classes of a dataset of ``(image [C, H, W], class index)`` pairs."""
+    try:
+        x, _ = train[0]
+    except Exception as exc:
+        raise DataError(f"a dataset must yield (image, label) pairs: {exc}") from None
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[1] != x.shape[2]:
+        raise DataError("a dataset's images must be square [channels, height, width] tensors, "
+                        f"got {getattr(x, 'shape', type(x).__name__)}")
+    classes = getattr(train, "classes", None)
+    if classes is not None:
+        num_classes = len(classes)
+    elif isinstance(train, TensorDataset):
+        num_classes = int(train.tensors[1].max()) + 1
+    else:
+        num_classes = max(int(train[i][1]) for i in range(len(train))) + 1  # type: ignore[arg-type]
+    return DataInfo(int(x.shape[0]), int(x.shape[1]), num_classes)
+
+
+def _as_dataset(data: Any) -> Dataset:
+    return data.dataset if isinstance(data, DataLoader) else data
+
+
+def register_dataset(data: Any, name: str | None = None) -> str:
+    """Name Python data for this process's runs: a ``Dataset`` (or ``DataLoader``) of
+    ``(image, label)`` pairs, split seeded into 80% training and 20% test images, or a
+    ``(train, test)`` pair of them. Images are used as given (normalise them yourself); the
+    number of classes is ``len(train.classes)`` or the largest label plus one. Runs record the
+    name only: they cannot be resumed, retrained or exported from another process (the CLI)."""
+    pair = isinstance(data, (tuple, list))
+    if pair and len(data) != 2:
+        raise DataError(f"give data as a Dataset or a (train, test) pair, got {len(data)} items")
+    if pair:
+        train, test = (_as_dataset(d) for d in data)
+    else:
+        full = _as_dataset(data)
+        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(0)).tolist()
+        n_train = int(0.8 * len(order))
+        train, test = Subset(full, order[:n_train]), Subset(full, order[n_train:])
+    if not isinstance(train, Dataset) or not isinstance(test, Dataset):
+        raise DataError("data must be a torch Dataset, a DataLoader or a (train, test) pair")
+    info = _data_info(train)
+    given = _as_dataset(data[0] if pair else data)
+    name = PYTHON_PREFIX + (name or f"{type(given).__name__.lower()}-{len(_PYTHON)}")
+    _PYTHON[name] = (train, test, info)
+    return name
 
 
 def _digits() -> tuple[TensorDataset, TensorDataset, DataInfo]:
@@ -305,14 +358,24 @@ def _image_folder(path: str, transform: Any) -> Dataset:
     return folder
 
 
-def normalization(dataset: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel ``(mean, std)`` the images of ``dataset`` are normalised with (0..1 scale)."""
+def normalization(
+    dataset: str, channels: int = 1
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel ``(mean, std)`` the images of ``dataset`` are normalised with (0..1 scale);
+    data given in Python is used as given (mean 0, std 1 on each of its ``channels``)."""
+    if dataset.startswith(PYTHON_PREFIX):
+        return (0.0,) * channels, (1.0,) * channels
     return _STATS[dataset]
 
 
 def load_datasets(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
     """``(train, test, info)`` for ``config.dataset``; raises :class:`DataError` if missing."""
-    if config.dataset == "digits":
+    if config.dataset.startswith(PYTHON_PREFIX):
+        if config.dataset not in _PYTHON:
+            raise DataError(f"dataset {config.dataset} was given as a Python object in another "
+                            "process and cannot be loaded again; rerun from Python with the data")
+        train, test, info = _PYTHON[config.dataset]
+    elif config.dataset == "digits":
         train, test, info = _digits()
         if config.image_size:
 

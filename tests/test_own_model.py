@@ -227,3 +227,32 @@ def test_cli_train_and_timm_export_load(searched: dict[str, Path]) -> None:
     model = timm.create_model(f"local-dir:{searched['timm']}", pretrained=True)
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     assert not any(isinstance(m, (LayerChoice, ValueConv2d)) for m in model.modules())
+
+
+@pytest.mark.slow
+def test_python_search_and_train_on_a_tensor_dataset(tmp_path: Path) -> None:
+    import nascore
+    from nascore.errors import DataError
+
+    g = torch.Generator().manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(80, 1, 8, 8, generator=g),
+                                          torch.randint(0, 3, (80,), generator=g))
+    found = nascore.search("darts", TINY_MODULE.tiny_cnn, dataset=data, epochs=1, batch_size=32,
+                           constraints=["params:..300"], out=tmp_path / "search")
+    assert found.constraints["params:..300"]["satisfied"] is True
+    model = found.model()
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)  # three classes in the labels
+    trained = nascore.train(found, epochs=1, batch_size=32, out=tmp_path / "train")
+    net = trained.model()
+    assert not net.training and net(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
+    run = json.loads((tmp_path / "search" / "run.json").read_text())
+    assert run["config"]["run"]["space"] == SPEC  # the factory is named by its file
+    name = run["config"]["data"]["dataset"]
+    from nascore.data import _PYTHON, DataConfig, load_datasets
+
+    held = _PYTHON.pop(name)  # as in another process: the data cannot be named again
+    try:
+        with pytest.raises(DataError, match="cannot be loaded again"):
+            load_datasets(DataConfig(dataset=name))
+    finally:
+        _PYTHON[name] = held

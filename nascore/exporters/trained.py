@@ -62,7 +62,7 @@ class TrainedNetwork:
         (inputs are ``(x - mean) / std`` of 0..1 images), classes, architecture, provenance,
         and the network's costs as the train run measured them (parameters, multiply-adds and
         the space's metrics, e.g. ``bits``)."""
-        mean, std = normalization(self.dataset)
+        mean, std = normalization(self.dataset, self.info.in_channels)
         return {
             "input_size": [self.info.in_channels, self.info.image_size, self.info.image_size],
             "mean": list(mean),
