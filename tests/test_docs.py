@@ -20,6 +20,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+import torch
 
 import nascore
 from nascore import plugins
@@ -43,6 +44,14 @@ from docs_commands import (  # noqa: E402
 
 FOUND = collect()
 EXAMPLE_DOC = ROOT / "docs" / "writing-a-plugin.md"
+
+
+@pytest.fixture(autouse=True)
+def same_threads() -> Iterator[None]:
+    """``nas run`` sets torch's thread count for its run; later tests keep the worker's."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def _by_kind(*kinds: str) -> list[Found]:
