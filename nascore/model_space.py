@@ -158,12 +158,9 @@ def space_from(factory: Callable[..., nn.Module] | str) -> type[ModelSpace]:
     if not callable(factory):
         raise UsageError(f"space_from needs a model factory or a module spec, got {factory!r}")
     spec = spec_of(factory)
-    if spec not in _LOCAL:
-        try:
-            if load_factory(spec) is not factory:
-                raise UsageError
-        except UsageError:
-            _LOCAL[spec] = factory
+    if _LOCAL.get(spec) is not factory:  # this process uses the object itself, never reloads
+        _LOCAL[spec] = factory
+        _CLASSES.pop(spec, None)
     return space_class(spec)
 
 

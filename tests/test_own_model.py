@@ -161,6 +161,28 @@ def test_supernet_mixes_and_refuses_partial_channels() -> None:
         space.build_supernet(SupernetOptions(partial_channels=2))
 
 
+def test_mixing_candidates_of_different_shapes_is_refused_in_one_line() -> None:
+    choice = LayerChoice([nn.Identity(), nn.Conv2d(1, 2, 1)], label="grow")
+    choice._nascore_selection = EdgeWeights(torch.full((1, 2), 0.5)).row(0)
+    with pytest.raises(IncompatibleError, match="use a discrete strategy"):
+        choice(torch.zeros(1, 1, 2, 2))
+    choice._nascore_selection = EdgeWeights(torch.full((1, 2), 0.5), index=torch.tensor([1])).row(0)
+    assert choice(torch.zeros(1, 1, 2, 2)).shape == (1, 2, 2, 2)  # one sampled candidate runs
+
+
+def test_factories_that_cannot_be_named_work_in_this_process_only() -> None:
+    from nascore.errors import UsageError
+    from nascore.model_space import load_factory
+
+    space = space_from(lambda num_classes, in_chans: TINY_MODULE.tiny_cnn(num_classes, in_chans))
+    assert space.name.startswith("module:python:")
+    assert len(space(space.config_cls(), INFO).decisions()) == 3
+    with pytest.raises(UsageError, match="define the factory at module level in a file"):
+        load_factory("module:python:lambda123")
+    with pytest.raises(UsageError, match="no file"):
+        space_from("module:no/such/file.py:model")
+
+
 def test_freeze_drops_unused_candidates() -> None:
     model = TINY_MODULE.tiny_cnn(num_classes=10, in_chans=1)
     labels = [label for label, _ in choices_of(model)]

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascore.errors import IncompatibleError
 from nascore.space import Selection
 
 __all__ = [
@@ -107,6 +108,11 @@ class LayerChoice(_Choice):
         for k, weight in self.terms():
             y = modules[k](*args, **kwargs)
             y = y if weight is None else weight * y
+            if out is not None and out.shape != y.shape:
+                raise IncompatibleError(
+                    f"LayerChoice {self.label}: candidates give outputs of shapes "
+                    f"{tuple(out.shape)} and {tuple(y.shape)}, which a one-shot mixture cannot "
+                    "add; use a discrete strategy")
             out = y if out is None else out + y
         return out
 
@@ -368,10 +374,10 @@ def freeze(model: nn.Module, indices: Mapping[str, int]) -> nn.Module:
             if child is None:
                 continue
             new = child
-            if isinstance(child, LayerChoice):
-                new = list(child.candidates.values())[child._nascore_fixed or 0]
-            elif isinstance(child, _VALUE_LAYERS):
-                new = child.fixed()
+            while isinstance(new, LayerChoice):
+                new = list(new.candidates.values())[new._nascore_fixed or 0]
+            if isinstance(new, _VALUE_LAYERS):
+                new = new.fixed()
             module._modules[name] = replace(new)
         return module
 
