@@ -223,6 +223,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         runs[strategy] = root / strategy
         _nas("run", "--strategy", strategy, "--space", SPEC, "--epochs", "1", *small,
              "--out", runs[strategy])
+    _nas("resume", runs["darts"], "--set", "strategy.epochs=2")  # the space rebuilt from its spec
     runs["train"] = root / "train"
     _nas("train", runs["darts"], "--epochs", "1", "--set", "data.subset=96", "--out",
          runs["train"])
@@ -238,6 +239,14 @@ def test_cli_searches_meet_the_constraint(searched: dict[str, Path], strategy: s
     assert result["constraints"]["params:..300"]["satisfied"] is True
     arch = json.loads((searched[strategy] / "architecture.json").read_text())
     assert arch["space"] == SPEC and set(arch["spec"]) == {"op", "kernel", "merge"}
+
+
+@pytest.mark.slow
+def test_cli_resume_continues_a_module_space_run(searched: dict[str, Path]) -> None:
+    from nascore.events import read_events
+
+    epochs = [e for e in read_events(searched["darts"] / "events.jsonl") if e["type"] == "epoch"]
+    assert len(epochs) == 2
 
 
 @pytest.mark.slow
