@@ -92,6 +92,28 @@ def test_one_shot_value_mix_pads_narrow_widths() -> None:
     assert torch.allclose(out, torch.stack([w[0], 0.75 * w[1]]))
 
 
+def test_repeat_runs_the_chosen_depth_and_keeps_only_its_blocks() -> None:
+    from nascore.nn import Repeat
+
+    def stack(num_classes: int, in_chans: int) -> nn.Module:
+        blocks = Repeat(lambda i: nn.Conv2d(in_chans, in_chans, 1), ValueChoice([1, 3], "depth"))
+        return nn.Sequential(blocks, nn.Flatten(), nn.Linear(in_chans * 64, num_classes))
+
+    model = stack(10, 1)
+    x = torch.randn(1, 1, 8, 8)
+    first = model[0].blocks[0]
+    assert torch.equal(model[0](x), first(x))  # plain: the first depth
+    space = space_from(stack)(space_from(stack).config_cls(), INFO)
+    deep = space.build_network(space.decode([1]))
+    assert isinstance(deep[0], nn.Sequential) and len(deep[0]) == 3
+    table = space.cost_table("params")
+    assert table.constant + float(table.per_group["depth"][0, 1]) == space.measure("params", [1])
+    depth = model[0].depth
+    depth._nascore_selection = EdgeWeights(torch.tensor([[0.25, 0.75]])).row(0)
+    b = model[0].blocks
+    assert torch.allclose(model[0](x), 0.25 * b[0](x) + 0.75 * b[2](b[1](b[0](x))))
+
+
 # -- the space -------------------------------------------------------------------------------
 def test_space_decisions_round_trip_and_validation() -> None:
     space = tiny_space()

@@ -12,6 +12,7 @@ from nascore.nn.blocks import (
 from nascore.nn.choices import (
     InputChoice,
     LayerChoice,
+    Repeat,
     ValueBatchNorm2d,
     ValueChoice,
     ValueConv2d,
@@ -27,6 +28,7 @@ __all__ = [
     "OpFactory",
     "RecomputingMaxPool2d",
     "ReLUConvBN",
+    "Repeat",
     "ValueBatchNorm2d",
     "ValueChoice",
     "ValueConv2d",

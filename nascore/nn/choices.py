@@ -3,8 +3,8 @@
 * :class:`LayerChoice` picks one of several candidate modules;
 * :class:`InputChoice` picks ``n_chosen`` of ``n_candidates`` tensors and sums them;
 * :class:`ValueChoice` picks a value (kernel size, width, ...) that the value layers
-  :class:`ValueConv2d`, :class:`ValueBatchNorm2d` and :class:`ValueLinear` take as arguments, or
-  that ``forward`` reads as ``choice.value``.
+  :class:`ValueConv2d`, :class:`ValueBatchNorm2d`, :class:`ValueLinear` and :class:`Repeat`
+  (depth) take as arguments, or that ``forward`` reads as ``choice.value``.
 
 Choices with one ``label`` are one decision (their candidates must agree); an unlabelled choice
 is labelled by its path in the model. Value layers allocate the largest candidate and share its
@@ -16,13 +16,13 @@ is driven by a :class:`~nascore.space.Selection` (one-shot search: a layer choic
 active candidates by the policy's weights, a value layer mixes the outputs of its active values,
 narrower widths zero-padded to the widest) or fixed (:func:`freeze`: the plain module of one
 architecture, value layers become ``nn.Conv2d``/``nn.BatchNorm2d``/``nn.Linear`` holding their
-slice of the shared weights).
+slice of the shared weights, a :class:`Repeat` the ``nn.Sequential`` of its chosen blocks).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -35,6 +35,7 @@ from nascore.space import Selection
 __all__ = [
     "InputChoice",
     "LayerChoice",
+    "Repeat",
     "ValueBatchNorm2d",
     "ValueChoice",
     "ValueConv2d",
@@ -331,7 +332,39 @@ class ValueLinear(nn.Module):
         return linear
 
 
-_VALUE_LAYERS = (ValueConv2d, ValueBatchNorm2d, ValueLinear)
+class Repeat(nn.Module):
+    """The first ``depth`` of ``blocks`` in sequence: ``depth`` an int or a :class:`ValueChoice`
+    of depths, ``blocks`` a list of modules or a function making block ``i`` (called for the
+    largest depth). Blocks keep their input's shape; a one-shot pass mixes the outputs at the
+    active depths, and the fixed network keeps only the chosen blocks."""
+
+    def __init__(self, blocks: Sequence[nn.Module] | Callable[[int], nn.Module],
+                 depth: IntOrChoice) -> None:
+        super().__init__()
+        n = _largest(depth)
+        made = (list(blocks) if isinstance(blocks, (nn.Module, Sequence))
+                else [blocks(i) for i in range(n)])
+        if len(made) < n:
+            raise ValueError(f"Repeat needs {n} blocks for its largest depth, got {len(made)}")
+        self.blocks = nn.ModuleList(made[:n])
+        self.depth = depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wanted = dict(_terms(self.depth))
+        pieces = []
+        for i in range(max(wanted) + 1):
+            if i in wanted:
+                pieces.append((x, wanted[i]))
+            if i < max(wanted):
+                x = self.blocks[i](x)
+        return _mix(pieces)
+
+    def fixed(self) -> nn.Sequential:
+        """The chosen blocks as a ``nn.Sequential``."""
+        return nn.Sequential(*list(self.blocks)[: _chosen(self.depth)])
+
+
+_VALUE_LAYERS = (ValueConv2d, ValueBatchNorm2d, ValueLinear, Repeat)
 
 
 def choices_of(model: nn.Module) -> list[tuple[str, _Choice]]:
@@ -353,7 +386,7 @@ def choices_of(model: nn.Module) -> list[tuple[str, _Choice]]:
             add(path or "model", module)
         if isinstance(module, _VALUE_LAYERS):
             for attr in ("in_channels", "out_channels", "kernel_size", "features",
-                         "in_features", "out_features"):
+                         "in_features", "out_features", "depth"):
                 value = getattr(module, attr, None)
                 if isinstance(value, ValueChoice):
                     add(f"{path}.{attr}", value)
