@@ -1,14 +1,15 @@
-"""Fault injection: kills (also during a checkpoint write), a full disk, a file-size limit, a
+"""Fault injection in real processes: kills (also during a checkpoint write), a full disk, a
 read-only directory, a concurrent resume and a foreign checkpoint. Every fault ends with a one-line
 error (no traceback) and a non-zero exit, and leaves the run's earlier files byte-identical or
-resumable to the architecture an uninterrupted run derives."""
+resumable to the architecture an uninterrupted run derives. Faults a process of its own proves
+nothing more about (a file-size limit, changed settings on resume, exports, bad values, data)
+are in ``test_faults_cli.py``, in-process."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
-import resource
 import shutil
 import signal
 import subprocess
@@ -38,8 +39,9 @@ WRAPPER = textwrap.dedent('''
     def save(obj, f, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == at and fault == "kill-in-checkpoint":
-            with open(f, "wb") as fh:  # half a checkpoint, then the process dies
-                fh.write(b"PK\\x03\\x04 half a zip")
+            fh = f if hasattr(f, "write") else open(f, "wb")
+            fh.write(b"PK\\x03\\x04 half a zip")  # half a checkpoint, then the process dies
+            fh.flush()
             os._exit(137)
         if calls["n"] == at and fault == "disk-full":
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -163,20 +165,6 @@ def test_a_full_disk_stops_with_one_line_and_the_run_resumes(reference: Path, wr
     assert _final(out) == _final(reference)
 
 
-def test_a_file_size_limit_is_a_one_line_error(tmp_path: Path) -> None:
-    out = tmp_path / "limited"
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-
-    proc = subprocess.run([sys.executable, "-m", "nascore", "run", *SEARCH, "--out", str(out)],
-                          capture_output=True, text=True, env=_env(), preexec_fn=limit,
-                          timeout=600)
-    line = _one_line_error(proc)
-    assert "cannot write" in line and "last.pt" in line
-    assert json.loads((out / "run.json").read_text())["kind"] == "search"  # intact
-
-
 def test_a_read_only_directory_is_a_one_line_error(wrapper: Path, tmp_path: Path) -> None:
     proc = _nas("run", *SEARCH, "--out", str(tmp_path / "ro" / "run"), wrapper=wrapper,
                 FAULT="read-only")
@@ -228,14 +216,3 @@ def test_a_foreign_checkpoint_is_refused_before_anything_changes(reference: Path
     line = _one_line_error(_nas("resume", str(ours), "--quiet"))
     assert "belongs to another run" in line
     assert _files(ours) == before  # events.jsonl and everything else untouched
-
-
-def test_a_checkpoint_of_other_components_is_a_one_line_error(reference: Path,
-                                                             tmp_path: Path) -> None:
-    out = tmp_path / "resized"
-    shutil.copytree(reference, out)
-    before = _files(out)
-    proc = _nas("resume", str(out), "--set", "space.channels=8", "--quiet")
-    line = _one_line_error(proc)
-    assert proc.returncode == 2 and "--set space.channels=8" in line  # the cause, not the file
-    assert _files(out) == before

@@ -167,7 +167,7 @@ def test_missing_dataset_fails_before_creating_the_run(nas, tmp_path: Path) -> N
     proc = nas("run", "--strategy", "gdas", "--space", "darts", "--dataset", "cifar10",
                "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"))
     assert proc.returncode == 1
-    assert proc.stderr.count("\n") == 1 and "cifar10 not found under" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cifar10 not found or damaged under" in proc.stderr
     assert not (tmp_path / "x").exists()
 
 
