@@ -71,10 +71,14 @@ def _load_file(path: Path) -> Any:
     sys.modules[key] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except Exception as exc:
         del sys.modules[key]
-        raise
+        raise UsageError(f"importing {path} failed: {_one_line(exc)}; fix the file") from None
     return module
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def normalize_spec(spec: str) -> str:
@@ -236,8 +240,12 @@ class ModelSpace(SearchSpace):
         self._tables: dict[str, CostTable | None] = {}
 
     def _model(self, num_classes: int | None = None, in_channels: int | None = None) -> nn.Module:
-        model = type(self).factory(num_classes=num_classes or self.data.num_classes,
-                                   in_chans=in_channels or self.data.in_channels)
+        try:
+            model = type(self).factory(num_classes=num_classes or self.data.num_classes,
+                                       in_chans=in_channels or self.data.in_channels)
+        except Exception as exc:
+            raise UsageError(f"space {self.name}: the factory failed ({_one_line(exc)}); it is "
+                             "called as factory(num_classes=N, in_chans=C)") from None
         if not isinstance(model, nn.Module):
             raise UsageError(f"space {self.name}: the factory returned {type(model).__name__}, "
                              "not an nn.Module")

@@ -205,6 +205,18 @@ def test_factories_that_cannot_be_named_work_in_this_process_only() -> None:
         space_from("module:no/such/file.py:model")
 
 
+def test_broken_files_and_factories_fail_in_one_line(tmp_path: Path) -> None:
+    from nascore.errors import UsageError
+
+    (tmp_path / "boom.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "bad.py").write_text("def bad(n):\n    return n\n")
+    with pytest.raises(UsageError, match="importing .*boom.py failed: RuntimeError: boom"):
+        space_from(f"module:{tmp_path / 'boom.py'}:model")
+    bad = space_from(f"module:{tmp_path / 'bad.py'}:bad")
+    with pytest.raises(UsageError, match=r"factory failed .*called as factory\(num_classes"):
+        bad(bad.config_cls(), INFO)
+
+
 def test_freeze_drops_unused_candidates() -> None:
     model = TINY_MODULE.tiny_cnn(num_classes=10, in_chans=1)
     labels = [label for label, _ in choices_of(model)]
