@@ -324,7 +324,8 @@ def _load_image(path: str) -> Any:
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError(
             f"image {path} cannot be decoded ({str(exc).splitlines()[0][:80] or 'corrupt'}); "
-            "replace or delete it"
+            "replace it with an intact copy (removing it changes the dataset, so a run would "
+            "have to start anew)"
         ) from None
 
 

@@ -312,3 +312,30 @@ def test_a_hand_edited_architecture_is_refused_by_every_command(searched: Path, 
         line = _one_line(stderr)
         assert code == 2 and "differs from the architecture the run recorded" in line, command
     assert not (tmp_path / "t").exists() and not (tmp_path / "m.pt2").exists()
+
+
+def test_an_image_that_fails_to_decode_stops_the_run_resumably(tmp_path: Path) -> None:
+    from PIL import Image
+
+    data = tmp_path / "data"
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            folder = data / split / label
+            folder.mkdir(parents=True)
+            for i in range(4):
+                noise = torch.randint(0, 256, (64, 64, 3), dtype=torch.uint8,
+                                      generator=torch.Generator().manual_seed(i)).numpy()
+                Image.fromarray(noise).save(folder / f"{i}.jpg", quality=95)
+    broken = data / "train" / "b" / "3.jpg"
+    intact = broken.read_bytes()
+    broken.write_bytes(intact[: len(intact) // 2])  # its header reads, its body does not
+    out = tmp_path / "run"
+    args = ["--dataset", "imagefolder", "--data-dir", str(data), "--set", "data.image_size=8",
+            "--batch-size", "2", "--out", str(out)]
+    code, _, stderr = run_cli("run", *SEARCH, *args)
+    line = _one_line(stderr)
+    assert code == 1 and str(broken) in line and "nas resume" in line
+    assert (out / "checkpoints" / "last.pt").is_file()
+    broken.write_bytes(intact)
+    code, _, stderr = run_cli("resume", str(out), "--quiet")
+    assert code == 0, stderr
