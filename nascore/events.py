@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nascore.errors import RunDirError
+from nascore.errors import StorageError
 
 #: Heatmap colours of the values 0 and 1 (white to dark blue) and the pixels per matrix cell.
 _LOW, _HIGH = np.array([255.0, 255.0, 255.0]), np.array([8.0, 48.0, 107.0])
@@ -74,9 +74,10 @@ class EventLog:
                 with self.path.open("a") as fh:
                     fh.write(line)
             except OSError as exc:
-                raise RunDirError(
-                    f"cannot append to {self.path}: {exc.strerror}; free space on that disk or "
-                    "make the run directory writable, then `nas resume` the run"
+                from nascore.rundir import write_error
+
+                raise StorageError(
+                    f"{write_error(self.path, exc, existed=False)}, then `nas resume` the run"
                 ) from None
         if self._writer is not None:
             kind = data.get("type", "event")

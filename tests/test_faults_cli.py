@@ -339,3 +339,15 @@ def test_an_image_that_fails_to_decode_stops_the_run_resumably(tmp_path: Path) -
     broken.write_bytes(intact)
     code, _, stderr = run_cli("resume", str(out), "--quiet")
     assert code == 0, stderr
+
+
+def test_an_event_that_cannot_be_appended_is_a_runtime_error(tmp_path: Path) -> None:
+    from nascore.events import EventLog
+
+    log = EventLog(tmp_path, tensorboard=False)
+    log.log({"type": "note", "text": "fits"})
+    with file_size_limit(len((tmp_path / "events.jsonl").read_bytes()) + 8), \
+            pytest.raises(StorageError) as failed:
+        log.log({"type": "note", "text": "does not fit under the limit"})
+    assert failed.value.exit_code == 1 and "ulimit -f" in str(failed.value)
+    assert "nas resume" in str(failed.value)
