@@ -50,7 +50,8 @@ def _check_fraction(_inst: Any, attribute: attrs.Attribute, value: float) -> Non
 class DataConfig:
     """Which data a run uses and how the training set is split for search."""
 
-    dataset: str = field("digits", "digits | fashion-mnist | cifar10 | cifar100 | imagefolder")
+    dataset: str = field("digits", "digits | fashion-mnist | cifar10 | cifar100 | imagefolder "
+                         "(python:NAME: data given to nascore.search in this process)")
     data_dir: str | None = field(None, "where the dataset lies (never downloaded)")
     arch_fraction: float = field(
         0.5, "share of the training set used for architecture steps", validator=_check_fraction

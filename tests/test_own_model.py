@@ -130,6 +130,30 @@ def test_space_decisions_round_trip_and_validation() -> None:
     assert space.mutate(arch, rng) != arch
 
 
+def test_two_of_three_inputs_derive_and_decode() -> None:
+    class Pick(nn.Module):
+        def __init__(self, num_classes: int, in_chans: int) -> None:
+            super().__init__()
+            self.convs = nn.ModuleList(nn.Conv2d(in_chans, 2, 1) for _ in range(3))
+            self.pick = InputChoice(3, n_chosen=2, label="pick")
+            self.head = nn.Linear(2, num_classes)
+
+        def forward(self, x):
+            return self.head(self.pick([c(x) for c in self.convs]).mean(dim=(2, 3)))
+
+    space = space_from(Pick)(space_from(Pick).config_cls(), INFO)
+    assert space.decisions()[0].candidates == ((0, 1), (0, 2), (1, 2))
+    arch = space.derive({"pick": torch.tensor([[0.9, 0.1, 0.5]])})
+    assert arch.spec == {"pick": [0, 2]} and space.encode(arch) == [1]
+    kept = space.kept_mask({"pick": torch.tensor([[0.9, 0.1, 0.5]])})
+    assert kept["pick"].tolist() == [[True, False, True]]
+    table = space.cost_table("params")
+    assert table.exact(kept) == space.measure("params", [1])
+    x = torch.randn(1, 1, 8, 8)
+    net = space.build_network(arch)
+    assert torch.allclose(net(x), net.head((net.convs[0](x) + net.convs[2](x)).mean(dim=(2, 3))))
+
+
 def test_cost_table_sums_equal_measured_costs() -> None:
     space = tiny_space()
     assert space.cost_metrics == ("params", "flops")
