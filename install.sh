@@ -11,5 +11,6 @@ fi
 # CPU-capable torch from the local wheel cache first, so nothing else pulls a different build.
 "${pip_install[@]}" "torch==2.14.1" "torchvision==0.29.1"
 "${pip_install[@]}" -e ".[test,ray]" \
-    -e plugins/eoinas -e plugins/adarts -e plugins/mipbpe -e plugins/bnas -e plugins/rcdarts
+    -e plugins/eoinas -e plugins/adarts -e plugins/mipbpe -e plugins/bnas -e plugins/rcdarts \
+    -e plugins/zerocost
 # Mirrors the README's test command: `./install.sh && .venv/bin/python -m pytest`.

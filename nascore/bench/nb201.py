@@ -70,10 +70,13 @@ def bench_nb201(
         row = estimator.table.row(space.format(arch))
         tests.append(estimator.test[row])
         signals.append(estimator.signal[row])
-    preset = (options or {}).get("preset")
+    preset, proxy = getattr(config, "preset", None), getattr(config, "warmup_proxy", None)
+    notes = [preset] if preset else []
+    if proxy:
+        notes.append(f"{proxy} warm-up of {config.warmup_samples}")
     return {
         "strategy": strategy,
-        "label": f"{strategy} ({preset})" if preset else strategy,
+        "label": f"{strategy} ({', '.join(notes)})" if notes else strategy,
         "dataset": dataset,
         "queries": queries,
         "repeats": repeats,
@@ -93,11 +96,17 @@ BASELINES = ("random", "evolution", "reinforce")
 
 
 def bench_plan(
-    strategies: Sequence[str], presets: Sequence[str], options: Mapping[str, Any]
+    strategies: Sequence[str],
+    presets: Sequence[str],
+    options: Mapping[str, Any],
+    warmups: Sequence[str] = (),
 ) -> list[tuple[str, dict[str, Any]]]:
     """``(strategy, options)`` of every row: each strategy with its defaults, then with each of
-    ``presets`` it has. ``options`` go to the strategies whose config has the key; a key no
+    ``presets`` it has, then with each zero-cost warm-up proxy of ``warmups``
+    (``warmup_proxy``). ``options`` go to the strategies whose config has the key; a key no
     strategy has, or a preset none has, is a one-line error."""
+    for proxy in warmups:
+        registry().get("estimator", proxy)  # an unknown proxy fails before any search
     classes = {name: registry().get("strategy", name) for name in strategies}
     fields = {name: set(attrs.fields_dict(cls.config_class({}))) for name, cls in classes.items()}
     for key in options:
@@ -116,6 +125,8 @@ def bench_plan(
         own = {k: v for k, v in options.items() if k in fields[name]}
         plan.append((name, own))
         plan.extend((name, {**own, "preset": p}) for p in presets if p in cls.presets)
+        plan.extend((name, {**own, "warmup_proxy": w}) for w in warmups
+                    if "warmup_proxy" in fields[name])
     return plan
 
 
@@ -155,6 +166,7 @@ def format_results(results: Sequence[Mapping[str, Any]]) -> str:
         for r in results
         if r["dataset"] == "cifar10" and r["strategy"] in PAPER_CIFAR10_TEST
         and not r.get("config", {}).get("preset")
+        and not r.get("config", {}).get("warmup_proxy")
         for mean, std in [PAPER_CIFAR10_TEST[r["strategy"]]]
     ]
     if compared:

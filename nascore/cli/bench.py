@@ -153,6 +153,14 @@ def supernet_command(
     help="Also run each strategy that has this preset with it, e.g. tuned (repeatable).",
 )
 @click.option(
+    "--warmup",
+    "warmups",
+    multiple=True,
+    metavar="PROXY",
+    help="Also run each strategy with this zero-cost warm-up (strategy.warmup_proxy), e.g. "
+    "synflow from the zerocost plugin (repeatable; warmup_samples via --set).",
+)
+@click.option(
     "--set",
     "overrides",
     multiple=True,
@@ -167,16 +175,17 @@ def bench_nb201_command(
     dataset: str,
     seed: int,
     presets: tuple[str, ...],
+    warmups: tuple[str, ...],
     overrides: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Search quality of discrete strategies on the NAS-Bench-201 table (200-epoch test accuracy
     of the selected cells, selected by 12-epoch validation accuracy), with the published
-    defaults and, beside them, any --preset; closes with the paper's figures."""
+    defaults and, beside them, any --preset and --warmup; closes with the paper's figures."""
     options = parse_overrides(overrides)
     from nascore.bench.nb201 import BASELINES, bench_nb201, bench_plan, format_results
 
-    plan = bench_plan(strategies or BASELINES, presets, options)
+    plan = bench_plan(strategies or BASELINES, presets, options, warmups)
     results = []
     for strategy, values in plan:
         results.append(bench_nb201(strategy, queries, repeats, dataset, seed, values))

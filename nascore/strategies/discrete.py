@@ -15,6 +15,13 @@ proposed (measured once per architecture); a proposal loop that finds nothing fe
 seeded numpy Generator whose state is part of :meth:`DiscreteStrategy.state_dict`, as is the batch
 asked for but not yet observed (with its estimates once they are in), so a search resumes
 exactly at any query, and a batch whose evaluation failed is evaluated again when resumed.
+
+A zero-cost warm-up (``warmup_proxy``, off by default) scores ``warmup_samples`` random feasible
+candidates with another estimator, looked up by name (a training-free proxy such as ``synflow``
+from the zerocost plugin), before the first query, and proposes the ``warmup_top`` best of them
+first, best first: they seed evolution's population or are the first samples of any other
+strategy (Abdelfattah et al., ICLR 2021, "Zero-Cost Proxies for Lightweight NAS", Sec. 5). The
+proxy's scores cost no queries; the candidates still to be proposed are part of the state.
 """
 
 from __future__ import annotations
@@ -66,6 +73,24 @@ class DiscreteConfig:
         validator=positive,
     )
     preset: str | None = field(None, "named preset of this strategy's settings (see its docs)")
+    warmup_proxy: str | None = field(
+        None,
+        "estimator (by name, e.g. synflow) scoring warmup_samples random candidates before the "
+        "search; its best are proposed first (Abdelfattah et al., ICLR 2021, Sec. 5); None: no "
+        "warm-up",
+    )
+    warmup_samples: int = field(
+        3000,
+        "random candidates the warm-up proxy scores (Abdelfattah et al., ICLR 2021, Sec. 5: "
+        "3000 on NAS-Bench-201)",
+        validator=positive,
+    )
+    warmup_top: int | None = field(
+        None,
+        "warm-up candidates proposed first, best first (None: strategy.population when the "
+        "strategy has one, as the paper seeds evolution's population, else 1)",
+        validator=positive,
+    )
 
 
 @attrs.frozen
@@ -95,6 +120,7 @@ class _DiscreteState:
     pending_estimates: list[Estimate] = attrs.field(factory=list)
     elapsed: float = 0.0
     costs: dict[str, dict[str, float]] = attrs.field(factory=dict)
+    warmup: list[Architecture] | None = None
 
 
 class _View:
@@ -174,7 +200,13 @@ class DiscreteStrategy(Strategy):
             if not own.pending:
                 if self.finished():
                     return
-                self.ask(min(self.config.batch_size, end - len(self.history)))
+                count = min(self.config.batch_size, end - len(self.history))
+                if own.warmup is None:
+                    own.warmup = self._nascore_warmup() if not self.history else []
+                own.pending.extend(own.warmup[:count])
+                del own.warmup[:count]
+                if count > len(own.pending):
+                    self.ask(count - len(own.pending))
             if len(own.pending_estimates) < len(own.pending):
                 own.pending_estimates = self.context.estimator.estimate_many(own.pending)
             index = self._nascore_record(own.pending.pop(0), own.pending_estimates.pop(0))
@@ -282,6 +314,38 @@ class DiscreteStrategy(Strategy):
             self.best = index
         return index
 
+    def _nascore_warmup(self) -> list[Architecture]:
+        """The warm-up's candidates, best first (none without ``warmup_proxy``)."""
+        name = self.config.warmup_proxy
+        if name is None:
+            return []
+        from nascore.config import build_config
+        from nascore.plugins import registry
+
+        cls = registry().get("estimator", name)
+        missing = (set(cls.requires) | {"sample"}) - set(self.space.capabilities)
+        if missing:
+            raise IncompatibleError(
+                f"the warm-up proxy {name} needs a space with {', '.join(sorted(missing))}, "
+                f"which space {self.space.name} lacks; drop strategy.warmup_proxy"
+            )
+        context = attrs.evolve(self.context, estimator=None, budget=None, executor=None)
+        proxy = cls(build_config(cls.config_cls, {}, "estimator"), context)
+        found: dict[str, Architecture] = {}
+        for _ in range(self.config.warmup_samples):
+            arch = self.first_feasible(lambda: self.space.sample(self.rng))
+            found.setdefault(arch.key(), arch)
+        candidates = list(found.values())
+        scores = [e.score for e in proxy.estimate_many(candidates)]
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        top = self.config.warmup_top or getattr(self.config, "population", 1)
+        chosen = [candidates[i] for i in order[:top]]
+        self.context.events.log({
+            "type": "warmup", "proxy": name, "scored": len(candidates),
+            "best": self.space.format(chosen[0]), "best_proxy_score": scores[order[0]],
+        })
+        return chosen
+
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The base's state under :data:`STATE_KEY` (a subclass adds keys of its own)."""
@@ -292,6 +356,7 @@ class DiscreteStrategy(Strategy):
             "elapsed": own.elapsed,
             "pending": [a.to_dict() for a in own.pending],
             "pending_estimates": [attrs.asdict(e) for e in own.pending_estimates],
+            "warmup": None if own.warmup is None else [a.to_dict() for a in own.warmup],
         }}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -306,6 +371,8 @@ class DiscreteStrategy(Strategy):
             [Estimate(**e) for e in base.get("pending_estimates", [])],
             float(base["elapsed"]),
             self._nascore_discrete.costs,
+            None if base.get("warmup") is None
+            else [Architecture.from_dict(a) for a in base["warmup"]],
         )
 
 
