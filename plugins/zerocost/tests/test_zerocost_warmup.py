@@ -66,3 +66,16 @@ def test_an_unknown_warm_up_proxy_is_one_line(make_context) -> None:
     search = make_search("random", make_context(), warmup_proxy="nosuch")
     with pytest.raises(nascore.NascoreError, match="nosuch"):
         run_search(search)
+
+
+def test_bench_nb201_gains_a_warm_up_row() -> None:
+    from nascore.bench.nb201 import bench_nb201, bench_plan
+
+    plan = bench_plan(["evolution"], [], {"warmup_samples": 3}, ["synflow"])
+    assert plan == [("evolution", {"warmup_samples": 3}),
+                    ("evolution", {"warmup_samples": 3, "warmup_proxy": "synflow"})]
+    strategy, options = plan[1]
+    result = bench_nb201(strategy, queries=4, repeats=1, options={**options, "population": 3,
+                                                                  "sample_size": 2})
+    assert result["label"] == "evolution (synflow warm-up of 3)"
+    assert result["config"]["warmup_proxy"] == "synflow"
