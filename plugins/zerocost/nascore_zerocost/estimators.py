@@ -23,6 +23,7 @@ from torch import nn
 
 import nascore
 from nascore import Architecture, Estimate
+from nascore.config import positive
 from nascore_zerocost import proxies
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class ZeroCostConfig:
     batch_size: int = nascore.field(
         64, "images of the one minibatch a data-dependent proxy looks at (Abdelfattah et al., "
         "ICLR 2021, Sec. 4: one minibatch of 64; synflow, params and flops use none)",
-        validator=nascore.config.positive,
+        validator=positive,
     )
     seed: int = nascore.field(
         0, "seed of the networks' initialisation, combined with the architecture so every "
