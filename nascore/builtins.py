@@ -46,8 +46,9 @@ def nascore_estimators() -> list[type]:
 @hookimpl
 def nascore_constraints() -> list[type]:
     from nascore.constraint import FlopsConstraint, ParamsConstraint
+    from nascore.latency import LatencyConstraint
 
-    return [ParamsConstraint, FlopsConstraint]
+    return [ParamsConstraint, FlopsConstraint, LatencyConstraint]
 
 
 @hookimpl
@@ -90,6 +91,8 @@ COMMANDS = [
                 "Search quality of discrete strategies on the NAS-Bench-201 table.", "bench"),
     LazyCommand("scale", "nascore.cli.bench:scale_command",
                 "Parallel candidate evaluation and data-parallel search step times.", "bench"),
+    LazyCommand("latency", "nascore.cli.latency:latency_command",
+                "How well latency tables predict measured network latencies.", "bench"),
 ]
 
 

@@ -7,6 +7,7 @@ costs (one-shot strategies such as RC-DARTS).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,12 @@ class Constraint(ABC):
 
     name: ClassVar[str]
     metric: ClassVar[str | None] = None
+    #: Settings class of this constraint (``[constraint]`` keys ``NAME.KEY``, shown by ``nas
+    #: config``), handed to :meth:`configure`; ``None``: no settings.
+    config_cls: ClassVar[type | None] = None
+    #: Whether the space's cost table only estimates the metric (e.g. latency), so
+    #: ``result.json`` records its prediction beside the measured value.
+    table_predicts: ClassVar[bool] = False
 
     def __init__(self, low: float | None = None, high: float | None = None) -> None:
         if low is None and high is None:
@@ -70,6 +77,14 @@ class Constraint(ABC):
         low = "" if self.low is None else f"{self.low:g}"
         high = "" if self.high is None else f"{self.high:g}"
         return f"{self.name}:{low}..{high}"
+
+    def configure(self, config: Any, device: torch.device | None = None) -> None:
+        """Take the settings (an instance of :attr:`config_cls`) and the run's device."""
+
+    def measuring(self) -> contextlib.AbstractContextManager[Any]:
+        """Context in which the space's cost table of :attr:`metric` is measured (e.g. with
+        this constraint's latency meter)."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def measure(self, network: nn.Module, example: torch.Tensor) -> float:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from nascore.space import DataInfo, SearchSpace
 
 ENTRY_POINT_GROUP = "nascore.plugins"
+#: Entry-point name of the core's own components (:mod:`nascore.builtins`).
+BUILTIN = "builtin"
 #: Entry-point group of plugin commands (``NAME = "module:command"``): ``nas --help`` lists them
 #: without importing the plugins' modules (see :mod:`nascore.cli.lazy`).
 COMMAND_ENTRY_POINT_GROUP = "nascore.commands"
@@ -80,13 +82,18 @@ class Registry:
     called the first time that kind is asked for, so listing commands does not import the
     modules behind strategies and spaces (plugin modules import their components inside their
     hook functions). A plugin whose hook fails, or that claims a name another plugin holds, is
-    recorded with its error and its components are withdrawn; the others keep working.
+    recorded with its error and its components are withdrawn; the others keep working. A
+    plugin may claim a name of the core's own (``builtin``) components: its component replaces
+    the core's, noted under ``builtin`` in ``nas plugins`` (a plugin written before the core
+    had that name keeps working as it did).
     """
 
     def __init__(self, pm: pluggy.PluginManager | None = None) -> None:
         self.pm = pm or _plugin_manager()
         self.plugins: list[PluginRecord] = []
         self.owners: dict[tuple[str, str], str] = {}
+        #: The core's components that plugins replaced, by ``(kind, name)``.
+        self.replaced: dict[tuple[str, str], Any] = {}
         self._kinds: dict[str, dict[str, Any]] = {}
         self.components: Mapping[str, dict[str, Any]] = _Kinds(self)
 
@@ -114,7 +121,7 @@ class Registry:
                 provided = impl.function()
                 staged += list(provided.items()) if as_dict else [(c.name, c) for c in provided]
             for name, _component in staged:
-                if name in self._kinds[kind]:
+                if name in self._kinds[kind] and self.owners[(kind, name)] != BUILTIN:
                     raise UsageError(
                         f"{kind} '{name}' is provided by both plugin "
                         f"'{self.owners[(kind, name)]}' and plugin '{record.name}'; "
@@ -126,9 +133,24 @@ class Registry:
             self._withdraw(record, exc)
             return
         for name, component in staged:
+            if self.owners.get((kind, name)) == BUILTIN:
+                self._replace_builtin(kind, name, record.name)
             self._kinds[kind][name] = component
             self.owners[(kind, name)] = record.name
             record.provides.setdefault(kind, []).append(name)
+
+    def _builtin(self) -> PluginRecord | None:
+        return next((r for r in self.plugins if r.name == BUILTIN), None)
+
+    def _replace_builtin(self, kind: str, name: str, plugin: str) -> None:
+        """Let ``plugin``'s ``name`` replace the core's (kept to restore, noted in ``nas
+        plugins``)."""
+        self.replaced[(kind, name)] = self._kinds[kind][name]
+        builtin = self._builtin()
+        if builtin is not None:
+            builtin.provides[kind].remove(name)
+            note = f"{kind} {name} is plugin {plugin}'s (it replaces the core's)"
+            builtin.note = f"{builtin.note}; {note}" if builtin.note else note
 
     def _withdraw(self, record: PluginRecord, exc: BaseException | str) -> None:
         record.error = exc if isinstance(exc, str) else _describe(exc)
@@ -136,6 +158,15 @@ class Registry:
             for name in names:
                 self._kinds[kind].pop(name, None)
                 self.owners.pop((kind, name), None)
+                if (kind, name) in self.replaced:  # the core's component is back
+                    self._kinds[kind][name] = self.replaced.pop((kind, name))
+                    self.owners[(kind, name)] = BUILTIN
+                    builtin = self._builtin()
+                    if builtin is not None:
+                        builtin.provides[kind].append(name)
+                        notes = [n for n in (builtin.note or "").split("; ")
+                                 if n and not n.startswith(f"{kind} {name} is plugin ")]
+                        builtin.note = "; ".join(notes) or None
         record.provides.clear()
         if self.pm.has_plugin(record.name):
             self.pm.unregister(name=record.name)
@@ -202,7 +233,7 @@ def discover(entry_points: list[md.EntryPoint] | None = None) -> Registry:
     API is recorded with its error and skipped."""
     registry = Registry()
     eps = entry_points if entry_points is not None else md.entry_points(group=ENTRY_POINT_GROUP)
-    for ep in sorted(eps, key=lambda e: (e.name != "builtin", e.name)):
+    for ep in sorted(eps, key=lambda e: (e.name != BUILTIN, e.name)):
         dist = getattr(ep, "dist", None)
         record = PluginRecord(
             name=ep.name,

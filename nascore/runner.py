@@ -13,7 +13,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ FLAG_TARGETS = {
 }
 
 #: The sections of a search config tree.
-SECTIONS = ("run", "data", "space", "strategy", "estimator", "budget", "executor")
+SECTIONS = ("run", "data", "space", "strategy", "estimator", "budget", "executor", "constraint")
 
 
 def resolve_config(
@@ -159,6 +159,9 @@ def resolve_config(
         budget = build_config(Budget, {**config_to_dict(base), **tree["budget"]}, "budget")
         resolved["budget"] = config_to_dict(budget)
     check_consistent([parse_constraint(spec) for spec in run.constraints])
+    settings = constraint_settings(run.constraints, tree["constraint"])
+    if settings:
+        resolved["constraint"] = settings
     return resolved
 
 
@@ -195,16 +198,65 @@ def config_help(tree: Mapping[str, Any]) -> dict[str, str]:
         helps.update(help_texts(reg.get("estimator", run["estimator"]).config_cls, "estimator"))
     helps.update(help_texts(Budget, "budget"))
     helps.update(help_texts(ExecutorConfig, "executor"))
+    for name in {key.partition(".")[0] for key in tree.get("constraint", {})}:
+        config_cls = reg.get("constraint", name).config_cls
+        helps.update({f"constraint.{key}": text
+                      for key, text in help_texts(config_cls, name).items()})
     return helps
 
 
-def parse_constraint(spec: str) -> Constraint:
-    """``NAME:LOW..HIGH`` -> a registered Constraint."""
+def parse_constraint(spec: str, settings: Mapping[str, Any] | None = None,
+                     device: torch.device | None = None) -> Constraint:
+    """``NAME:LOW..HIGH`` -> a registered Constraint, configured by its ``[constraint]``
+    settings (``NAME.KEY``, in ``settings``) and the run's ``device``."""
     name, sep, bounds = spec.partition(":")
     if not sep:
         raise ConfigError(f"constraint {spec!r} must look like NAME:LOW..HIGH, e.g. params:1M..2M")
     cls = registry().get("constraint", name.strip())
-    return cls.from_spec(bounds)
+    constraint = cls.from_spec(bounds)
+    if cls.config_cls is not None:
+        constraint.configure(_constraint_config(cls, settings or {}), device)
+    return constraint
+
+
+def _flat_settings(section: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"latency": {"batch": 1}}`` (a TOML file's dotted keys) -> ``{"latency.batch": 1}``."""
+    flat = {}
+    for key, value in section.items():
+        if isinstance(value, Mapping):
+            flat.update(_flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _constraint_config(cls: type[Constraint], settings: Mapping[str, Any]) -> Any:
+    """The settings of constraint class ``cls`` from a ``[constraint]`` section."""
+    own = {key.partition(".")[2]: value for key, value in _flat_settings(settings).items()
+           if key.partition(".")[0] == cls.name}
+    return build_config(cls.config_cls, own, f"constraint.{cls.name}")
+
+
+def constraint_settings(specs: Sequence[str], section: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved ``[constraint]`` section: every setting (``NAME.KEY``) of the constrained
+    metrics that have settings; settings of a metric not constrained are a one-line error."""
+    reg = registry()
+    classes = {cls.name: cls for cls in
+               (reg.get("constraint", spec.partition(":")[0].strip()) for spec in specs)}
+    flat = _flat_settings(section)
+    for key in flat:
+        name = key.partition(".")[0]
+        if name not in classes or classes[name].config_cls is None:
+            raise ConfigError(
+                f"constraint.{key} sets a constraint the run does not have; add "
+                f"--constraint {name}:LOW..HIGH or drop the setting"
+            )
+    resolved = {}
+    for name, cls in classes.items():
+        if cls.config_cls is not None:
+            config = config_to_dict(_constraint_config(cls, flat))
+            resolved.update({f"{name}.{key}": value for key, value in config.items()})
+    return resolved
 
 
 def check_compatible(
@@ -245,7 +297,7 @@ def check_config(tree: Mapping[str, Mapping[str, Any]]) -> None:
     check_compatible(reg.get("strategy", run.strategy), reg.get("space", run.space),
                      reg.get("estimator", run.estimator) if run.estimator else None)
     for spec in run.constraints:
-        parse_constraint(spec)
+        parse_constraint(spec, tree.get("constraint"))
 
 
 def dry_run(tree: dict[str, dict[str, Any]], out: str | Path | None = None) -> list[str]:
@@ -314,9 +366,10 @@ def build_session(tree: dict[str, dict[str, Any]], events: EventLog) -> Session:
             f"strategy '{run.strategy}' evaluates candidates in one process; spread them over "
             "workers with --executor process|ray --workers N instead of torchrun/--nproc"
         )
-    constraints = [parse_constraint(spec) for spec in run.constraints]
     distributed.join()
     device = distributed.local_device(run.device)
+    constraints = [parse_constraint(spec, tree.get("constraint"), device)
+                   for spec in run.constraints]
     seed_everything(run.seed)
     data = SearchData(build_config(DataConfig, tree["data"], "data"), run.seed)
     if distributed.active():
@@ -391,7 +444,7 @@ def _finish(session: Session, events: EventLog) -> Any:
             example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
             result["constraints"] = {
                 c.spec(): {"value": (v := c.measure(network, example)),
-                           "satisfied": c.satisfied(v)}
+                           "satisfied": c.satisfied(v), **_predicted(space, strategy, arch, c)}
                 for c in constraints
             }
         run.write_json(RESULT, result)
@@ -399,6 +452,21 @@ def _finish(session: Session, events: EventLog) -> Any:
         return arch
 
     return finish
+
+
+def _predicted(space: SearchSpace, strategy: Strategy, arch: Architecture,
+               constraint: Constraint) -> dict[str, float]:
+    """``{"predicted": cost}``: the space's cost-table estimate of ``arch``'s cost, for a
+    constraint whose table only estimates it (latency) on a space with such a table."""
+    one_hot = getattr(space, "one_hot", None)
+    if (not constraint.table_predicts or one_hot is None or "cost" not in space.capabilities
+            or constraint.metric not in space.cost_metrics):
+        return {}
+    from nascore.oneshot.constraints import cost_tables
+
+    proxy = strategy.cost_options() if hasattr(strategy, "cost_options") else {}
+    table = cost_tables(space, [constraint], proxy)[constraint.metric]
+    return {"predicted": table.exact(one_hot(arch))}
 
 
 @contextlib.contextmanager

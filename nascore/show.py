@@ -134,7 +134,8 @@ def _show_search(run: RunDir, epochs: list[dict[str, Any]], events: list[dict[st
         click.echo(f"network at search size ({info.num_classes} classes): {describe_costs(costs)}")
     for spec, check in result.get("constraints", {}).items():
         verdict = "met" if check["satisfied"] else "NOT met"
-        click.echo(f"constraint {spec}: {check['value']:.6g} ({verdict})")
+        predicted = f", table predicted {check['predicted']:.6g}" if "predicted" in check else ""
+        click.echo(f"constraint {spec}: {check['value']:.6g} ({verdict}{predicted})")
     if "constraint_repair" in result:
         from nascore.oneshot.constraints import describe_repair
 

@@ -42,7 +42,7 @@ def test_guide_plugin_is_lazy_listed_and_broken_plugin_reported(site: Path, nas)
     proc = nas("plugins", env_extra={"PYTHONPATH": str(site)}, check=True)
     assert "example  (nas-plugin-example 0.1.0" in proc.stdout
     listed = proc.stdout.split("example  (", 1)[1].split("\n\n")[0]
-    for line in ("constraint: latency", "constraint_handler: squared", "estimator: gradnorm",
+    for line in ("constraint: cpu_latency", "constraint_handler: squared", "estimator: gradnorm",
                  "part: entropy", "space: chain", "strategy: hillclimb"):
         assert line in listed, line
     assert "broken  (nas-plugin-broken 0.0.1" in proc.stdout
@@ -59,11 +59,11 @@ def test_plugin_strategy_estimator_space_and_constraint_run_together(site: Path,
                                                                      tmp_path: Path) -> None:
     out = tmp_path / "hill"
     proc = _run(nas, site, out, "--strategy", "hillclimb", "--space", "chain", "--estimator",
-                "gradnorm", "--constraint", "latency:..10s", "--set", "strategy.queries=6")
-    assert "constraint latency:..10000: " in proc.stdout and "(met)" in proc.stdout
+                "gradnorm", "--constraint", "cpu_latency:..10s", "--set", "strategy.queries=6")
+    assert "constraint cpu_latency:..10000: " in proc.stdout and "(met)" in proc.stdout
     records = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     queries = [r for r in records if r["type"] == "query"]
-    assert len(queries) == 6 and all(r["latency"] > 0 for r in queries)
+    assert len(queries) == 6 and all(r["cpu_latency"] > 0 for r in queries)
     arch = json.loads((out / "architecture.json").read_text())
     assert arch["space"] == "chain" and len(arch["spec"]["ops"]) == 4
 
@@ -92,9 +92,10 @@ def test_plugin_part_and_handler_under_a_builtin_one_shot_strategy(site: Path, n
 def test_plugin_constraint_without_a_differentiable_form_is_refused_by_one_shot_strategies(
     site: Path, nas, tmp_path: Path
 ) -> None:
-    proc = nas("run", "--strategy", "darts", "--space", "chain", "--constraint", "latency:..5ms",
-               "--out", str(tmp_path / "x"), env_extra={"PYTHONPATH": str(site)})
-    assert proc.returncode == 2 and "latency has no differentiable form" in proc.stderr
+    proc = nas("run", "--strategy", "darts", "--space", "chain",
+               "--constraint", "cpu_latency:..5ms", "--out", str(tmp_path / "x"),
+               env_extra={"PYTHONPATH": str(site)})
+    assert proc.returncode == 2 and "cpu_latency has no differentiable form" in proc.stderr
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "x").exists()
 
 

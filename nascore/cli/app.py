@@ -143,7 +143,8 @@ def _print_result(path: Any) -> None:
     click.echo(result["text"])
     for spec, check in result.get("constraints", {}).items():
         verdict = "met" if check["satisfied"] else "NOT met"
-        click.echo(f"constraint {spec}: {check['value']:.6g} ({verdict})")
+        predicted = f", table predicted {check['predicted']:.6g}" if "predicted" in check else ""
+        click.echo(f"constraint {spec}: {check['value']:.6g} ({verdict}{predicted})")
     if "constraint_repair" in result:
         from nascore.oneshot.constraints import describe_repair
 

@@ -63,7 +63,8 @@ def cost_tables(
                 f"not {metric} (constraint {constraint.spec()}); drop the constraint"
             )
         if metric not in tables:
-            tables[metric] = space.cost_table(metric, proxy)
+            with constraint.measuring():
+                tables[metric] = space.cost_table(metric, proxy)
     return tables
 
 

@@ -111,7 +111,7 @@ PROXY_KEYS = ("channels", "layers", "levels")
 #: fixed DARTS preprocessing.
 DEFAULT_CONNECTION = "conv_1x1"
 CONNECTION_ROLE = "connection"
-COST_METRICS = ("params", "flops")
+COST_METRICS = ("params", "flops", "latency")
 VARIANTS = ("cifar", "imagenet")
 _DECISION_PARTS = ("input_a", "op_a", "input_b", "op_b")
 
@@ -624,12 +624,17 @@ class DartsSpace(SearchSpace):
                 if site.key not in fixed]
 
     def measure(self, metric: str, module: nn.Module, example: torch.Tensor) -> float:
-        """``module``'s cost in ``metric``: ``params`` or ``flops`` (multiply-adds on
-        ``example``). Spaces adding metrics extend this and :attr:`cost_metrics`."""
+        """``module``'s cost in ``metric``: ``params``, ``flops`` (multiply-adds on
+        ``example``) or ``latency`` (seconds, by :func:`nascore.latency.current_meter`). Spaces
+        adding metrics extend this and :attr:`cost_metrics`."""
         if metric == "params":
             return float(count_params(module))
         if metric == "flops":
             return float(count_macs(module, example))
+        if metric == "latency":
+            from nascore.latency import current_meter
+
+            return current_meter().measure(module, example)
         raise ConfigError(
             f"unknown cost metric {metric!r}; space {self.name} measures "
             f"{', '.join(self.cost_metrics)}"
@@ -643,13 +648,50 @@ class DartsSpace(SearchSpace):
         connection site.
 
         ``constant`` (stem, preprocessing, classifier) is the measured cost of a whole network
-        minus its chosen ops, so ``constant`` plus the chosen ops' costs is the network's cost.
+        minus its chosen ops, so ``constant`` plus the chosen ops' costs is the network's cost
+        (for ``latency``, whose costs do not add up exactly, an estimate, calibrated on two
+        whole networks; the table is measured once per device, threads, torch version and
+        shape and cached on disk, see :func:`nascore.latency.cached_table`).
         """
         if metric not in self.cost_metrics:
             raise ConfigError(
                 f"unknown cost metric {metric!r}; space {self.name} measures "
                 f"{', '.join(self.cost_metrics)}"
             )
+        if metric == "latency":
+            from nascore.latency import CALIBRATION_SAMPLES, cached_table, current_meter
+
+            key = {"space": self.name, "class": type(self).__qualname__,
+                   "calibration": ("scale", CALIBRATION_SAMPLES),
+                   "config": attrs.asdict(self.sized_config(
+                       {k: v for k, v in (proxy or {}).items() if k != "levels"})),
+                   "levels": self.proxy_levels(proxy), "data": attrs.asdict(self.data),
+                   "meter": current_meter().key()}
+            return cached_table(key, lambda: self._calibrated_latency(proxy))
+        return self._measured_table(metric, proxy)
+
+    def _calibrated_latency(self, proxy: Mapping[str, Any] | None) -> CostTable:
+        """The measured latency table, calibrated (:func:`nascore.latency.calibrate`) on the
+        networks of the cheapest and the dearest architecture the derivation rule reaches and
+        of :data:`~nascore.latency.CALIBRATION_SAMPLES` derived from random scores (seeded)."""
+        from nascore.latency import CALIBRATION_SAMPLES, calibrate, current_meter
+
+        table = self._measured_table("latency", proxy)
+        sizes = {k: int(v) for k, v in (proxy or {}).items() if k in ("channels", "layers")}
+        info = self.data
+        example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
+        generator = torch.Generator().manual_seed(0)
+        random = [{k: torch.rand(v.shape, generator=generator, dtype=torch.float64)
+                   for k, v in table.per_group.items()} for _ in range(CALIBRATION_SAMPLES)]
+        points = []
+        for scores in [table.effective(-1.0), table.effective(1.0), *random]:
+            network = self.build_network(self.derive(scores), **sizes)
+            points.append((table.exact(self.kept_mask(scores)),
+                           current_meter().measure(network, example)))
+        return calibrate(table, points)
+
+    def _measured_table(self, metric: str, proxy: Mapping[str, Any] | None) -> CostTable:
+        """:meth:`cost_table` measured on the real modules."""
         cache: dict[tuple[Any, ...], float] = {}
 
         def cost(name: str, site: EdgeSite) -> float:
