@@ -181,3 +181,73 @@ def test_the_penalty_handler_derives_a_network_inside_the_bound(tmp_path: Path):
     limit = parse_latency(bound)
     assert spec == f"latency:..{bound}" and check["predicted"] <= limit and check["value"] > 0
     assert result["constraint_repair"]["derived"][spec] == pytest.approx(check["predicted"])
+
+
+PLUGIN = '''
+from nascore.constraint import Constraint
+from nascore.hookspecs import hookimpl
+
+NASCORE_PLUGIN_API = 1
+
+
+class Latency(Constraint):
+    name = "latency"
+
+    def measure(self, network, example):
+        return 1.0
+
+
+@hookimpl
+def nascore_constraints():
+    return [Latency]
+
+
+@hookimpl
+def nascore_strategies():
+    {broken}
+    return []
+'''
+
+
+def _registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str):
+    import importlib.metadata as md
+
+    from nascore.plugins import ENTRY_POINT_GROUP, discover
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in names:
+        broken = "raise RuntimeError('no')" if name == "broken" else "pass"
+        (tmp_path / f"nas_plugin_{name}.py").write_text(PLUGIN.format(broken=broken))
+    return discover([md.EntryPoint("builtin", "nascore.builtins", ENTRY_POINT_GROUP),
+                     *(md.EntryPoint(n, f"nas_plugin_{n}", ENTRY_POINT_GROUP) for n in names)])
+
+
+def test_a_plugin_may_replace_a_builtin_name_but_two_plugins_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    reg = _registry(tmp_path, monkeypatch, "mine")
+    assert reg.get("constraint", "latency").__module__ == "nas_plugin_mine"
+    builtin = next(r for r in reg.plugins if r.name == "builtin")
+    assert "latency" not in builtin.provides["constraint"]
+    assert builtin.note == "constraint latency is plugin mine's (it replaces the core's)"
+    reg = _registry(tmp_path, monkeypatch, "mine", "theirs")
+    reg.collect_all()
+    theirs = next(r for r in reg.plugins if r.name == "theirs")
+    assert "provided by both plugin 'mine' and plugin 'theirs'" in theirs.error
+    # a replacing plugin that fails later gives the name back to the core
+    reg = _registry(tmp_path, monkeypatch, "broken")
+    reg.collect_all()
+    assert reg.get("constraint", "latency") is LatencyConstraint
+    builtin = next(r for r in reg.plugins if r.name == "builtin")
+    assert "latency" in builtin.provides["constraint"] and builtin.note is None
+
+
+@pytest.mark.slow
+def test_the_onnxruntime_backend_times_the_exported_network():
+    ticks = iter(float(t) for t in range(100))
+    meter = LatencyMeter(LatencyConfig(backend="onnxruntime", warmup=1, repeats=3),
+                         timer=lambda: next(ticks))
+    module = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU())
+    assert meter.measure(module, torch.zeros(1, 2, 8, 8)) == 1.0  # each reading: one tick
+    assert next(ticks) == 6.0  # 3 timed runs read the clock twice each; warm-up not at all
+    assert "onnxruntime" in meter.key()
