@@ -251,3 +251,23 @@ def test_the_onnxruntime_backend_times_the_exported_network():
     assert meter.measure(module, torch.zeros(1, 2, 8, 8)) == 1.0  # each reading: one tick
     assert next(ticks) == 6.0  # 3 timed runs read the clock twice each; warm-up not at all
     assert "onnxruntime" in meter.key()
+
+
+def test_a_subclass_with_tables_of_its_own_offers_latency_only_by_declaring_it():
+    from nascore.spaces.darts import DartsSpace
+
+    class OwnTables(DartsSpace):
+        name = "own_tables"
+
+        def cost_table(self, metric, proxy=None):
+            return super().cost_table(metric, proxy)
+
+    class Declared(OwnTables):
+        cost_metrics = ("params", "flops", "latency")
+
+    class Inherited(DartsSpace):
+        name = "inherited"
+
+    assert "latency" in DartsSpace.cost_metrics and "latency" in Inherited.cost_metrics
+    assert OwnTables.cost_metrics == ("params", "flops")
+    assert "latency" in Declared.cost_metrics

@@ -181,6 +181,10 @@ class DartsSpace(SearchSpace):
         super().__init_subclass__(**kwargs)
         if "supports_fixed_reduction" not in vars(cls):
             cls.supports_fixed_reduction = False
+        if "cost_table" in vars(cls) and "cost_metrics" not in vars(cls):
+            # a latency table is calibrated on this space's own networks: a subclass with
+            # tables of its own offers latency by declaring it in its cost_metrics
+            cls.cost_metrics = tuple(m for m in cls.cost_metrics if m != "latency")
 
     def __init__(self, config: DartsSpaceConfig, data: DataInfo) -> None:
         super().__init__(config, data)
