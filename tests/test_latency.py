@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nascore.costs import CostTable
-from nascore.errors import ConfigError, InfeasibleError
+from nascore.errors import ConfigError, IncompatibleError, InfeasibleError
 from nascore.latency import (
     CACHE_ENV,
     LatencyConfig,
@@ -139,7 +139,7 @@ def test_one_shot_strategies_get_the_table_through_the_constraint():
     tables = cost_tables(space, [constraint], {})
     assert tables["latency"].metric == "latency" and tables["latency"].constant != 0
     nb201 = make_space("nb201", {}, DataInfo(in_channels=3, image_size=8, num_classes=10))
-    with pytest.raises(Exception, match="no per-candidate cost tables"):
+    with pytest.raises(IncompatibleError, match="no per-candidate cost tables"):
         cost_tables(nb201, [constraint], {})
 
 
@@ -271,3 +271,19 @@ def test_a_subclass_with_tables_of_its_own_offers_latency_only_by_declaring_it()
     assert "latency" in DartsSpace.cost_metrics and "latency" in Inherited.cost_metrics
     assert OwnTables.cost_metrics == ("params", "flops")
     assert "latency" in Declared.cost_metrics
+
+
+def test_prediction_errors_by_hand_and_a_tiny_bench():
+    from nascore.bench.latency import bench_latency, format_summary, prediction_errors
+
+    errors = prediction_errors([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
+    assert errors == pytest.approx({"pearson": 1.0, "spearman": 1.0, "mean_abs_error": 2.0,
+                                    "mean_rel_error": 0.5, "mean_signed_rel_error": -0.5})
+    assert prediction_errors([3.0, 2.0, 1.0], [1.0, 2.0, 4.0])["spearman"] == pytest.approx(-1)
+    result = bench_latency("darts", {"channels": 4, "layers": 2},
+                           DataInfo(in_channels=1, image_size=8, num_classes=10), samples=3,
+                           config=QUICK)
+    assert len(result["rows"]) == 3 and all(r["measured"] > 0 for r in result["rows"])
+    assert result["shape"] == [1, 1, 8, 8] and "pearson" in format_summary(result)
+    with pytest.raises(IncompatibleError, match="no latency table"):
+        bench_latency("nb201", samples=2)

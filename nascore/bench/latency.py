@@ -16,7 +16,7 @@ import torch
 
 from nascore.errors import IncompatibleError
 from nascore.latency import LatencyConfig, LatencyMeter, measuring_with
-from nascore.plugins import make_space
+from nascore.plugins import make_space, registry
 from nascore.space import DataInfo
 
 
@@ -63,10 +63,11 @@ def bench_latency(
     """Predicted and measured latency of ``samples`` random architectures (rows) and
     :func:`prediction_errors` over them (``summary``)."""
     info = info or DataInfo(in_channels=3, image_size=16, num_classes=10)
-    space = make_space(space_name, space_options, info)
-    if "cost" not in space.capabilities or "latency" not in space.cost_metrics \
-            or not hasattr(space, "one_hot"):
+    cls = registry().get("space", space_name)
+    if "cost" not in cls.capabilities or "latency" not in cls.cost_metrics \
+            or not hasattr(cls, "one_hot"):
         raise IncompatibleError(f"space {space_name} has no latency table; use darts")
+    space = make_space(space_name, space_options, info)
     meter = LatencyMeter(config, device)
     began = time.perf_counter()
     with measuring_with(meter):
