@@ -174,8 +174,8 @@ def test_params_cost_of_sep_conv_by_hand(space):
 
 
 def test_unknown_cost_metric(space):
-    with pytest.raises(ConfigError, match="params, flops"):
-        space.cost_table("latency")
+    with pytest.raises(ConfigError, match="unknown cost metric 'energy'.*params, flops, latency"):
+        space.cost_table("energy")
 
 
 def test_plot_writes_png_pdf_and_dot(space, tmp_path):

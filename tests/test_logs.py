@@ -214,3 +214,15 @@ def test_a_resumed_run_takes_log_every_from_set_and_continues_the_step_axis(
     # two event files (before and after the resume), read in file-name order
     assert sorted(s.step for s in tb.Scalars("step/loss")) == [0, 1, 2, 3]
     assert "_hparams_/session_start_info" in tb.PluginTagToContent("hparams")
+
+
+def test_the_cli_in_process_leaves_the_nascore_logger_as_it_was(capsys) -> None:
+    """``nas`` called in-process (an embedding application, a test) removes its console handler
+    when it returns, so later Python use stays silent and never writes to a closed stream."""
+    from nascore.cli import entry
+
+    logger = logging.getLogger("nascore")
+    before = (logger.handlers[:], logger.level, logger.propagate)
+    entry(["config", "--strategy", "darts", "--space", "darts"])
+    assert "strategy" in capsys.readouterr().out
+    assert (logger.handlers, logger.level, logger.propagate) == before

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -262,19 +264,29 @@ def _attach_commands() -> None:
             target.add_command(command, name)
 
 
-def _console_logging() -> None:
-    """Send the ``nascore`` logger's lines (progress, epochs, notes) to stderr."""
+@contextlib.contextmanager
+def _console_logging() -> Iterator[None]:
+    """Send the ``nascore`` logger's lines (progress, epochs, notes) to stderr while the CLI
+    runs; the logger is left as it was afterwards (in-process callers, tests)."""
     import logging
     import os
 
     logger = logging.getLogger("nascore")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        main = os.environ.get("RANK", "0") == "0"  # a launcher's other processes stay quiet
-        logger.setLevel(logging.INFO if main else logging.WARNING)
-        logger.propagate = False
+    if logger.handlers:  # configured by the embedding application: leave it alone
+        yield
+        return
+    saved = (logger.level, logger.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    main = os.environ.get("RANK", "0") == "0"  # a launcher's other processes stay quiet
+    logger.setLevel(logging.INFO if main else logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.level, logger.propagate = saved
 
 
 def entry(args: list[str] | None = None) -> None:
@@ -294,8 +306,8 @@ def entry(args: list[str] | None = None) -> None:
 
     warnings.showwarning = show_config_key
     try:
-        _console_logging()
-        main.main(args=args, standalone_mode=False)
+        with _console_logging():
+            main.main(args=args, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -313,3 +325,5 @@ def entry(args: list[str] | None = None) -> None:
         elif not isinstance(exc, (distributed.MirroredError, Interrupted)):
             click.echo(f"error (rank {distributed.rank()}): {exc}", err=True)
         sys.exit(exc.exit_code)
+    finally:
+        warnings.showwarning = show
