@@ -159,6 +159,8 @@ def test_precision_16_is_float16_with_loss_scaling_on_cuda_and_bfloat16_on_cpu()
     assert autocast_dtype(cuda, 16) is torch.float16
     assert autocast_dtype(cpu, 16) is torch.bfloat16
     assert autocast_dtype(cuda, 32) is None and autocast_dtype(cpu, 32) is None
+    # without a loss scaler (the one-shot loop) float16 gradients would underflow: bfloat16
+    assert autocast_dtype(cuda, 16, loss_scaling=False) is torch.bfloat16
     assert [precision_name(d, 16) for d in (cuda, cpu)] == ["float16", "bfloat16"]
     assert precision_name(cpu, 32) == "float32"
     assert grad_scaler(cpu, 16) is None and grad_scaler(cpu, 32) is None

@@ -610,7 +610,9 @@ class OneShotStrategy(Strategy):
 
     def _precision(self) -> contextlib.AbstractContextManager:
         budget = self.context.budget
-        return precision_context(self.device, budget.precision if budget is not None else 32)
+        # the supernet's steps scale no loss: precision 16 is bfloat16 there, GPU included
+        precision = budget.precision if budget is not None else 32
+        return precision_context(self.device, precision, loss_scaling=False)
 
     def search_step(self, batch: Batch, arch_batch: Batch | None, step: int) -> dict[str, float]:
         """One weights step on ``batch`` and (if ``arch_batch`` is given) the arch steps, in the

@@ -26,13 +26,16 @@ class EpochStats:
     images: int
 
 
-def autocast_dtype(device: torch.device, precision: int) -> torch.dtype | None:
+def autocast_dtype(
+    device: torch.device, precision: int, loss_scaling: bool = True
+) -> torch.dtype | None:
     """The autocast type of ``precision`` 16 on ``device``: float16 on CUDA (the IEEE half
     precision the MIP-BPE budgets mean, with loss scaling, see :func:`grad_scaler`), bfloat16
-    elsewhere (CPU autocast has no fast float16 kernels); ``None`` (no autocast) for 32."""
+    elsewhere (CPU autocast has no fast float16 kernels) and wherever the caller does no
+    ``loss_scaling`` (float16 gradients would underflow); ``None`` (no autocast) for 32."""
     if precision != 16:
         return None
-    return torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.float16 if device.type == "cuda" and loss_scaling else torch.bfloat16
 
 
 def precision_name(device: torch.device, precision: int) -> str:
@@ -41,9 +44,11 @@ def precision_name(device: torch.device, precision: int) -> str:
     return "float32" if dtype is None else str(dtype).removeprefix("torch.")
 
 
-def precision_context(device: torch.device, precision: int) -> contextlib.AbstractContextManager:
+def precision_context(
+    device: torch.device, precision: int, loss_scaling: bool = True
+) -> contextlib.AbstractContextManager:
     """Autocast to :func:`autocast_dtype` on ``device`` for ``precision`` 16, nothing for 32."""
-    dtype = autocast_dtype(device, precision)
+    dtype = autocast_dtype(device, precision, loss_scaling)
     if dtype is not None:
         return torch.autocast(device.type, dtype=dtype)
     return contextlib.nullcontext()
