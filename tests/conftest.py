@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import torch
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one of the parallel workers: its share of the
     torch.set_num_threads(1)  # cores (each test's subprocesses get OMP_NUM_THREADS=1 too)
+
+# measured tables (latency) go to a folder of the test session's, never the user's ~/.cache
+os.environ["NASCORE_CACHE"] = tempfile.mkdtemp(prefix="nascore-test-cache-")
 
 #: Settings that make a one-shot search on digits take seconds.
 TINY = [
