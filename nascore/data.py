@@ -134,7 +134,7 @@ def _digits() -> tuple[TensorDataset, TensorDataset, DataInfo]:
     return (
         TensorDataset(x[:n_train], y[:n_train]),
         TensorDataset(x[n_train:], y[n_train:]),
-        DataInfo(in_channels=1, image_size=8, num_classes=10),
+        DataInfo(in_channels=1, image_size=NATIVE_SIDE["digits"], num_classes=10),
     )
 
 
@@ -160,7 +160,8 @@ _FASHION_FIX = (
     "--data-dir at intact idx files"
 )
 _FASHION_IMAGES, _FASHION_LABELS = "{}-images-idx3-ubyte", "{}-labels-idx1-ubyte"
-_FASHION_SIDE = 28
+#: Image side of the datasets whose images are not 32x32 (without ``data.image_size``).
+NATIVE_SIDE = {"digits": 8, "fashion-mnist": 28}
 _FASHION_CLASSES = 10
 
 
@@ -244,7 +245,7 @@ def _read_fashion_split(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray
     images_path = _idx_path(root, _FASHION_IMAGES.format(prefix))
     labels_path = _idx_path(root, _FASHION_LABELS.format(prefix))
     images, labels = _read_idx(images_path, 3), _read_idx(labels_path, 1)
-    side = _FASHION_SIDE
+    side = NATIVE_SIDE["fashion-mnist"]
     if images.shape[1:] != (side, side):
         found = f"{images.shape[1]} x {images.shape[2]}"
         raise _idx_error(images_path, f"holds {found} images, expected {side} x {side}")
@@ -269,7 +270,7 @@ def _fashion(config: DataConfig) -> tuple[Dataset, Dataset, DataInfo]:
             x = torch.nn.functional.interpolate(x, size=config.image_size, mode="bilinear")
         return TensorDataset(x, torch.tensor(labels.copy(), dtype=torch.long))
 
-    size = config.image_size or _FASHION_SIDE
+    size = config.image_size or NATIVE_SIDE["fashion-mnist"]
     return load("train"), load("t10k"), DataInfo(1, size, _FASHION_CLASSES)
 
 

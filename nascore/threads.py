@@ -47,9 +47,6 @@ def use_thread_share(processes: int, threads: int = 0) -> int:
 #: and a thread more only pays once there is this much work per step to split.
 ACTIVATIONS_PER_THREAD = 2**16
 
-#: Native image side of the datasets that are not 32x32.
-_NATIVE_SIDE = {"digits": 8, "fashion-mnist": 28}
-
 
 def free_cores() -> int:
     """The available cores not kept busy by other processes: :func:`available_cores` minus the
@@ -65,8 +62,10 @@ def activations(tree: dict, batch_section: str, channels_section: str) -> int:
     """Activations per step of a config tree: ``batch_size`` of ``batch_section`` x
     ``channels`` of ``channels_section`` x the image area (``data.image_size`` or the
     dataset's own)."""
+    from nascore.data import NATIVE_SIDE
+
     data = tree.get("data", {})
-    side = data.get("image_size") or _NATIVE_SIDE.get(data.get("dataset", ""), 32)
+    side = data.get("image_size") or NATIVE_SIDE.get(data.get("dataset", ""), 32)
     batch = tree.get(batch_section, {}).get("batch_size") or 64
     channels = tree.get(channels_section, {}).get("channels") or 16
     return int(batch) * int(channels) * int(side) ** 2
