@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import statistics
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -20,6 +21,7 @@ from nascore.costs import CostTable, count_macs, count_params
 from nascore.errors import ConfigError, InfeasibleError
 
 if TYPE_CHECKING:
+    from nascore.architecture import Architecture
     from nascore.space import SearchSpace
 
 _UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "b": 1e9, "B": 1e9}
@@ -61,6 +63,10 @@ class Constraint(ABC):
     #: Whether the space's cost table only estimates the metric (e.g. latency), so
     #: ``result.json`` records its prediction beside the measured value.
     table_predicts: ClassVar[bool] = False
+    #: Whether :meth:`measure` reads a noisy value (a timing), so two readings of one network
+    #: can differ: a final network reading outside the bounds is read again and the median
+    #: decides (:func:`final_pick`).
+    noisy: ClassVar[bool] = False
 
     def __init__(self, low: float | None = None, high: float | None = None) -> None:
         if low is None and high is None:
@@ -158,3 +164,81 @@ def check_space_reaches(space: SearchSpace, constraints: Sequence[Constraint],
     tabled = [c for c in constraints if c.metric in space.cost_metrics]
     if tabled:
         check_reachable(space, tabled, cost_tables(space, tabled, proxy or {}))
+
+
+#: Further readings of a noisy constraint whose first reading of a final network misses its
+#: bounds; the median of the readings decides (nascore's own choice: a majority of three).
+RECHECKS = 2
+
+
+def read_constraints(constraints: Sequence[Constraint], network: nn.Module,
+                     example: torch.Tensor) -> dict[str, list[float]]:
+    """Per constraint (``spec -> readings``), one reading of ``network``; :data:`RECHECKS`
+    more of a :attr:`~Constraint.noisy` constraint whose first reading misses its bounds."""
+    readings = {}
+    for c in constraints:
+        values = [c.measure(network, example)]
+        if c.noisy and not c.satisfied(values[0]):
+            values += [c.measure(network, example) for _ in range(RECHECKS)]
+        readings[c.spec()] = values
+    return readings
+
+
+def final_pick(
+    constraints: Sequence[Constraint],
+    pick: Architecture,
+    alternatives: Iterable[Architecture] | None,
+    build: Callable[[Architecture], nn.Module],
+    example: torch.Tensor,
+    describe: Callable[[Architecture], str],
+) -> tuple[Architecture, dict[str, list[float]], dict[str, Any] | None]:
+    """The architecture a search ends with, its readings (:func:`read_constraints`) and what
+    the check did (``None`` when the first readings of ``pick``'s network met every bound).
+
+    A network meets a bound when the median of its readings does. When ``pick``'s misses one
+    and the search ranks ``alternatives`` (its other evaluated architectures, best first), they
+    are built and read in turn and the first that meets every bound replaces it; none meeting
+    them is an :class:`~nascore.errors.InfeasibleError`. Without alternatives (``None``: a
+    search that enforces its bounds otherwise, e.g. through cost tables) ``pick`` stays."""
+    checked: list[dict[str, Any]] = []
+    first: dict[str, list[float]] | None = None
+    for rank, arch in enumerate([pick] if alternatives is None else
+                                _chain(pick, alternatives), start=1):
+        readings = read_constraints(constraints, build(arch), example)
+        met = all(c.satisfied(statistics.median(readings[c.spec()])) for c in constraints)
+        if rank == 1:
+            first = readings
+            if all(len(r) == 1 for r in readings.values()) and (met or alternatives is None):
+                return arch, readings, None
+        checked.append({"rank": rank, "text": describe(arch), "readings": readings, "met": met})
+        if met or alternatives is None:
+            return arch, readings, {"replaced": rank > 1, "checked": checked}
+    bounds = ", ".join(c.spec() for c in constraints)
+    values = "; ".join(f"{spec} {', '.join(f'{v:.4g}' for v in r)}"
+                       for spec, r in (first or {}).items())
+    raise InfeasibleError(
+        f"no architecture this search evaluated meets {bounds} when its network is measured "
+        f"at the end ({len(checked)} checked, best first; the pick read {values}): loosen the "
+        "bound, leaving a margin for measurement noise, or search more (strategy.queries)"
+    )
+
+
+def _chain(pick: Architecture, alternatives: Iterable[Architecture]) -> Iterable[Architecture]:
+    """``pick``, then the ``alternatives`` other than it."""
+    yield pick
+    yield from (a for a in alternatives if a.key() != pick.key())
+
+
+def describe_recheck(record: Mapping[str, Any]) -> str:
+    """One console line for a ``constraint_recheck`` record of ``result.json``."""
+
+    def reads(entry: Mapping[str, Any]) -> str:
+        return "; ".join(f"{spec} read {', '.join(f'{v:.4g}' for v in values)}"
+                         for spec, values in entry["readings"].items())
+
+    first, last = record["checked"][0], record["checked"][-1]
+    if not record["replaced"]:
+        verdict = "met by the median: kept" if first["met"] else "NOT met by the median"
+        return f"the search's pick measured again ({reads(first)}): {verdict}"
+    return (f"the search's pick misses the bounds when measured ({reads(first)}); took the "
+            f"architecture ranked {last['rank']} instead ({reads(last)})")

@@ -110,7 +110,7 @@ def epoch_line(epoch: int, total: int, record: Mapping[str, Any]) -> str:
     """``epoch 3/50  train_loss 1.2  valid_acc 0.51  (12.3s)``: the record's float values."""
     parts = [f"epoch {epoch + 1}/{total}"]
     for key, value in record.items():
-        if isinstance(value, float) and key != "seconds":
+        if isinstance(value, float) and key not in ("seconds", "cpu_seconds"):
             parts.append(f"{key} {value:.4g}")
     parts.append(f"({record['seconds']:.1f}s)")
     return "  ".join(parts)
@@ -186,11 +186,12 @@ class Engine:
         with stop.installed():
             epoch = start_epoch
             while epoch < total and not job.finished():
-                began = time.time()
+                began, began_cpu = time.time(), time.process_time()
                 self._epoch_steps(epoch, start_step, sums, stop)
                 record = {f"train_{k}": total / count for k, (total, count) in sums.items()}
                 record.update(job.end_epoch(epoch))
                 record["seconds"] = round(time.time() - began, 3)
+                record["cpu_seconds"] = round(time.process_time() - began_cpu, 3)
                 self.events.log({"type": "epoch", "epoch": epoch, **record}, step=epoch)
                 log.info(epoch_line(epoch, total, record))
                 start_step, sums = 0, {}
@@ -302,6 +303,18 @@ def unstarted(run: RunDir) -> bool:
     return not path.exists() or all(r.get("type") != "epoch" for r in read_events(path))
 
 
+def _dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A section with its tables as dotted keys: TOML reads ``latency.batch = 1`` (a
+    ``[constraint]`` setting, flat in ``run.json``) as ``{"latency": {"batch": 1}}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def check_config_file(run: RunDir, meta: Mapping[str, Any]) -> None:
     """Refuse (one line) a ``config.toml`` edited by hand: a resume takes the run's settings
     from ``run.json`` and changes them only through ``--set``, which rewrites both files."""
@@ -314,7 +327,8 @@ def check_config_file(run: RunDir, meta: Mapping[str, Any]) -> None:
         raise ConfigError(f"{path} was edited and is no longer valid TOML ({exc}); undo the "
                           f"edit (settings change with `nas resume {run.path} --set ...`)"
                           ) from None
-    recorded = {section: {k: v for k, v in values.items() if v is not None}
+    on_disk = {section: _dotted(values) for section, values in on_disk.items()}
+    recorded = {section: {k: v for k, v in _dotted(values).items() if v is not None}
                 for section, values in meta["config"].items()}
     edited = sorted({f"{section}.{key}" for tree, other in ((on_disk, recorded),
                                                             (recorded, on_disk))

@@ -253,6 +253,7 @@ class LatencyConstraint(Constraint):
     metric = "latency"
     config_cls: ClassVar[type | None] = LatencyConfig
     table_predicts = True
+    noisy = True
 
     def __init__(self, low: float | None = None, high: float | None = None) -> None:
         super().__init__(low, high)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import statistics
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,7 +33,7 @@ from nascore.config import (
     layer_tree,
     non_negative,
 )
-from nascore.constraint import Constraint, check_consistent, check_space_reaches
+from nascore.constraint import Constraint, check_consistent, check_space_reaches, final_pick
 from nascore.context import SearchContext
 from nascore.data import DataConfig, SearchData
 from nascore.errors import ConfigError, IncompatibleError, NascoreError
@@ -419,8 +420,21 @@ def _finish(session: Session, events: EventLog) -> Any:
 
     def finish(run: RunDir) -> Architecture:
         space, strategy = session.space, session.strategy
+        constraints = session.context.constraints
+        readings: dict[str, list[float]] = {}
+        recheck = None
         try:
             arch = space.validate(strategy.derive())
+            if constraints and "network" in space.capabilities:
+                info = space.data
+                ranked = strategy.ranked()
+                arch, readings, recheck = final_pick(
+                    constraints, arch,
+                    None if ranked is None else (space.validate(a) for a in ranked),
+                    lambda a: space.build_network(a, **strategy.network_options()),
+                    torch.zeros(1, info.in_channels, info.image_size, info.image_size),
+                    space.format,
+                )
         except NascoreError as exc:  # the search is saved; `nas show` repeats why
             events.log({"type": "derive_failed", "error": str(exc)})
             exc.args = (f"{exc}; the search is saved: derive again with "
@@ -437,16 +451,15 @@ def _finish(session: Session, events: EventLog) -> Any:
             "network": strategy.network_options(),
             **strategy.derivation_report(),
         }
-        constraints = session.context.constraints
-        if constraints and "network" in space.capabilities:
-            info = space.data
-            network = space.build_network(arch, **strategy.network_options())
-            example = torch.zeros(1, info.in_channels, info.image_size, info.image_size)
+        if readings:
             result["constraints"] = {
-                c.spec(): {"value": (v := c.measure(network, example)),
-                           "satisfied": c.satisfied(v), **_predicted(space, strategy, arch, c)}
+                c.spec(): {"value": (v := statistics.median(r := readings[c.spec()])),
+                           "satisfied": c.satisfied(v), **({"readings": r} if len(r) > 1 else {}),
+                           **_predicted(space, strategy, arch, c)}
                 for c in constraints
             }
+        if recheck is not None:
+            result["constraint_recheck"] = recheck
         run.write_json(RESULT, result)
         events.log({"type": "final", **result})
         return arch

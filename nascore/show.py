@@ -140,6 +140,10 @@ def _show_search(run: RunDir, epochs: list[dict[str, Any]], events: list[dict[st
         from nascore.oneshot.constraints import describe_repair
 
         click.echo(describe_repair(result["constraint_repair"]))
+    if "constraint_recheck" in result:
+        from nascore.constraint import describe_recheck
+
+        click.echo(describe_recheck(result["constraint_recheck"]))
     return written + space.plot(arch, str(plots_dir / "cell"))
 
 

@@ -123,6 +123,14 @@ class Strategy(ABC):
     def derive(self) -> Architecture:
         """The architecture the search has found so far."""
 
+    def ranked(self) -> list[Architecture] | None:
+        """The architectures this search evaluated, best first, that the run may end with
+        instead of :meth:`derive`'s when a measured constraint rejects its network at the end
+        (:func:`~nascore.constraint.final_pick`); ``None`` (default): the search enforces its
+        constraints itself (one-shot strategies: through cost tables) and its derived network
+        is final."""
+        return None
+
     def derivation_report(self) -> dict[str, Any]:
         """JSON-able facts about the last :meth:`derive`, merged into ``result.json`` (one-shot
         strategies: their parts', e.g. ``constraint_repair``); default none."""

@@ -151,6 +151,10 @@ def _print_result(path: Any) -> None:
         from nascore.oneshot.constraints import describe_repair
 
         click.echo(describe_repair(result["constraint_repair"]))
+    if "constraint_recheck" in result:
+        from nascore.constraint import describe_recheck
+
+        click.echo(describe_recheck(result["constraint_recheck"]))
     click.echo(f"wrote {Path(path) / 'architecture.json'}", err=True)
 
 

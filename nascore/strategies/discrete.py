@@ -11,7 +11,10 @@ steps make an epoch, and a batch never spans two epochs.
 
 Constraints act as filters: only architectures whose built network satisfies every bound are
 proposed (measured once per architecture); a proposal loop that finds nothing feasible in
-``max_tries`` raises :class:`~nascore.errors.InfeasibleError`. All randomness comes from one
+``max_tries`` raises :class:`~nascore.errors.InfeasibleError`. A measured (noisy) constraint
+such as latency can read a network differently at the end: the run then ends with the best
+queried architecture (:meth:`DiscreteStrategy.ranked`) whose network meets every bound when
+measured again (:func:`~nascore.constraint.final_pick`). All randomness comes from one
 seeded numpy Generator whose state is part of :meth:`DiscreteStrategy.state_dict`, as is the batch
 asked for but not yet observed (with its estimates once they are in), so a search resumes
 exactly at any query, and a batch whose evaluation failed is evaluated again when resumed.
@@ -229,6 +232,17 @@ class DiscreteStrategy(Strategy):
         if self.best is None:
             raise NascoreError(f"strategy {self.name} has not evaluated any architecture yet")
         return self.history[self.best].arch
+
+    def ranked(self) -> list[Architecture]:
+        """Every architecture queried, best score first (ties: the first queried first; a
+        repeated one at its best score); the run ends with the first whose network meets
+        every bound when measured at the end (:func:`~nascore.constraint.final_pick`)."""
+        order = sorted(range(len(self.history)), key=lambda i: (
+            math.isnan(self.history[i].score), -self.history[i].score))
+        found: dict[str, Architecture] = {}
+        for i in order:
+            found.setdefault(self.history[i].arch.key(), self.history[i].arch)
+        return list(found.values())
 
     @property
     def best_score(self) -> float:
