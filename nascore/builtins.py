@@ -85,6 +85,8 @@ COMMANDS = [
                 "Retrain a derived network and write a train run."),
     LazyCommand("export", "nascore.cli.export:export_command",
                 "Export a trained network (timm, onnx, pt2, ...)."),
+    LazyCommand("compare", "nascore.cli.compare:compare_command",
+                "Strategies against random architectures of a space, one protocol."),
     LazyCommand("supernet", "nascore.cli.bench:supernet_command",
                 "Seconds per search step and peak memory of one-shot strategies.", "bench"),
     LazyCommand("nb201", "nascore.cli.bench:bench_nb201_command",

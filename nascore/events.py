@@ -128,7 +128,7 @@ class EventLog:
             last = next((r for r in reversed(self.records) if r.get("type") == kind), {})
             metrics.update({
                 f"hparams/{k}": float(v) for k, v in last.items()
-                if _is_number(v) and k not in ("epoch", "seconds")
+                if _is_number(v) and k not in ("epoch", "seconds", "cpu_seconds")
             })
         for summary in hparams(values, metrics):
             self._writer.file_writer.add_summary(summary)

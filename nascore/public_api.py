@@ -55,6 +55,7 @@ MODULES = (
     "nascore.hookspecs",
     "nascore.exporters.formats",
     "nascore.exporters.trained",
+    "nascore.compare",
 )
 
 #: Classes plugins subclass: any change to a signature of theirs breaks an override.

@@ -303,6 +303,9 @@ def check_command(found: Found) -> str:
     if names == ["train"]:
         train_tree(params)
         return "resolved"
+    if names == ["compare"] and not params.get("resume_dir"):
+        check_study_command(params)
+        return "resolved"
     for value in _option_values(rest, found.where) if sectioned else ():
         check_value(value)
     return "parsed"
@@ -333,6 +336,18 @@ def train_tree(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                                          "seed", "log_every", "dataset", "data_dir", "device")}
     return resolve_tree({}, params.get("space") or "darts", None, flags,
                         list(params.get("overrides", ())))
+
+
+def check_study_command(params: Mapping[str, Any]) -> None:
+    """``nas compare`` options: every row's search config and the retraining config resolve
+    (what the command checks before it writes anything)."""
+    from nascore.cli.compare import SEARCH_FLAGS
+    from nascore.compare import check_study, plan_study
+
+    flags = {k: v for k, v in params.items() if k in SEARCH_FLAGS and v is not None}
+    check_study(plan_study(params["space"], params["strategies"].split(","), params["seeds"],
+                           params["random_count"], flags, params["overrides"],
+                           params["train_overrides"]))
 
 
 def section_keys(section: str) -> set[str]:
