@@ -64,6 +64,11 @@ def test_plan_refuses_bad_rows(strategies: list[str], overrides: list[str],
         plan_study("darts", strategies, 1, 1, {}, overrides)
 
 
+def test_a_tabular_study_refuses_retraining_settings() -> None:
+    with pytest.raises(UsageError, match="trains nothing"):
+        plan_study("nb201", ["evolution"], 1, 1, {"estimator": "nb201"}, ["train.epochs=3"])
+
+
 def test_unknown_strategy_fails_before_anything_is_written(tmp_path: Path) -> None:
     out = tmp_path / "study"
     code, _out, err = run_cli("compare", "--space", "darts", "--strategies", "darts,nosuch",
@@ -103,6 +108,28 @@ def test_tabular_study_reports_the_table_accuracy_of_each_selection(tmp_path: Pa
     assert (out / "report.json").read_text() == before
 
 
+def test_failed_units_are_reported_and_rerun_by_resume(tmp_path: Path) -> None:
+    from nascore.estimators.nb201_table import PACKAGED_PATH
+
+    table, out = tmp_path / "nb201.csv.gz", tmp_path / "study"
+    args = ["compare", "--space", "nb201", "--estimator", "nb201", "--strategies",
+            "evolution,random@nb201", "--seeds", "1", "--random", "2", "--set",
+            "strategy.queries=10", "--set", f"evolution:estimator.path={table}", "--out",
+            str(out)]
+    code, _out, err = run_cli(*args)
+    assert code == 1
+    assert "1 of 4 units failed (first: evolution-s0" in err and "--resume" in err
+    report = json.loads((out / "report.json").read_text())
+    assert [f["unit"] for f in report["failed"]] == ["evolution-s0"]
+    assert "Failed units" in (out / "report.md").read_text()
+    assert not (out / "runs" / "evolution-s0" / "unit.json").exists()
+    table.write_bytes(PACKAGED_PATH.read_bytes())  # the cause fixed
+    code, stdout, err = run_cli("compare", "--resume", str(out))
+    assert code == 0, err
+    assert "| evolution | 1 |" in stdout and "Failed units" not in stdout
+    assert "random-0" not in err  # finished units are not run again
+
+
 TINY_STUDY = [
     "compare", "--space", "darts", "--strategies", "darts,gdas", "--seeds", "2", "--random",
     "2", "--channels", "4", "--layers", "3", "--epochs", "2", "--batch-size", "16",
@@ -127,7 +154,9 @@ def _comparable(report: dict) -> list[tuple]:
 @pytest.mark.slow
 def test_tiny_study_resumes_after_sigkill_to_the_same_report(tmp_path: Path) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference = _nas(*TINY_STUDY, "--out", str(straight))
+    # the reference runs its units on two worker processes, the killed study inline
+    reference = _nas(*TINY_STUDY, "--executor", "process", "--workers", "2", "--out",
+                     str(straight))
     proc = _nas(*TINY_STUDY, "--out", str(killed))
     # kill after the second unit's first search epoch, when the first unit has finished
     events = killed / "runs" / "darts-s1" / "search" / "events.jsonl"

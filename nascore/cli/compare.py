@@ -66,7 +66,8 @@ def compare_command(space: str | None, strategies: str | None, seeds: int, rando
     if resume_dir:
         given = [k for k, v in (("--space", space), ("--strategies", strategies), ("--out", out),
                                 *((f"--{k.replace('_', '-')}", v) for k, v in flags.items()))
-                 if v is not None] + (["--set"] if overrides else [])
+                 if v is not None] + (["--set"] if overrides else []) + (
+                     ["--train-set"] if train_overrides else [])
         if given:
             raise UsageError(f"--resume continues a study with its own settings; drop "
                              f"{', '.join(given)}")

@@ -141,9 +141,9 @@ def plan_study(
     rows = [attrs.evolve(r, overrides=tuple(per_row[r.label])) for r in rows]
     study = Study(space, tuple(rows), seeds, random, dict(flags or {}), tuple(common),
                   tuple(train))
-    if study.tabular and any(o.partition("=")[0].startswith(("train.",)) for o in train):
-        raise UsageError("a tabular study (--estimator nb201) trains nothing; drop the train "
-                         "settings")
+    if study.tabular and study.train_overrides:
+        raise UsageError("a tabular study (--estimator nb201) trains nothing; drop the "
+                         "retraining settings (--set train.KEY, --train-set)")
     return study
 
 

@@ -130,22 +130,26 @@ def _random_source(study: Study, unit: Unit) -> Any:
                       space_options=tree["space"])
 
 
-def _tabular(study: Study, arch: Architecture) -> dict[str, Any]:
-    """The table's 200-epoch test accuracy of ``arch`` (tabular studies train nothing), on the
-    dataset the searches' estimator reads."""
+def _tabular(study: Study, arch: Architecture, estimator: Mapping[str, Any]) -> dict[str, Any]:
+    """The table's 200-epoch test accuracy of ``arch`` (tabular studies train nothing) from the
+    table and dataset of the ``estimator`` settings."""
     from nascore.estimators.nb201_table import load_table, test_column
     from nascore.plugins import make_space
-    from nascore.runner import resolve_config
     from nascore.spaces.nb201.cell import format_cell
 
-    row = study.rows[0]
-    tree = resolve_config(row.strategy, row.space, dict(study.flags), None,
-                          [*study.search_overrides, *row.overrides])
-    estimator = tree["estimator"]
     space = make_space(study.space, {}, TABULAR_INFO)
     accuracy = load_table(estimator.get("path")).value(format_cell(space.ops(arch)),
                                                        test_column(estimator["dataset"]))
     return {"test_acc": accuracy / 100, "params": None, "flops": None}
+
+
+def _study_estimator(study: Study) -> dict[str, Any]:
+    """The estimator settings every row shares (without any row's own overrides)."""
+    from nascore.runner import resolve_config
+
+    row = study.rows[0]
+    return resolve_config(row.strategy, row.space, dict(study.flags), None,
+                          list(study.search_overrides))["estimator"]
 
 
 def run_unit(job: tuple[Path, Study, Unit]) -> dict[str, Any]:
@@ -160,7 +164,7 @@ def run_unit(job: tuple[Path, Study, Unit]) -> dict[str, Any]:
         if unit.row == RANDOM_ROW:
             if study.tabular:
                 arch = random_architecture(study, unit.index or 0, {}, TABULAR_INFO)
-                record["train"] = _tabular(study, arch)
+                record["train"] = _tabular(study, arch, _study_estimator(study))
             else:
                 source = _random_source(study, unit)
                 arch = source.arch
@@ -171,7 +175,8 @@ def run_unit(job: tuple[Path, Study, Unit]) -> dict[str, Any]:
             arch = Architecture.load(path / "search" / "architecture.json")
             record["text"] = record["search"]["text"]
             if study.tabular:
-                record["train"] = _tabular(study, arch)
+                run = json.loads((path / "search" / "run.json").read_text())
+                record["train"] = _tabular(study, arch, run["config"]["estimator"])
             else:
                 from nascore.training.source import from_run
 
