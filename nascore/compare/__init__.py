@@ -40,7 +40,8 @@ def run_study(study: Study, directory: Path, executor: Mapping[str, Any] | None 
     """Run every unfinished unit of ``study`` in ``directory`` (see :func:`compare`) and write
     the report; raises :class:`StudyFailed` after the report when units failed."""
     from nascore.config import build_config
-    from nascore.executors.base import ExecutorConfig, make_executor
+    from nascore.engine import Interrupted
+    from nascore.executors.base import ExecutorConfig, TaskFailed, make_executor
 
     units = study.units()
     records = {u.name: r for u in units if (r := finished_record(directory, u)) is not None}
@@ -49,9 +50,15 @@ def run_study(study: Study, directory: Path, executor: Mapping[str, Any] | None 
              f"{len(pending)} to run")
     if pending:
         config = build_config(ExecutorConfig, dict(executor or {}), "executor")
-        with make_executor(config) as pool:
-            for record in pool.map(run_unit, [(directory, study, u) for u in pending]):
-                records[record["unit"]] = record
+        try:
+            with make_executor(config) as pool:
+                for record in pool.map(run_unit, [(directory, study, u) for u in pending]):
+                    records[record["unit"]] = record
+        except (KeyboardInterrupt, Interrupted, TaskFailed) as exc:
+            if isinstance(exc, TaskFailed) and exc.failure.name != Interrupted.__name__:
+                raise
+            raise Interrupted(f"study {directory} interrupted (its runs checkpointed); continue "
+                              f"with `nas compare --resume {directory}`") from None
     ordered = [records[u.name] for u in units]
     summary = write_report(directory, study, ordered)
     log.info(f"wrote {directory / 'report.md'}, report.json and report.png")
