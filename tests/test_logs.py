@@ -19,6 +19,7 @@ from nascore.data import DataConfig, SearchData
 from nascore.events import EventLog, heatmap, read_events
 from nascore.rundir import RunDir
 from nascore.show import curves_figure
+from nascore.testing import run_cli
 from nascore.training import resume_training, start_training
 from nascore.training.source import from_zoo, resolve_tree
 
@@ -162,9 +163,10 @@ def test_heatmap_is_white_at_zero_and_darkest_at_the_largest_value() -> None:
     assert (image[:12, :12] == image[0, 0]).all()  # 12 x 12 pixels per value
 
 
-def test_show_on_a_train_run_prints_results_and_draws_curves(train_run, nas) -> None:
+def test_show_on_a_train_run_prints_results_and_draws_curves(train_run) -> None:
     run, _ = train_run
-    shown = nas("show", str(run), check=True).stdout
+    code, shown, err = run_cli("show", str(run))
+    assert code == 0, err
     result = json.loads((run / "result.json").read_text())
     assert "(train)" in shown.splitlines()[0]
     assert "epochs done: 2 of 2" in shown

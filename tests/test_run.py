@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from nascore.events import read_events
+from nascore.testing import run_cli
 
 
 def _epochs(run: Path) -> list[dict]:
@@ -56,8 +57,15 @@ def test_existing_out_is_refused_and_untouched(gdas_run: Path, nas, tiny: list[s
     assert {p: p.stat().st_mtime_ns for p in gdas_run.rglob("*")} == before
 
 
-def test_show_prints_architecture_and_writes_diagrams(gdas_run: Path, nas) -> None:
-    proc = nas("show", str(gdas_run), check=True)
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """``nas ARGS`` in this process (what a subprocess would print, without its start-up)."""
+    code, out, err = run_cli(*args)
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
+def test_show_prints_architecture_and_writes_diagrams(gdas_run: Path) -> None:
+    proc = _cli("show", str(gdas_run))
+    assert proc.returncode == 0, proc.stderr
     assert "Genotype(normal=[" in proc.stdout
     assert "params" in proc.stdout and "multiply-adds" in proc.stdout
     plots = {p.name for p in (gdas_run / "plots").iterdir()}
@@ -155,24 +163,26 @@ def test_nan_loss_stops_with_message_and_resumable_checkpoint(tmp_path: Path, na
          "lower end above upper end"),
     ],
 )
-def test_bad_input_is_one_line_usage_error(args: list[str], message: str, nas,
+def test_bad_input_is_one_line_usage_error(args: list[str], message: str,
                                            tmp_path: Path) -> None:
-    proc = nas("run", *args, "--out", str(tmp_path / "x"))
+    proc = _cli("run", *args, "--threads", "1", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and message in proc.stderr
     assert not (tmp_path / "x").exists()
 
 
-def test_missing_dataset_fails_before_creating_the_run(nas, tmp_path: Path) -> None:
-    proc = nas("run", "--strategy", "gdas", "--space", "darts", "--dataset", "cifar10",
-               "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"))
+def test_missing_dataset_fails_before_creating_the_run(tmp_path: Path) -> None:
+    proc = _cli("run", "--strategy", "gdas", "--space", "darts", "--dataset", "cifar10",
+                "--data-dir", str(tmp_path / "nowhere"), "--threads", "1",
+                "--out", str(tmp_path / "x"))
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "cifar10 not found or damaged under" in proc.stderr
     assert not (tmp_path / "x").exists()
 
 
-def test_config_prints_every_default(nas) -> None:
-    proc = nas("config", "--strategy", "pcdarts", "--space", "darts", check=True)
+def test_config_prints_every_default() -> None:
+    proc = _cli("config", "--strategy", "pcdarts", "--space", "darts")
+    assert proc.returncode == 0, proc.stderr
     tree = tomllib.loads(proc.stdout)
     assert tree["strategy"]["batch_size"] == 256 and tree["space"]["channels"] == 16
     assert tree["data"]["dataset"] == "digits" and tree["run"]["seed"] == 0

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from nascore.cli.app import main
+from nascore.testing import run_cli
 
 TINY = ["--channels", "4", "--layers", "5", "--epochs", "1", "--batch-size", "32",
         "--set", "data.subset=128", "--quiet"]
@@ -71,8 +72,8 @@ def test_multi_level_connection_cell_search_shows_trains_and_exports(nas, tmp_pa
     assert {"normal", "normal_2", "normal_3", "reduce", "connection"} <= set(arch)
     assert "normal_3=[" in out.stdout and "connection='" in out.stdout
     assert "constraint params:..12000" in out.stdout and "(met)" in out.stdout
-    shown = nas("show", str(run))
-    assert shown.returncode == 0, shown.stderr
+    code, _out, err = run_cli("show", str(run))
+    assert code == 0, err
     for name in ("normal", "normal_2", "normal_3", "reduce", "connection"):
         assert (run / "plots" / f"cell_{name}.png").exists()
     trained = nas("train", str(run), "--epochs", "1", "--batch-size", "32", "--channels", "8",
