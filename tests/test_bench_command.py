@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from nascore.bench.supernet import TARGETS, bench_supernet, naive_ratios, step_ratios
+from nascore.bench.supernet import TARGETS, naive_ratios, step_ratios
 from nascore.cli.app import _attach_commands, bench
 from nascore.cli.bench import supernet_command
 from nascore.errors import ConfigError, UnknownNameError
@@ -83,26 +83,6 @@ def test_unknown_space_fails_before_measuring():
     assert isinstance(result.exception, UnknownNameError)
 
 
-def test_bench_function_measures_nascore_and_naive_rows_with_their_ratios():
-    rows = bench_supernet(["darts"], [8], channels=4, layers=3, batch_size=8, steps=1,
-                          supernets=("nascore", "naive"), options={"recompute": "cells"})
-    assert [(r["strategy"], r["supernet"], r["repeats"]) for r in rows] == [
-        ("darts", "nascore", 1), ("darts", "naive", 1),
-    ]
-    ours, naive = rows
-    assert ours["options"] == {"recompute": "cells"}  # options apply to nascore's rows only
-    assert naive["options"] == {"memory_format": "contiguous"}
-    assert all(r["seconds_per_step"] > 0 and r["cpu_seconds_per_step"] > 0 for r in rows)
-    assert all(r["peak_rss_mb"] >= r["base_rss_mb"] for r in rows)
-    ratios = naive_ratios(rows)
-    assert list(ratios) == ["darts/darts/8"]
-    assert ratios["darts/darts/8"] == pytest.approx({
-        "time": ours["seconds_per_step"] / naive["seconds_per_step"],
-        "cpu_time": ours["cpu_seconds_per_step"] / naive["cpu_seconds_per_step"],
-        "memory": ours["peak_rss_mb"] / naive["peak_rss_mb"],
-    })
-
-
 def test_naive_ratios_by_hand():
     def row(strategy, supernet, seconds, mb):
         return {**_row(strategy, "darts", 16, seconds), "supernet": supernet, "peak_rss_mb": mb,
@@ -116,15 +96,31 @@ def test_naive_ratios_by_hand():
     assert step_ratios(rows) == pytest.approx({"gdas_vs_darts/darts/16": 1 / 3})  # nascore rows
 
 
-def test_table_shows_the_naive_ratio_block():
-    result = CliRunner().invoke(supernet_command, ["--strategy", "darts", *TINY])
+def test_nascore_and_naive_rows_with_their_ratios_in_the_table_and_json():
+    result = CliRunner().invoke(supernet_command, ["--strategy", "darts", *TINY,
+                                                   "--set", "recompute=cells"])
     assert result.exit_code == 0, result.output
     table, _, payload = result.output.partition("\n{")
     lines = table.splitlines()
     assert [line.split()[2] for line in lines[1:3]] == ["nascore", "naive"]
     assert lines[3].startswith("nascore vs naive darts/darts/8: time ")
     assert "memory" in lines[3] and "targets <= 0.6x, <= 0.5x" in lines[3]
-    assert set(json.loads("{" + payload)["naive_ratios"]) == {"darts/darts/8"}
+    data = json.loads("{" + payload)
+    rows = data["rows"]
+    assert [(r["strategy"], r["supernet"], r["repeats"]) for r in rows] == [
+        ("darts", "nascore", 1), ("darts", "naive", 1),
+    ]
+    ours, naive = rows
+    assert ours["options"] == {"recompute": "cells"}  # options apply to nascore's rows only
+    assert naive["options"] == {"memory_format": "contiguous"}
+    assert all(r["seconds_per_step"] > 0 and r["cpu_seconds_per_step"] > 0 for r in rows)
+    assert all(r["peak_rss_mb"] >= r["base_rss_mb"] for r in rows)
+    assert list(data["naive_ratios"]) == list(naive_ratios(rows)) == ["darts/darts/8"]
+    assert data["naive_ratios"]["darts/darts/8"] == pytest.approx({
+        "time": ours["seconds_per_step"] / naive["seconds_per_step"],
+        "cpu_time": ours["cpu_seconds_per_step"] / naive["cpu_seconds_per_step"],
+        "memory": ours["peak_rss_mb"] / naive["peak_rss_mb"],
+    })
 
 
 def test_bad_set_value_fails_before_measuring():
