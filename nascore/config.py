@@ -311,6 +311,18 @@ def load_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+def dotted_keys(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A section's nested tables as dotted keys: TOML reads ``latency.batch = 1`` as
+    ``{"latency": {"batch": 1}}``; this gives back ``{"latency.batch": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(dotted_keys(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def help_texts(cls: type, section: str) -> dict[str, str]:
     """Help texts of the fields of an attrs config, keyed ``section.name`` (with the deprecated
     names that still set a field)."""

@@ -37,6 +37,7 @@ import attrs
 from tqdm import tqdm
 
 from nascore import distributed
+from nascore.config import dotted_keys
 from nascore.errors import (
     CheckpointError,
     ConfigError,
@@ -303,18 +304,6 @@ def unstarted(run: RunDir) -> bool:
     return not path.exists() or all(r.get("type") != "epoch" for r in read_events(path))
 
 
-def _dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A section with its tables as dotted keys: TOML reads ``latency.batch = 1`` (a
-    ``[constraint]`` setting, flat in ``run.json``) as ``{"latency": {"batch": 1}}``."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update(_dotted(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def check_config_file(run: RunDir, meta: Mapping[str, Any]) -> None:
     """Refuse (one line) a ``config.toml`` edited by hand: a resume takes the run's settings
     from ``run.json`` and changes them only through ``--set``, which rewrites both files."""
@@ -327,8 +316,8 @@ def check_config_file(run: RunDir, meta: Mapping[str, Any]) -> None:
         raise ConfigError(f"{path} was edited and is no longer valid TOML ({exc}); undo the "
                           f"edit (settings change with `nas resume {run.path} --set ...`)"
                           ) from None
-    on_disk = {section: _dotted(values) for section, values in on_disk.items()}
-    recorded = {section: {k: v for k, v in _dotted(values).items() if v is not None}
+    on_disk = {section: dotted_keys(values) for section, values in on_disk.items()}
+    recorded = {section: {k: v for k, v in dotted_keys(values).items() if v is not None}
                 for section, values in meta["config"].items()}
     edited = sorted({f"{section}.{key}" for tree, other in ((on_disk, recorded),
                                                             (recorded, on_disk))

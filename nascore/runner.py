@@ -27,6 +27,7 @@ from nascore.budget import Budget, is_budget_file, load_budget_file
 from nascore.config import (
     build_config,
     config_to_dict,
+    dotted_keys,
     dump_toml,
     field,
     help_texts,
@@ -220,20 +221,9 @@ def parse_constraint(spec: str, settings: Mapping[str, Any] | None = None,
     return constraint
 
 
-def _flat_settings(section: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"latency": {"batch": 1}}`` (a TOML file's dotted keys) -> ``{"latency.batch": 1}``."""
-    flat = {}
-    for key, value in section.items():
-        if isinstance(value, Mapping):
-            flat.update(_flat_settings(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _constraint_config(cls: type[Constraint], settings: Mapping[str, Any]) -> Any:
     """The settings of constraint class ``cls`` from a ``[constraint]`` section."""
-    own = {key.partition(".")[2]: value for key, value in _flat_settings(settings).items()
+    own = {key.partition(".")[2]: value for key, value in dotted_keys(settings).items()
            if key.partition(".")[0] == cls.name}
     return build_config(cls.config_cls, own, f"constraint.{cls.name}")
 
@@ -244,7 +234,7 @@ def constraint_settings(specs: Sequence[str], section: Mapping[str, Any]) -> dic
     reg = registry()
     classes = {cls.name: cls for cls in
                (reg.get("constraint", spec.partition(":")[0].strip()) for spec in specs)}
-    flat = _flat_settings(section)
+    flat = dotted_keys(section)
     for key in flat:
         name = key.partition(".")[0]
         if name not in classes or classes[name].config_cls is None:
