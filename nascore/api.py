@@ -116,10 +116,9 @@ def _overrides(config: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
 
 
 def _last_epoch(run_dir: Path) -> dict[str, Any]:
-    from nascore.events import read_events
+    from nascore.events import epoch_records
 
-    path = run_dir / "events.jsonl"
-    epochs = [e for e in read_events(path) if e.get("type") == "epoch"] if path.exists() else []
+    epochs = epoch_records(run_dir)
     return epochs[-1] if epochs else {}
 
 

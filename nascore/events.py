@@ -179,3 +179,9 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def epoch_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The ``epoch`` records of a run directory's ``events.jsonl`` (none when it has none)."""
+    path = Path(run_dir) / "events.jsonl"
+    return [r for r in read_events(path) if r.get("type") == "epoch"] if path.exists() else []

@@ -108,13 +108,10 @@ def resume(out: str | Path, executor: Mapping[str, Any] | None = None) -> dict[s
 def check_study(study: Study) -> None:
     """Resolve every row's search config and the retraining config before anything runs, so
     that a wrong name or key fails in one line with nothing written."""
-    from nascore.runner import check_config, resolve_config
-    from nascore.training.source import resolve_tree
+    from nascore.compare.units import search_tree, train_tree
+    from nascore.runner import check_config
 
     for row in study.rows:
-        tree = resolve_config(row.strategy, row.space, dict(study.flags), None,
-                              [*study.search_overrides, *row.overrides])
-        check_config(tree)
+        check_config(search_tree(study, row))
     if not study.tabular:
-        data = {k: v for k, v in study.flags.items() if k in ("dataset", "data_dir", "device")}
-        resolve_tree({}, study.space, None, data, list(study.train_overrides))
+        train_tree(study, study.space)

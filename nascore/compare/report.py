@@ -153,10 +153,10 @@ def write_report(directory: Path, study: Study, records: Sequence[Mapping[str, A
                  ) -> dict[str, Any]:
     """Write ``report.json``, ``report.md`` and ``report.png`` into the study directory."""
     summary = summarize(study, records)
+    from nascore.rundir import atomic_write_bytes
+
     for name, text in ((REPORT_JSON, json.dumps(summary, indent=2) + "\n"),
                        (REPORT_MD, markdown(summary))):
-        tmp = directory / (name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(directory / name)
+        atomic_write_bytes(directory / name, text.encode())
     plot(summary, directory / REPORT_PLOT)
     return summary

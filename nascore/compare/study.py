@@ -154,11 +154,11 @@ def save_study(study: Study, directory: Path) -> None:
             f"{directory} already exists and is not empty; continue a study with "
             f"`nas compare --resume {directory}` or choose a new --out"
         )
+    from nascore.rundir import atomic_write_bytes
+
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / STUDY_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(study.to_dict(), indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_bytes(directory / STUDY_FILE, (json.dumps(study.to_dict(), indent=2) + "\n")
+                       .encode())
 
 
 def load_study(directory: Path) -> Study:

@@ -17,9 +17,11 @@ import attrs
 import numpy as np
 
 from nascore.architecture import Architecture
-from nascore.compare.study import RANDOM_ROW, Study, Unit
+from nascore.compare.study import RANDOM_ROW, Row, Study, Unit
 from nascore.engine import RESULT, Interrupted
 from nascore.errors import NascoreError
+from nascore.events import epoch_records
+from nascore.rundir import atomic_write_bytes
 from nascore.space import DataInfo
 
 #: The file a finished unit writes last (its record for the report).
@@ -45,24 +47,28 @@ def _say(unit: Unit, message: str) -> None:
     print(f"[compare] {unit.name}: {message}", file=sys.stderr, flush=True)
 
 
-def _epochs(run_dir: Path) -> list[dict[str, Any]]:
-    from nascore.events import read_events
-
-    path = run_dir / "events.jsonl"
-    return [e for e in read_events(path) if e.get("type") == "epoch"] if path.exists() else []
-
-
 def _run_cost(run_dir: Path) -> dict[str, float | None]:
     """Wall and CPU seconds of a run, summed over its epochs (an interrupted epoch is redone,
     so resumed runs count what an uninterrupted run would)."""
-    epochs = _epochs(run_dir)
+    epochs = epoch_records(run_dir)
     cpu = [e.get("cpu_seconds") for e in epochs]
     return {"wall_seconds": round(sum(e.get("seconds", 0.0) for e in epochs), 3),
             "cpu_seconds": round(sum(cpu), 3) if cpu and None not in cpu else None}
 
 
-def _search(study: Study, unit: Unit, path: Path) -> dict[str, Any]:
-    from nascore.runner import resolve_config, resume_run, start_run
+def search_tree(study: Study, row: Row, seed: int | None = None) -> dict[str, dict[str, Any]]:
+    """The resolved config of ``row``'s search (with ``seed``, when given)."""
+    from nascore.runner import resolve_config
+
+    flags = {**study.flags, **({} if seed is None else {"seed": seed})}
+    return resolve_config(row.strategy, row.space, flags, None,
+                          [*study.search_overrides, *row.overrides])
+
+
+def _search(study: Study, unit: Unit, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The search's record for the report and its run's config."""
+    from nascore.rundir import RunDir
+    from nascore.runner import resume_run, start_run
 
     row = study.row(unit.row)
     if not (path / RESULT).is_file():
@@ -70,21 +76,26 @@ def _search(study: Study, unit: Unit, path: Path) -> dict[str, Any]:
             _say(unit, f"continuing search {path}")
             resume_run(path, progress=False)
         else:
-            flags = {**study.flags, "seed": unit.seed}
-            tree = resolve_config(row.strategy, row.space, flags, None,
-                                  [*study.search_overrides, *row.overrides])
             _say(unit, f"searching ({row.strategy} on {row.space}, seed {unit.seed})")
-            start_run(tree, path, progress=False)
+            start_run(search_tree(study, row, unit.seed), path, progress=False)
     result = json.loads((path / RESULT).read_text())
-    strategy = json.loads((path / "run.json").read_text())["config"]["strategy"]
-    epochs = _epochs(path)
+    config = RunDir(path).meta["config"]
+    epochs = epoch_records(path)
     return {"dir": str(path), "text": result["text"], **_run_cost(path),
             "valid_acc": epochs[-1].get("valid_acc") if epochs else None,
-            "queries": strategy.get("queries")}
+            "queries": config["strategy"].get("queries")}, config
 
 
-def _data_flags(study: Study) -> dict[str, Any]:
-    return {k: study.flags[k] for k in ("dataset", "data_dir", "device") if study.flags.get(k)}
+def train_tree(study: Study, space: str, base: Mapping[str, Mapping[str, Any]] | None = None,
+               seed: int | None = None) -> dict[str, dict[str, Any]]:
+    """The resolved config of a retraining on ``space`` (``base``: the architecture's own
+    data and space options), under the study's data flags and retraining settings."""
+    from nascore.training.source import resolve_tree
+
+    flags = {k: study.flags[k] for k in ("dataset", "data_dir", "device") if study.flags.get(k)}
+    if seed is not None:
+        flags["seed"] = seed
+    return resolve_tree(base or {}, space, None, flags, list(study.train_overrides))
 
 
 def random_architecture(study: Study, index: int, space_options: Mapping[str, Any],
@@ -99,7 +110,6 @@ def random_architecture(study: Study, index: int, space_options: Mapping[str, An
 def _train(study: Study, unit: Unit, path: Path, source: Any) -> dict[str, Any]:
     from nascore.rundir import RunDir
     from nascore.training import resume_training, start_training
-    from nascore.training.source import resolve_tree
 
     if (path / RESULT).is_file():
         result = json.loads((path / RESULT).read_text())
@@ -108,8 +118,7 @@ def _train(study: Study, unit: Unit, path: Path, source: Any) -> dict[str, Any]:
         result = resume_training(RunDir.open(path), progress=False)
     else:
         base = {"data": dict(source.data_options), "space": dict(source.space_options)}
-        tree = resolve_tree(base, source.space, None, {**_data_flags(study), "seed": unit.seed},
-                            list(study.train_overrides))
+        tree = train_tree(study, source.space, base, unit.seed)
         _say(unit, "retraining")
         _run, result = start_training(tree, source, path, progress=False)
     costs = result.get("costs") or {}
@@ -121,9 +130,9 @@ def _train(study: Study, unit: Unit, path: Path, source: Any) -> dict[str, Any]:
 def _random_source(study: Study, unit: Unit) -> Any:
     from nascore.config import build_config
     from nascore.data import DataConfig, load_datasets
-    from nascore.training.source import ArchSource, resolve_tree
+    from nascore.training.source import ArchSource
 
-    tree = resolve_tree({}, study.space, None, _data_flags(study), list(study.train_overrides))
+    tree = train_tree(study, study.space)
     _train_set, _test_set, info = load_datasets(build_config(DataConfig, tree["data"], "data"))
     arch = random_architecture(study, unit.index or 0, tree["space"], info)
     return ArchSource(label=f"random:{unit.index}", name=unit.name, space=study.space, arch=arch,
@@ -145,11 +154,7 @@ def _tabular(study: Study, arch: Architecture, estimator: Mapping[str, Any]) -> 
 
 def _study_estimator(study: Study) -> dict[str, Any]:
     """The estimator settings every row shares (without any row's own overrides)."""
-    from nascore.runner import resolve_config
-
-    row = study.rows[0]
-    return resolve_config(row.strategy, row.space, dict(study.flags), None,
-                          list(study.search_overrides))["estimator"]
+    return search_tree(study, attrs.evolve(study.rows[0], overrides=()))["estimator"]
 
 
 def run_unit(job: tuple[Path, Study, Unit]) -> dict[str, Any]:
@@ -171,12 +176,11 @@ def run_unit(job: tuple[Path, Study, Unit]) -> dict[str, Any]:
                 record["train"] = _train(study, unit, path / "train", source)
             record["text"] = arch.key()
         else:
-            record["search"] = _search(study, unit, path / "search")
+            record["search"], config = _search(study, unit, path / "search")
             arch = Architecture.load(path / "search" / "architecture.json")
             record["text"] = record["search"]["text"]
             if study.tabular:
-                run = json.loads((path / "search" / "run.json").read_text())
-                record["train"] = _tabular(study, arch, run["config"]["estimator"])
+                record["train"] = _tabular(study, arch, config["estimator"])
             else:
                 from nascore.training.source import from_run
 
@@ -191,9 +195,7 @@ def run_unit(job: tuple[Path, Study, Unit]) -> dict[str, Any]:
         _say(unit, f"FAILED: {message}")
         return {"unit": unit.name, "row": unit.row, "seed": unit.seed, "error": message}
     path.mkdir(parents=True, exist_ok=True)
-    tmp = path / (UNIT_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path / UNIT_FILE)
+    atomic_write_bytes(path / UNIT_FILE, (json.dumps(record, indent=2) + "\n").encode())
     acc = record["train"]["test_acc"]
     _say(unit, f"done: test accuracy {acc:.4f} ({time.time() - started:.0f}s)")
     return record
